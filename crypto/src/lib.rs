@@ -1,0 +1,8 @@
+//! sealbox-crypto: the pure, synchronous cryptography shared by the `sealbox` CLI and the
+//! `sealbox-controller`. No network, no async runtime, no Kubernetes client.
+//!
+//! - [`sealed`]: the Bitnami Sealed Secrets wire format (hybrid RSA-OAEP + AES-256-GCM), scopes,
+//!   key pairs and certificates, and the Secret/SealedSecret manifest semantics.
+#![forbid(unsafe_code)]
+
+pub mod sealed;

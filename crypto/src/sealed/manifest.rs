@@ -1,0 +1,339 @@
+//! The Kubernetes objects sealing reads and writes: `v1/Secret` and
+//! `bitnami.com/v1alpha1/SealedSecret` (spec `sealed-secrets.md` §2.1, §2.2), and the
+//! document streams they come in (multi-document YAML, concatenated JSON).
+//!
+//! Field order follows the Go structs, so JSON output matches kubeseal's; YAML output is
+//! written with sorted keys, as kubeseal's YAML printer does ([`to_yaml`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use super::{Error, decode_base64, encode_base64};
+
+pub const SECRET_API_VERSION: &str = "v1";
+pub const SEALED_SECRET_API_VERSION: &str = "bitnami.com/v1alpha1";
+
+/// The parts of `metav1.ObjectMeta` that a Secret carries into a SealedSecret template.
+/// Server-set fields (uid, resourceVersion, creationTimestamp, managedFields, ...) are read
+/// and dropped, as kubeseal strips them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub name: String,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub generate_name: String,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub namespace: String,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub labels: BTreeMap<String, String>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub owner_references: Vec<OwnerReference>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub finalizers: Vec<String>,
+}
+
+/// `metav1.OwnerReference`, as the unsealer sets it on a Secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
+}
+
+/// Plaintext bytes of a Secret item: base64 on the wire, wiped from memory on drop, never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretBytes(pub Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    pub fn new(bytes: Vec<u8>) -> SecretBytes {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl Serialize for SecretBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Zeroizing::new(encode_base64(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        decode_base64(&text)
+            .map(SecretBytes::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A `v1/Secret`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub data: BTreeMap<String, SecretBytes>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub string_data: BTreeMap<String, Zeroizing<String>>,
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub type_: String,
+}
+
+/// A `bitnami.com/v1alpha1/SealedSecret`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecret {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: SealedSecretSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretSpec {
+    #[serde(default, deserialize_with = "nullable")]
+    pub template: SecretTemplate,
+    #[serde(default, deserialize_with = "nullable")]
+    pub encrypted_data: BTreeMap<String, String>,
+    /// The deprecated v1 format: one ciphertext of a whole JSON Secret (§1.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    /// Go text/template strings rendered with the decrypted items by the controller.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub data: BTreeMap<String, String>,
+}
+
+impl SealedSecret {
+    pub fn new(metadata: ObjectMeta, spec: SealedSecretSpec) -> SealedSecret {
+        SealedSecret {
+            kind: "SealedSecret".into(),
+            api_version: SEALED_SECRET_API_VERSION.into(),
+            metadata,
+            spec,
+        }
+    }
+}
+
+/// `null` reads as the type's default, as Go's decoder leaves a nil map or zero struct.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `namespace/name` for messages (just `name` when there is no namespace).
+pub fn object_ref(meta: &ObjectMeta) -> String {
+    let name = if meta.name.is_empty() {
+        "<unnamed>"
+    } else {
+        &meta.name
+    };
+    if meta.namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{}/{}", meta.namespace, name)
+    }
+}
+
+/// Decodes every document of a YAML stream (`---`-separated) or of concatenated JSON objects.
+/// Empty documents are skipped, as kubeseal's decoder does.
+pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        serde_json::Deserializer::from_str(trimmed)
+            .into_iter::<T>()
+            .enumerate()
+            .map(|(i, doc)| {
+                doc.map_err(|e| Error::Manifest(format!("JSON document {}: {e}", i + 1)))
+            })
+            .collect()
+    } else {
+        serde_saphyr::from_multiple::<Option<T>>(text)
+            .map(|docs| docs.into_iter().flatten().collect())
+            .map_err(|e| Error::Manifest(format!("malformed YAML: {e}")))
+    }
+}
+
+/// Output formats of kubeseal's `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
+/// One object in kubeseal's output shape: pretty JSON with Go struct field order and a final
+/// newline, or YAML with sorted keys preceded by a `---` line.
+pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error> {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(object)
+                .map_err(|e| Error::Manifest(format!("cannot encode JSON: {e}")))?;
+            s.push('\n');
+            Ok(s)
+        }
+        Format::Yaml => Ok(format!("---\n{}", to_yaml(object)?)),
+    }
+}
+
+/// YAML with every mapping's keys sorted (going through `serde_json::Value`, whose maps are
+/// ordered), without a document marker.
+pub fn to_yaml<T: Serialize>(object: &T) -> Result<String, Error> {
+    let value = serde_json::to_value(object)
+        .map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))?;
+    serde_saphyr::to_string(&value).map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_yaml_secret_with_nulls_and_typed_looking_strings() {
+        let docs: Vec<Secret> = parse_documents(
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  creationTimestamp: null\n  labels:\n    enabled: true\n    answer: 042\n    country: NO\ndata:\n  foo: YmFy\nstringData:\n  port: 8080\n---\n---\n",
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 1);
+        let s = &docs[0];
+        assert_eq!(s.metadata.labels["enabled"], "true");
+        assert_eq!(s.metadata.labels["answer"], "042");
+        assert_eq!(s.metadata.labels["country"], "NO");
+        assert_eq!(s.data["foo"].as_slice(), b"bar");
+        assert_eq!(s.string_data["port"].as_str(), "8080");
+    }
+
+    #[test]
+    fn reads_concatenated_json() {
+        let docs: Vec<Secret> = parse_documents(
+            r#"{"kind":"Secret","metadata":{"name":"a"}} {"kind":"Secret","metadata":{"name":"b"},"data":null}"#,
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].metadata.name, "b");
+    }
+
+    #[test]
+    fn yaml_output_sorts_keys_and_json_keeps_go_order() {
+        let ss = SealedSecret::new(
+            ObjectMeta {
+                name: "n".into(),
+                namespace: "ns".into(),
+                ..Default::default()
+            },
+            SealedSecretSpec {
+                encrypted_data: [("k".to_string(), "AgA=".to_string())].into(),
+                ..Default::default()
+            },
+        );
+        let yaml = render(&ss, Format::Yaml).unwrap();
+        assert!(
+            yaml.starts_with("---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\n"),
+            "{yaml}"
+        );
+        assert!(yaml.find("encryptedData").unwrap() < yaml.find("template").unwrap());
+        let json = render(&ss, Format::Json).unwrap();
+        assert!(
+            json.starts_with("{\n  \"kind\": \"SealedSecret\",\n  \"apiVersion\""),
+            "{json}"
+        );
+        assert!(json.find("template").unwrap() < json.find("encryptedData").unwrap());
+        let back: Vec<SealedSecret> = parse_documents(&yaml).unwrap();
+        assert_eq!(back, vec![ss]);
+    }
+
+    #[test]
+    fn malformed_yaml_is_an_error() {
+        assert!(parse_documents::<Secret>("kind: Secret\nmetadata: [oops\n").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! Whole-object semantics: kubeseal's `NewSealedSecret` (Secret → SealedSecret) and the
+//! controller's `Unseal` (SealedSecret → Secret), spec `sealed-secrets.md` §2.3, §4.2.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use super::manifest::{SECRET_API_VERSION, SealedSecretSpec, SecretTemplate, object_ref};
+use super::{Error, ObjectMeta, PrivateKey, PublicKey, Scope, SealedSecret, Secret, SecretBytes};
+use super::{decode_base64, encode_base64, hybrid};
+
+/// Annotations kubeseal strips from the template because they may hold the plaintext (#227).
+const LAST_APPLIED: [&str; 2] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+];
+
+/// Seals a Secret whose name, namespace and scope annotations are already final (the caller
+/// applies `--name`, `--namespace` and `--scope`; see [`Scope::apply_to`]).
+///
+/// The SealedSecret's own metadata carries only name, namespace and the scope annotation; the
+/// template carries the Secret's metadata (minus owner references and last-applied
+/// annotations), type and immutability. `stringData` is sealed after `data`, so it wins.
+pub fn seal_secret(secret: &Secret, key: &PublicKey) -> Result<SealedSecret, Error> {
+    let meta = &secret.metadata;
+    let scope = Scope::from_annotations(&meta.annotations);
+    if meta.name.is_empty() && scope == Scope::Strict {
+        return Err(Error::Manifest(
+            "missing metadata.name: a strict-scope Secret needs a name (or pass --name)".into(),
+        ));
+    }
+    if meta.namespace.is_empty() && scope != Scope::ClusterWide {
+        return Err(Error::Manifest(format!(
+            "Secret {}: secret must declare a namespace (set metadata.namespace, pass --namespace, or use --scope cluster-wide)",
+            object_ref(meta)
+        )));
+    }
+    let label = scope.label(&meta.namespace, &meta.name);
+
+    let mut encrypted_data = BTreeMap::new();
+    for (item, value) in &secret.data {
+        let ct = hybrid::seal(key, value.as_slice(), &label)?;
+        encrypted_data.insert(item.clone(), encode_base64(&ct));
+    }
+    for (item, value) in &secret.string_data {
+        let ct = hybrid::seal(key, value.as_bytes(), &label)?;
+        encrypted_data.insert(item.clone(), encode_base64(&ct));
+    }
+
+    let mut template_meta = meta.clone();
+    template_meta.owner_references.clear();
+    for annotation in LAST_APPLIED {
+        template_meta.annotations.remove(annotation);
+    }
+    let mut own_annotations = BTreeMap::new();
+    scope.apply_to(&mut own_annotations);
+    Ok(SealedSecret::new(
+        ObjectMeta {
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            annotations: own_annotations,
+            ..Default::default()
+        },
+        SealedSecretSpec {
+            template: SecretTemplate {
+                metadata: template_meta,
+                type_: secret.type_.clone(),
+                immutable: secret.immutable,
+                data: BTreeMap::new(),
+            },
+            encrypted_data,
+            data: None,
+        },
+    ))
+}
+
+/// How one `encryptedData` item fared.
+#[derive(Debug)]
+pub struct ItemResult {
+    pub item: String,
+    pub outcome: Result<(SecretBytes, usize), ItemFailure>,
+}
+
+/// Why one item did not open, with a hint when it opens under another scope.
+#[derive(Debug)]
+pub struct ItemFailure {
+    pub error: Error,
+    /// The item opens with this other scope's label: the SealedSecret's scope annotations do
+    /// not match how it was sealed.
+    pub opens_under: Option<Scope>,
+}
+
+/// Opens every `encryptedData` item independently with the label from the SealedSecret's own
+/// metadata (never the template's). `keys` are tried in order, so pass the newest first.
+pub fn open_items(sealed: &SealedSecret, keys: &[PrivateKey]) -> Vec<ItemResult> {
+    let meta = &sealed.metadata;
+    let scope = Scope::from_annotations(&meta.annotations);
+    let label = scope.label(&meta.namespace, &meta.name);
+    sealed
+        .spec
+        .encrypted_data
+        .iter()
+        .map(|(item, b64)| {
+            let outcome = decode_base64(b64)
+                .and_then(|ct| hybrid::open(keys, &ct, &label))
+                .map(|(plaintext, index)| (SecretBytes(plaintext), index))
+                .map_err(|error| {
+                    let opens_under = matches!(error, Error::NoKeyCouldDecrypt)
+                        .then(|| other_scope_that_opens(sealed, scope, b64, keys))
+                        .flatten();
+                    ItemFailure { error, opens_under }
+                });
+            ItemResult {
+                item: item.clone(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// Costs one RSA operation per key and scope, only on failure.
+fn other_scope_that_opens(
+    sealed: &SealedSecret,
+    tried: Scope,
+    b64: &str,
+    keys: &[PrivateKey],
+) -> Option<Scope> {
+    let ct = decode_base64(b64).ok()?;
+    let meta = &sealed.metadata;
+    Scope::ALL
+        .into_iter()
+        .filter(|s| *s != tried)
+        .find(|s| hybrid::open(keys, &ct, &s.label(&meta.namespace, &meta.name)).is_ok())
+}
+
+/// A SealedSecret that did not unseal: which object, and every failing item.
+#[derive(Debug)]
+pub struct UnsealError {
+    pub object: String,
+    pub kind: UnsealErrorKind,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UnsealErrorKind {
+    /// One or more items failed; no Secret is produced (all-or-nothing).
+    Items(Vec<(String, ItemFailure)>),
+    /// The object is not a SealedSecret or uses a form offline unseal does not support.
+    Unsupported(String),
+}
+
+impl std::error::Error for UnsealError {}
+
+impl fmt::Display for UnsealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            UnsealErrorKind::Unsupported(why) => write!(f, "SealedSecret {}: {why}", self.object),
+            UnsealErrorKind::Items(failures) => {
+                // Group identical errors with their items, like upstream's multierror text.
+                let mut grouped: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+                for (item, failure) in failures {
+                    grouped
+                        .entry(failure.error.to_string())
+                        .or_default()
+                        .push(item);
+                }
+                let parts: Vec<String> = grouped
+                    .iter()
+                    .map(|(error, items)| format!("{error} ({})", items.join(", ")))
+                    .collect();
+                write!(f, "SealedSecret {}: {}", self.object, parts.join("; "))?;
+                for (item, failure) in failures {
+                    if let Some(scope) = failure.opens_under {
+                        write!(
+                            f,
+                            "\n  item {item:?} opens under scope {scope}: put the matching scope annotation on the SealedSecret's own metadata (not only in spec.template), or re-seal with --scope {scope}"
+                        )?;
+                    }
+                }
+                if failures.iter().any(|(_, f)| {
+                    f.opens_under.is_none() && matches!(f.error, Error::NoKeyCouldDecrypt)
+                }) {
+                    write!(
+                        f,
+                        "\n  hint: either none of the keys given is the one it was sealed with, or the SealedSecret's name, namespace or scope differ from what it was sealed for (strict scope binds both name and namespace); the ciphertext may also have been altered"
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Unseals a SealedSecret into the Secret the controller would create, all-or-nothing:
+/// template metadata with name and namespace forced from the SealedSecret, template type and
+/// immutability, and every item decrypted. No owner reference is set; callers that mimic the
+/// controller add it.
+pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, UnsealError> {
+    let object = object_ref(&sealed.metadata);
+    let unsupported = |why: &str| UnsealError {
+        object: object.clone(),
+        kind: UnsealErrorKind::Unsupported(why.to_owned()),
+    };
+    if sealed.kind != "SealedSecret" {
+        return Err(unsupported(&format!(
+            "expected kind SealedSecret, found {:?}",
+            sealed.kind
+        )));
+    }
+    if sealed.spec.data.is_some() {
+        return Err(unsupported(
+            "using deprecated 'data' field, use 'encryptedData' or flip the feature flag",
+        ));
+    }
+    if !sealed.spec.template.data.is_empty() {
+        return Err(unsupported(
+            "spec.template.data holds Go templates, which offline unseal does not render yet",
+        ));
+    }
+    let mut data = BTreeMap::new();
+    let mut failures = Vec::new();
+    for result in open_items(sealed, keys) {
+        match result.outcome {
+            Ok((plaintext, _)) => {
+                data.insert(result.item, plaintext);
+            }
+            Err(failure) => failures.push((result.item, failure)),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(UnsealError {
+            object,
+            kind: UnsealErrorKind::Items(failures),
+        });
+    }
+    let template = &sealed.spec.template;
+    let mut metadata = template.metadata.clone();
+    metadata.name = sealed.metadata.name.clone();
+    metadata.namespace = sealed.metadata.namespace.clone();
+    Ok(Secret {
+        kind: "Secret".into(),
+        api_version: SECRET_API_VERSION.into(),
+        metadata,
+        immutable: template.immutable,
+        data,
+        string_data: BTreeMap::<String, Zeroizing<String>>::new(),
+        type_: template.type_.clone(),
+    })
+}
