@@ -271,7 +271,10 @@ pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error>
 pub fn to_yaml<T: Serialize>(object: &T) -> Result<String, Error> {
     let value = serde_json::to_value(object)
         .map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))?;
-    serde_saphyr::to_string(&value).map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))
+    // One line per ciphertext, as kubeseal writes it: no folded block scalars.
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(&value, options)
+        .map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))
 }
 
 #[cfg(test)]

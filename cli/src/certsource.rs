@@ -1,0 +1,57 @@
+//! The public key to seal with: `--cert FILE|URL`, else the local key store. A certificate
+//! must not be expired (kubeseal refuses, with no override); a bare public key has no expiry.
+
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use sealbox_crypto::sealed::{Certificate, PublicKey};
+
+use crate::keystore;
+
+pub struct SealingCert {
+    pub key: PublicKey,
+    /// The PEM text as read, for `--fetch-cert`.
+    pub pem: String,
+}
+
+pub fn load(cert: Option<&str>) -> Result<SealingCert> {
+    let (pem, origin) = match cert {
+        Some(source) => (read_source(source)?, source.to_owned()),
+        None => match keystore::newest_certificate()? {
+            Some((_, pem)) => (pem, format!("key store {}", keystore::dir()?.display())),
+            None => bail!(
+                "no certificate to seal with: pass --cert FILE|URL (for example the output of \
+                 `kubeseal --fetch-cert`), or run `sealbox keys init` to create a local key pair"
+            ),
+        },
+    };
+    let key = if pem.contains("-----BEGIN CERTIFICATE-----") {
+        let cert = Certificate::from_pem(&pem).with_context(|| origin.clone())?;
+        cert.check_not_expired(SystemTime::now())?;
+        cert.public_key
+    } else {
+        PublicKey::from_pem(&pem).with_context(|| origin.clone())?
+    };
+    Ok(SealingCert { key, pem })
+}
+
+/// A local path, or a URL with a scheme of two or more letters (Go's rule, which keeps
+/// `C:\…` a path). `file://` URLs are read locally.
+fn read_source(source: &str) -> Result<String> {
+    let scheme = source.split_once("://").map(|(s, _)| s).filter(|s| {
+        s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        None => std::fs::read_to_string(source)
+            .with_context(|| format!("cannot read certificate file {source}")),
+        Some("file") => {
+            let path = &source["file://".len()..];
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read certificate file {path}"))
+        }
+        Some(other) => bail!(
+            "cannot fetch {source}: {other}:// certificate URLs are not supported yet; download \
+             the certificate and pass the file to --cert"
+        ),
+    }
+}

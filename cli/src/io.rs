@@ -1,0 +1,63 @@
+//! Reading inputs (file or stdin) and writing outputs atomically, so a failed run never leaves
+//! a half-written or truncated file behind.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The whole input as UTF-8 text, from `path` or stdin. `flag` names the option in errors.
+pub fn read_text(path: Option<&Path>, flag: &str) -> Result<String> {
+    let bytes = read_bytes(path, flag)?;
+    String::from_utf8(bytes).map_err(|_| match path {
+        Some(p) => anyhow::anyhow!("{}: input is not UTF-8 text", p.display()),
+        None => anyhow::anyhow!("stdin: input is not UTF-8 text"),
+    })
+}
+
+pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Vec<u8>> {
+    match path {
+        Some(p) => fs::read(p)
+            .with_context(|| format!("Could not read file specified with {flag} ({})", p.display())),
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("could not read stdin")?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Writes `contents` to `path` (or stdout when `None`). A file is replaced atomically: a temp
+/// file beside it is written, fsynced and renamed over it. An existing file keeps its mode; a
+/// new one gets `new_mode`.
+pub fn write_output(path: Option<&Path>, contents: &[u8], new_mode: u32) -> Result<()> {
+    let Some(path) = path else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(contents).context("could not write to stdout")?;
+        return out.flush().context("could not write to stdout");
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(new_mode);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sealbox-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set permissions for {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Sealing: whole Secrets (kubeseal's `Seal`, spec §4.2–4.3), single values (`--raw`, §1.5)
+//! and merging into an existing SealedSecret file (`--merge-into`, §4.5).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_documents, render};
+use sealbox_crypto::sealed::{PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret};
+
+use crate::args::SealArgs;
+use crate::{certsource, io, kubeconfig};
+
+pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
+    if args.raw {
+        return raw(args);
+    }
+    if !args.from_file.is_empty() {
+        bail!("--from-file is only valid with --raw");
+    }
+    let cert = certsource::load(args.cert.as_deref())?;
+    let secrets = read_secrets(args.secret_file.as_deref())?;
+    if let Some(target) = &args.merge_into {
+        return merge_into(args, target, secrets, &cert.key);
+    }
+    let format = output_format(args, default_format);
+    let mut out = String::new();
+    for (index, secret) in secrets.into_iter().enumerate() {
+        let what = format!("Secret {} (document {})", object_ref(&secret.metadata), index + 1);
+        let sealed = prepare(args, secret)
+            .and_then(|secret| Ok(seal_secret(&secret, &cert.key)?))
+            .context(what)?;
+        out.push_str(&render(&sealed, format)?);
+    }
+    io::write_output(args.sealed_secret_file.as_deref(), out.as_bytes(), 0o644)
+}
+
+/// `-o` wins; else a `-w` file named `.yaml`/`.yml` means YAML; else the mode's default.
+fn output_format(args: &SealArgs, default: Format) -> Format {
+    let yaml_file = args
+        .sealed_secret_file
+        .as_deref()
+        .and_then(Path::extension)
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    if yaml_file {
+        Format::Yaml
+    } else {
+        args.format.map_or(default, Into::into)
+    }
+}
+
+fn read_secrets(path: Option<&Path>) -> Result<Vec<Secret>> {
+    let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
+    let text = io::read_text(path, "--secret-file")?;
+    let secrets: Vec<Secret> = parse_documents(&text).with_context(|| source.clone())?;
+    if secrets.is_empty() {
+        bail!("{source}: no secrets found. Ensure the input is valid and UTF-8 encoded");
+    }
+    Ok(secrets)
+}
+
+/// Applies kubeseal's checks and overrides, in its order: kind, empty data, `--name`,
+/// `--scope`, namespace resolution.
+fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
+    check_is_secret(&secret)?;
+    check_not_empty(args, &secret)?;
+    if let Some(name) = &args.name {
+        secret.metadata.name = name.clone();
+    }
+    // `--scope strict` is the default, so like kubeseal it leaves existing annotations alone.
+    if let Some(scope) = args.scope.filter(|s| *s != Scope::Strict) {
+        scope.apply_to(&mut secret.metadata.annotations);
+    }
+    if Scope::from_annotations(&secret.metadata.annotations) != Scope::ClusterWide {
+        secret.metadata.namespace =
+            resolve_namespace(&secret.metadata.namespace, args.namespace.as_deref())?;
+    }
+    Ok(secret)
+}
+
+fn check_is_secret(secret: &Secret) -> Result<()> {
+    if secret.kind != "Secret" {
+        bail!(
+            "not a Secret (kind {:?}): seal reads v1 Secrets; to re-seal a SealedSecret, unseal it first",
+            secret.kind
+        );
+    }
+    Ok(())
+}
+
+fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
+    if secret.data.is_empty() && secret.string_data.is_empty() && !args.allow_empty_data {
+        bail!(
+            "secret.data is empty in input Secret, assuming this is an error and aborting. To work with empty data, --allow-empty-data can be used"
+        );
+    }
+    Ok(())
+}
+
+/// The input's namespace, which `--namespace` must not contradict; else `--namespace`; else
+/// the kubeconfig context's.
+pub fn resolve_namespace(input: &str, flag: Option<&str>) -> Result<String> {
+    match flag {
+        Some(flag) if !input.is_empty() && flag != input => bail!(
+            "namespace mismatch: input secret is in namespace {input:?} but {flag:?} was specified"
+        ),
+        _ if !input.is_empty() => Ok(input.to_owned()),
+        Some(flag) => Ok(flag.to_owned()),
+        None => Ok(kubeconfig::context_namespace()),
+    }
+}
+
+fn raw(args: &SealArgs) -> Result<()> {
+    if args.merge_into.is_some() {
+        bail!("--merge-into cannot be combined with --raw");
+    }
+    if args.from_file.len() > 1 {
+        bail!("--raw takes at most one --from-file");
+    }
+    let scope = args.scope.unwrap_or_default();
+    let name = args.name.clone().unwrap_or_default();
+    if scope == Scope::Strict && name.is_empty() {
+        bail!("must provide the --name flag with --raw and --scope strict");
+    }
+    let namespace = match scope {
+        Scope::ClusterWide => String::new(),
+        _ => args
+            .namespace
+            .clone()
+            .unwrap_or_else(kubeconfig::context_namespace),
+    };
+    let cert = certsource::load(args.cert.as_deref())?;
+    let data = match args.from_file.first() {
+        // `[key=]path`: the key part is ignored in raw mode.
+        Some(spec) => {
+            let path = spec.split_once('=').map_or(spec.as_str(), |(_, p)| p);
+            io::read_bytes(Some(Path::new(path)), "--from-file")?
+        }
+        None => io::read_bytes(None, "stdin")?,
+    };
+    let data = zeroize::Zeroizing::new(data);
+    let ct = hybrid::seal(&cert.key, &data, &scope.label(&namespace, &name))?;
+    io::write_output(args.sealed_secret_file.as_deref(), encode_base64(&ct).as_bytes(), 0o644)
+}
+
+/// Seals the input Secret with the target's name and namespace (#286) and the target's scope
+/// unless `--scope` says otherwise, adds its items to the target, and rewrites the target
+/// atomically in its own format unless `-o` is given.
+fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &PublicKey) -> Result<()> {
+    let [mut secret]: [Secret; 1] = secrets
+        .try_into()
+        .map_err(|v: Vec<Secret>| anyhow::anyhow!("--merge-into takes exactly one input Secret, got {}", v.len()))?;
+    let target_name = target.display().to_string();
+    let text = io::read_text(Some(target), "--merge-into")?;
+    let mut docs: Vec<SealedSecret> = parse_documents(&text).with_context(|| target_name.clone())?;
+    if docs.len() != 1 || docs[0].kind != "SealedSecret" {
+        bail!("{target_name}: --merge-into needs a file holding exactly one SealedSecret");
+    }
+    let mut original = docs.remove(0);
+
+    check_is_secret(&secret)?;
+    check_not_empty(args, &secret)?;
+    secret.metadata.name = original.metadata.name.clone();
+    secret.metadata.namespace = original.metadata.namespace.clone();
+    let scope = args
+        .scope
+        .unwrap_or_else(|| Scope::from_annotations(&original.metadata.annotations));
+    scope.apply_to(&mut secret.metadata.annotations);
+    let sealed = seal_secret(&secret, key)
+        .with_context(|| format!("{target_name}: SealedSecret {}", object_ref(&original.metadata)))?;
+
+    original.spec.encrypted_data.extend(sealed.spec.encrypted_data);
+    let template = &mut original.spec.template.metadata;
+    template.annotations.extend(sealed.spec.template.metadata.annotations);
+    template.labels.extend(sealed.spec.template.metadata.labels);
+
+    let format = args.format.map_or_else(
+        || if text.trim_start().starts_with('{') { Format::Json } else { Format::Yaml },
+        Into::into,
+    );
+    io::write_output(Some(target), render(&original, format)?.as_bytes(), 0o644)
+}
