@@ -121,7 +121,12 @@ pub struct KeySourceArgs {
     /// Private key files: PEM (PKCS#1 or PKCS#8), a Secret with tls.key, or the backup List
     /// from `kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`.
     /// Repeat or comma-separate. Default: the local key store.
-    #[arg(long = "recovery-private-key", visible_alias = "key", short = 'k', value_delimiter = ',')]
+    #[arg(
+        long = "recovery-private-key",
+        visible_alias = "key",
+        short = 'k',
+        value_delimiter = ','
+    )]
     pub recovery_private_key: Vec<PathBuf>,
 }
 

@@ -39,7 +39,9 @@ pub fn load(cert: Option<&str>) -> Result<SealingCert> {
 /// `C:\…` a path). `file://` URLs are read locally.
 fn read_source(source: &str) -> Result<String> {
     let scheme = source.split_once("://").map(|(s, _)| s).filter(|s| {
-        s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        s.len() > 1
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     });
     match scheme {
         None => std::fs::read_to_string(source)

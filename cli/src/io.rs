@@ -19,8 +19,12 @@ pub fn read_text(path: Option<&Path>, flag: &str) -> Result<String> {
 
 pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Vec<u8>> {
     match path {
-        Some(p) => fs::read(p)
-            .with_context(|| format!("Could not read file specified with {flag} ({})", p.display())),
+        Some(p) => fs::read(p).with_context(|| {
+            format!(
+                "Could not read file specified with {flag} ({})",
+                p.display()
+            )
+        }),
         None => {
             let mut buf = Vec::new();
             std::io::stdin()
@@ -37,7 +41,8 @@ pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Vec<u8>> {
 pub fn write_output(path: Option<&Path>, contents: &[u8], new_mode: u32) -> Result<()> {
     let Some(path) = path else {
         let mut out = std::io::stdout().lock();
-        out.write_all(contents).context("could not write to stdout")?;
+        out.write_all(contents)
+            .context("could not write to stdout")?;
         return out.flush().context("could not write to stdout");
     };
     let dir = match path.parent() {

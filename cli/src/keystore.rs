@@ -10,13 +10,19 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sealed::{Certificate, DEFAULT_VALIDITY, KeyPair, PrivateKey, private_keys_from_pem};
+use sealbox_crypto::sealed::{
+    Certificate, DEFAULT_VALIDITY, KeyPair, PrivateKey, private_keys_from_pem,
+};
 
 /// The controller's default key size.
 const KEY_BITS: usize = 4096;
 
 pub fn dir() -> Result<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(home) = env("SEALBOX_HOME") {
         return Ok(home);
     }
@@ -83,8 +89,16 @@ fn create() -> Result<()> {
     }
     eprintln!("generating an RSA-{KEY_BITS} key pair…");
     let pair = KeyPair::generate(KEY_BITS, now, DEFAULT_VALIDITY, "")?;
-    write_new(&dir.join(format!("{id}.key")), pair.key_pem().as_bytes(), 0o600)?;
-    write_new(&dir.join(format!("{id}.crt")), pair.certificate.to_pem().as_bytes(), 0o644)?;
+    write_new(
+        &dir.join(format!("{id}.key")),
+        pair.key_pem().as_bytes(),
+        0o600,
+    )?;
+    write_new(
+        &dir.join(format!("{id}.crt")),
+        pair.certificate.to_pem().as_bytes(),
+        0o644,
+    )?;
     println!(
         "created key {} in {}\nshare the certificate with `sealbox keys export-cert`",
         pair.private_key.fingerprint(),
@@ -128,8 +142,8 @@ pub fn private_keys() -> Result<Vec<PrivateKey>> {
     let mut keys = Vec::new();
     for id in ids()?.into_iter().rev() {
         let path = keys_dir()?.join(format!("{id}.key"));
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         keys.extend(private_keys_from_pem(&text).with_context(|| format!("{}", path.display()))?);
     }
     Ok(keys)

@@ -38,10 +38,18 @@ pub struct KubesealArgs {
     #[arg(long = "re-encrypt", alias = "rotate")]
     re_encrypt: bool,
     /// Controller namespace (only for online operations).
-    #[arg(long = "controller-namespace", env = "SEALED_SECRETS_CONTROLLER_NAMESPACE", default_value = "kube-system")]
+    #[arg(
+        long = "controller-namespace",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
     controller_namespace: String,
     /// Controller name (only for online operations).
-    #[arg(long = "controller-name", env = "SEALED_SECRETS_CONTROLLER_NAME", default_value = "sealed-secrets-controller")]
+    #[arg(
+        long = "controller-name",
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
     controller_name: String,
     /// Kubeconfig whose current context gives the default namespace.
     #[arg(long)]
@@ -62,7 +70,11 @@ pub fn run(args: KubesealArgs) -> Result<()> {
     if args.validate || args.re_encrypt {
         bail!(
             "{} needs the controller {}/{} in a cluster, which this offline kubeseal mode does not reach; offline: `sealbox validate --recovery-private-key KEY` or `sealbox kubeseal --recovery-unseal --recovery-private-key OLD.key | sealbox kubeseal --cert NEW.pem`",
-            if args.validate { "--validate" } else { "--re-encrypt" },
+            if args.validate {
+                "--validate"
+            } else {
+                "--re-encrypt"
+            },
             args.controller_namespace,
             args.controller_name
         );

@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_documents, render};
-use sealbox_crypto::sealed::{PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret};
+use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_objects, render};
+use sealbox_crypto::sealed::{
+    PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
+};
 
 use crate::args::SealArgs;
 use crate::{certsource, io, kubeconfig};
@@ -25,7 +27,11 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     let format = output_format(args, default_format);
     let mut out = String::new();
     for (index, secret) in secrets.into_iter().enumerate() {
-        let what = format!("Secret {} (document {})", object_ref(&secret.metadata), index + 1);
+        let what = format!(
+            "Secret {} (document {})",
+            object_ref(&secret.metadata),
+            index + 1
+        );
         let sealed = prepare(args, secret)
             .and_then(|secret| Ok(seal_secret(&secret, &cert.key)?))
             .context(what)?;
@@ -51,17 +57,16 @@ fn output_format(args: &SealArgs, default: Format) -> Format {
 fn read_secrets(path: Option<&Path>) -> Result<Vec<Secret>> {
     let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
     let text = io::read_text(path, "--secret-file")?;
-    let secrets: Vec<Secret> = parse_documents(&text).with_context(|| source.clone())?;
+    let secrets: Vec<Secret> = parse_objects(&text, "Secret").with_context(|| source.clone())?;
     if secrets.is_empty() {
         bail!("{source}: no secrets found. Ensure the input is valid and UTF-8 encoded");
     }
     Ok(secrets)
 }
 
-/// Applies kubeseal's checks and overrides, in its order: kind, empty data, `--name`,
-/// `--scope`, namespace resolution.
+/// Applies kubeseal's checks and overrides, in its order: empty data, `--name`, `--scope`,
+/// namespace resolution.
 fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
-    check_is_secret(&secret)?;
     check_not_empty(args, &secret)?;
     if let Some(name) = &args.name {
         secret.metadata.name = name.clone();
@@ -75,16 +80,6 @@ fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
             resolve_namespace(&secret.metadata.namespace, args.namespace.as_deref())?;
     }
     Ok(secret)
-}
-
-fn check_is_secret(secret: &Secret) -> Result<()> {
-    if secret.kind != "Secret" {
-        bail!(
-            "not a Secret (kind {:?}): seal reads v1 Secrets; to re-seal a SealedSecret, unseal it first",
-            secret.kind
-        );
-    }
-    Ok(())
 }
 
 fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
@@ -139,25 +134,32 @@ fn raw(args: &SealArgs) -> Result<()> {
     };
     let data = zeroize::Zeroizing::new(data);
     let ct = hybrid::seal(&cert.key, &data, &scope.label(&namespace, &name))?;
-    io::write_output(args.sealed_secret_file.as_deref(), encode_base64(&ct).as_bytes(), 0o644)
+    io::write_output(
+        args.sealed_secret_file.as_deref(),
+        encode_base64(&ct).as_bytes(),
+        0o644,
+    )
 }
 
 /// Seals the input Secret with the target's name and namespace (#286) and the target's scope
 /// unless `--scope` says otherwise, adds its items to the target, and rewrites the target
 /// atomically in its own format unless `-o` is given.
 fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &PublicKey) -> Result<()> {
-    let [mut secret]: [Secret; 1] = secrets
-        .try_into()
-        .map_err(|v: Vec<Secret>| anyhow::anyhow!("--merge-into takes exactly one input Secret, got {}", v.len()))?;
+    let [mut secret]: [Secret; 1] = secrets.try_into().map_err(|v: Vec<Secret>| {
+        anyhow::anyhow!(
+            "--merge-into takes exactly one input Secret, got {}",
+            v.len()
+        )
+    })?;
     let target_name = target.display().to_string();
     let text = io::read_text(Some(target), "--merge-into")?;
-    let mut docs: Vec<SealedSecret> = parse_documents(&text).with_context(|| target_name.clone())?;
-    if docs.len() != 1 || docs[0].kind != "SealedSecret" {
+    let mut docs: Vec<SealedSecret> =
+        parse_objects(&text, "SealedSecret").with_context(|| target_name.clone())?;
+    if docs.len() != 1 {
         bail!("{target_name}: --merge-into needs a file holding exactly one SealedSecret");
     }
     let mut original = docs.remove(0);
 
-    check_is_secret(&secret)?;
     check_not_empty(args, &secret)?;
     secret.metadata.name = original.metadata.name.clone();
     secret.metadata.namespace = original.metadata.namespace.clone();
@@ -165,16 +167,31 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
         .scope
         .unwrap_or_else(|| Scope::from_annotations(&original.metadata.annotations));
     scope.apply_to(&mut secret.metadata.annotations);
-    let sealed = seal_secret(&secret, key)
-        .with_context(|| format!("{target_name}: SealedSecret {}", object_ref(&original.metadata)))?;
+    let sealed = seal_secret(&secret, key).with_context(|| {
+        format!(
+            "{target_name}: SealedSecret {}",
+            object_ref(&original.metadata)
+        )
+    })?;
 
-    original.spec.encrypted_data.extend(sealed.spec.encrypted_data);
+    original
+        .spec
+        .encrypted_data
+        .extend(sealed.spec.encrypted_data);
     let template = &mut original.spec.template.metadata;
-    template.annotations.extend(sealed.spec.template.metadata.annotations);
+    template
+        .annotations
+        .extend(sealed.spec.template.metadata.annotations);
     template.labels.extend(sealed.spec.template.metadata.labels);
 
     let format = args.format.map_or_else(
-        || if text.trim_start().starts_with('{') { Format::Json } else { Format::Yaml },
+        || {
+            if text.trim_start().starts_with('{') {
+                Format::Json
+            } else {
+                Format::Yaml
+            }
+        },
         Into::into,
     );
     io::write_output(Some(target), render(&original, format)?.as_bytes(), 0o644)

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sealed::manifest::{OwnerReference, object_ref, parse_documents, render};
+use sealbox_crypto::sealed::manifest::{OwnerReference, object_ref, parse_objects, render};
 use sealbox_crypto::sealed::{PrivateKey, SealedSecret, keyfile, open_items, unseal as unseal_one};
 
 use crate::args::{KeySourceArgs, UnsealArgs, ValidateArgs};
@@ -60,7 +60,11 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
             match result.outcome {
                 Ok((_, index)) => {
                     opened += 1;
-                    println!("ok      {object} {}: opens with key {}", result.item, keys[index].fingerprint());
+                    println!(
+                        "ok      {object} {}: opens with key {}",
+                        result.item,
+                        keys[index].fingerprint()
+                    );
                 }
                 Err(failure) => {
                     failed += 1;
@@ -73,9 +77,16 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} items do not open with the {} key(s) given", opened + failed, keys.len());
+        bail!(
+            "{failed} of {} items do not open with the {} key(s) given",
+            opened + failed,
+            keys.len()
+        );
     }
-    eprintln!("all {opened} items in {} SealedSecret(s) open", sealed.len());
+    eprintln!(
+        "all {opened} items in {} SealedSecret(s) open",
+        sealed.len()
+    );
     Ok(())
 }
 
@@ -103,19 +114,12 @@ pub fn load_keys(args: &KeySourceArgs) -> Result<Vec<PrivateKey>> {
 fn read_sealed(path: Option<&Path>, namespace: Option<&str>) -> Result<Vec<SealedSecret>> {
     let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
     let text = io::read_text(path, "--sealed-secret-file")?;
-    let mut docs: Vec<SealedSecret> = parse_documents(&text).with_context(|| source.clone())?;
+    let mut docs: Vec<SealedSecret> =
+        parse_objects(&text, "SealedSecret").with_context(|| source.clone())?;
     if docs.is_empty() {
         bail!("{source}: no SealedSecret found");
     }
-    for (index, ss) in docs.iter_mut().enumerate() {
-        if ss.kind != "SealedSecret" {
-            bail!(
-                "{source}: document {} ({}) is a {:?}, not a SealedSecret",
-                index + 1,
-                object_ref(&ss.metadata),
-                ss.kind
-            );
-        }
+    for ss in &mut docs {
         // The controller binds the label to the namespace the object lives in.
         ss.metadata.namespace = resolve_namespace(&ss.metadata.namespace, namespace)
             .with_context(|| format!("{source}: SealedSecret {}", object_ref(&ss.metadata)))?;

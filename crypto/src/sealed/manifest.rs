@@ -245,6 +245,44 @@ pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error>
     }
 }
 
+/// Just enough of an object to say what it is, read before the full typed decode so a wrong
+/// kind is reported as such rather than as a field error.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(default)]
+    kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    metadata: HeadMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct HeadMeta {
+    #[serde(default, deserialize_with = "nullable")]
+    name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    namespace: String,
+}
+
+/// [`parse_documents`] for a stream that must hold only objects of `kind`.
+pub fn parse_objects<T: DeserializeOwned>(text: &str, kind: &str) -> Result<Vec<T>, Error> {
+    for (index, head) in parse_documents::<Head>(text)?.iter().enumerate() {
+        if head.kind != kind {
+            let meta = ObjectMeta {
+                name: head.metadata.name.clone(),
+                namespace: head.metadata.namespace.clone(),
+                ..Default::default()
+            };
+            return Err(Error::Manifest(format!(
+                "document {} ({}) is a {:?}, not a {kind}",
+                index + 1,
+                object_ref(&meta),
+                head.kind
+            )));
+        }
+    }
+    parse_documents(text)
+}
+
 /// Output formats of kubeseal's `-o`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -1,0 +1,337 @@
+//! kubeseal-compatible behaviour of `sealbox seal/unseal/validate/keys` and `sealbox kubeseal`.
+
+use sealbox_crypto::sealed::manifest::parse_documents;
+use sealbox_crypto::sealed::{SealedSecret, Secret};
+use sealbox_tests::{Env, sealbox_bin};
+use serde_json::Value;
+
+fn unseal_all(env: &Env, manifest: &str) -> Vec<Secret> {
+    parse_documents(&env.sealbox(&["unseal"]).stdin(manifest).ok()).unwrap()
+}
+
+#[test]
+fn multi_document_input_and_namespace_resolution() {
+    let env = Env::with_keys();
+    env.write(
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\ncurrent-context: dev\ncontexts:\n- name: dev\n  context:\n    namespace: from-context\n",
+    );
+    let input = "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n  namespace: explicit\nstringData: {k: v}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\ndata: {k: dg==}\n";
+    // No -n: the second Secret takes the kubeconfig context's namespace.
+    let mut cmd = env.sealbox(&["seal"]);
+    cmd.0.env("KUBECONFIG", env.path("kubeconfig"));
+    let out = cmd.stdin(input).ok();
+    let ss: Vec<SealedSecret> = parse_documents(&out).unwrap();
+    assert_eq!(ss.len(), 2);
+    assert_eq!(ss[0].metadata.namespace, "explicit");
+    assert_eq!(ss[1].metadata.namespace, "from-context");
+    // No kubeconfig at all: "default". With -n: that namespace.
+    let out = env
+        .sealbox(&["seal"])
+        .stdin(&input[input.find("---\n---\n").unwrap()..])
+        .ok();
+    assert!(out.contains("namespace: default"), "{out}");
+    let out = env
+        .sealbox(&["seal", "-n", "given"])
+        .stdin(&input[input.find("---\n---\n").unwrap()..])
+        .ok();
+    assert!(out.contains("namespace: given"), "{out}");
+    let secrets = unseal_all(&env, &out);
+    assert_eq!(secrets[0].data["k"].as_slice(), b"v");
+}
+
+#[test]
+fn name_override_json_input_and_string_data_folding() {
+    let env = Env::with_keys();
+    let input = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"orig","namespace":"ns","creationTimestamp":null,"uid":"123","resourceVersion":"9","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"stringData\":{\"k\":\"secret\"}}"}},"data":{"k":"b2xk"},"stringData":{"k":"new","other":"x"}}"#;
+    let out = env
+        .sealbox(&["kubeseal", "--name", "renamed"])
+        .stdin(input)
+        .ok();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["metadata"]["name"], "renamed");
+    assert_eq!(v["spec"]["template"]["metadata"]["name"], "renamed");
+    assert!(
+        v["spec"]["template"]["metadata"]
+            .get("annotations")
+            .is_none(),
+        "last-applied stripped: {out}"
+    );
+    assert!(v["spec"]["template"]["metadata"].get("uid").is_none());
+    assert!(
+        !out.contains("secret\\\""),
+        "no plaintext from last-applied in output"
+    );
+    let secrets = unseal_all(&env, &out);
+    assert_eq!(
+        secrets[0].data["k"].as_slice(),
+        b"new",
+        "stringData wins over data"
+    );
+    assert_eq!(secrets[0].data["other"].as_slice(), b"x");
+}
+
+#[test]
+fn kubeseal_output_shapes() {
+    let env = Env::with_keys();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+    // JSON by default, Go field order.
+    let json = env.sealbox(&["kubeseal"]).stdin(input).ok();
+    assert!(json.starts_with("{\n  \"kind\": \"SealedSecret\",\n  \"apiVersion\": \"bitnami.com/v1alpha1\",\n  \"metadata\": {"), "{json}");
+    assert!(json.find("\"template\"").unwrap() < json.find("\"encryptedData\"").unwrap());
+    // -o yaml: a --- line first, sorted keys.
+    let yaml = env.sealbox(&["kubeseal", "-o", "yaml"]).stdin(input).ok();
+    assert!(yaml.starts_with("---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: s\n  namespace: ns\nspec:\n  encryptedData:\n    k: Ag"), "{yaml}");
+    // -w file.yaml selects YAML and writes nothing to stdout.
+    let stdout = env
+        .sealbox(&["kubeseal", "-w", "out.yaml"])
+        .stdin(input)
+        .ok();
+    assert!(stdout.is_empty());
+    assert!(env.read("out.yaml").starts_with("---\napiVersion:"));
+    // the --format=yaml and env-var forms kubeseal users write
+    let (cert, _) = env.key_files();
+    let mut cmd = env.sealbox(&["kubeseal", "--format=yaml"]);
+    cmd.0.env("SEALED_SECRETS_CERT", &cert);
+    assert!(cmd.stdin(input).ok().starts_with("---\n"));
+}
+
+#[test]
+fn invoked_through_a_link_named_kubeseal() {
+    let env = Env::with_keys();
+    std::os::unix::fs::symlink(sealbox_bin(), env.path("kubeseal")).unwrap();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+    let out = env
+        .command(env.path("kubeseal"), &["--scope", "cluster-wide"])
+        .stdin(input)
+        .ok();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["metadata"]["annotations"]["sealedsecrets.bitnami.com/cluster-wide"],
+        "true"
+    );
+    let version = env.command(env.path("kubeseal"), &["--version"]).run().ok();
+    assert!(version.starts_with("kubeseal version: "), "{version}");
+    let (_, key) = env.key_files();
+    let secret = env
+        .command(
+            env.path("kubeseal"),
+            &[
+                "--recovery-unseal",
+                "--recovery-private-key",
+                key.to_str().unwrap(),
+                "-o",
+                "yaml",
+            ],
+        )
+        .stdin(&out)
+        .ok();
+    assert!(secret.contains("k: dg=="), "{secret}");
+    // Online-only flags say what to do instead.
+    let err = env
+        .command(env.path("kubeseal"), &["--validate"])
+        .stdin(&out)
+        .fails();
+    assert!(err.contains("sealbox validate"), "{err}");
+}
+
+#[test]
+fn merge_into_keeps_other_items_scope_and_format() {
+    let env = Env::with_keys();
+    let first = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: ns\n  labels: {a: '1'}\nstringData:\n  old: one\n  shared: before\n";
+    let original = env
+        .sealbox(&["seal", "--scope", "namespace-wide"])
+        .stdin(first)
+        .ok();
+    env.write("app.yaml", &original);
+    // The input names another Secret: name and namespace come from the target file, and the
+    // scope from its annotations.
+    let second = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: whatever\n  labels: {b: '2'}\nstringData:\n  new: two\n  shared: after\n";
+    let stdout = env
+        .sealbox(&["seal", "--merge-into", "app.yaml"])
+        .stdin(second)
+        .ok();
+    assert!(stdout.is_empty());
+    let merged = env.read("app.yaml");
+    assert!(
+        merged.starts_with("---\napiVersion:"),
+        "YAML stays YAML: {merged}"
+    );
+    let ss: Vec<SealedSecret> = parse_documents(&merged).unwrap();
+    let old_ct = &parse_documents::<SealedSecret>(&original).unwrap()[0]
+        .spec
+        .encrypted_data["old"];
+    assert_eq!(
+        &ss[0].spec.encrypted_data["old"], old_ct,
+        "untouched items keep their ciphertext"
+    );
+    assert_eq!(ss[0].spec.template.metadata.labels.len(), 2);
+    let secret = &unseal_all(&env, &merged)[0];
+    assert_eq!(secret.metadata.name, "app");
+    assert_eq!(secret.data["old"].as_slice(), b"one");
+    assert_eq!(secret.data["new"].as_slice(), b"two");
+    assert_eq!(secret.data["shared"].as_slice(), b"after");
+}
+
+#[test]
+fn keys_renew_seals_with_the_newest_and_unseals_with_all() {
+    let env = Env::with_keys();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+    let before = env.sealbox(&["seal"]).stdin(input).ok();
+    let old_cert = env.sealbox(&["keys", "export-cert"]).run().ok();
+    // keys init is idempotent; renew adds a key.
+    assert!(
+        env.sealbox(&["keys", "init"])
+            .run()
+            .ok()
+            .contains("already initialised")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    env.sealbox(&["keys", "renew"]).run().ok();
+    let new_cert = env.sealbox(&["keys", "export-cert"]).run().ok();
+    assert_ne!(old_cert, new_cert);
+    assert!(new_cert.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    let after = env.sealbox(&["seal"]).stdin(input).ok();
+    env.write("both.yaml", format!("{before}{after}"));
+    let report = env.sealbox(&["validate", "-f", "both.yaml"]).run().ok();
+    let fingerprints: Vec<&str> = report
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(fingerprints.len(), 2);
+    assert_ne!(
+        fingerprints[0], fingerprints[1],
+        "old item opened by old key, new by new: {report}"
+    );
+    assert_eq!(unseal_all(&env, &format!("{before}{after}")).len(), 2);
+    // the private key file is readable by its owner only
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(env.path("home/keys")).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        if entry.path().extension().unwrap() == "key" {
+            assert_eq!(mode, 0o600);
+        }
+    }
+}
+
+#[test]
+fn recovery_keys_from_backup_lists_pkcs8_files_and_comma_lists() {
+    let env = Env::with_keys();
+    let (cert, key) = env.key_files();
+    // A BYO key made by openssl (PKCS#8), as in the upstream docs.
+    env.command(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-days",
+            "365",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            "byo.key",
+            "-out",
+            "byo.crt",
+            "-subj",
+            "/CN=sealed-secret/O=sealed-secret",
+        ],
+    )
+    .run()
+    .ok();
+    assert!(
+        env.read("byo.key")
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+    let by_store = env
+        .sealbox(&["seal", "--cert", cert.to_str().unwrap()])
+        .stdin(input)
+        .ok();
+    let by_byo = env
+        .sealbox(&["seal", "--cert", "byo.crt"])
+        .stdin(input)
+        .ok();
+    // The backup List that `kubectl get secret -l … -o yaml` writes.
+    let b64 =
+        |p: &std::path::Path| sealbox_crypto::sealed::encode_base64(&std::fs::read(p).unwrap());
+    env.write(
+        "main.key",
+        format!(
+            "apiVersion: v1\nitems:\n- apiVersion: v1\n  data:\n    tls.crt: {}\n    tls.key: {}\n  kind: Secret\n  metadata:\n    generateName: sealed-secrets-key\n    labels:\n      sealedsecrets.bitnami.com/sealed-secrets-key: active\n    name: sealed-secrets-keyabcde\n    namespace: kube-system\n  type: kubernetes.io/tls\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
+            b64(&cert), b64(&key)
+        ),
+    );
+    env.write("both.yaml", format!("{by_store}{by_byo}"));
+    let err = env
+        .sealbox(&["unseal", "-f", "both.yaml", "-k", "main.key"])
+        .run()
+        .fails();
+    assert!(
+        err.contains("SealedSecret ns/s: no key could decrypt secret (k)"),
+        "{err}"
+    );
+    let out = env
+        .sealbox(&[
+            "unseal",
+            "-f",
+            "both.yaml",
+            "--recovery-private-key",
+            "main.key,byo.key",
+        ])
+        .run()
+        .ok();
+    assert_eq!(out.matches("k: dg==").count(), 2, "{out}");
+    let report = env
+        .sealbox(&[
+            "validate",
+            "-f",
+            "both.yaml",
+            "-k",
+            "main.key",
+            "-k",
+            "byo.key",
+        ])
+        .run()
+        .ok();
+    assert_eq!(
+        report
+            .matches("ok      ns/s k: opens with key SHA256:")
+            .count(),
+        2,
+        "{report}"
+    );
+}
+
+#[test]
+fn fingerprints_match_ssh_keygen() {
+    let env = Env::with_keys();
+    let (cert, _) = env.key_files();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+    let sealed = env.sealbox(&["seal"]).stdin(input).ok();
+    let report = env.sealbox(&["validate"]).stdin(sealed).ok();
+    let ours = report.trim_end().rsplit(' ').next().unwrap().to_string();
+    // ssh-keygen needs an SSH-format key; openssl gives us the SPKI, ssh-keygen -i converts.
+    let spki = env
+        .command(
+            "openssl",
+            &["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"],
+        )
+        .run()
+        .ok();
+    env.write("pub.pem", spki);
+    let ssh = env
+        .command("ssh-keygen", &["-i", "-m", "PKCS8", "-f", "pub.pem"])
+        .run()
+        .ok();
+    env.write("pub.ssh", ssh);
+    let theirs = env
+        .command("ssh-keygen", &["-l", "-E", "sha256", "-f", "pub.ssh"])
+        .run()
+        .ok();
+    assert!(
+        theirs.contains(&ours),
+        "ssh-keygen: {theirs} vs ours: {ours}"
+    );
+}
