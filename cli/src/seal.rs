@@ -25,19 +25,43 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
         return merge_into(args, target, secrets, &cert.key);
     }
     let format = output_format(args, default_format);
-    let mut out = String::new();
+    let mut prepared = Vec::with_capacity(secrets.len());
     for (index, secret) in secrets.into_iter().enumerate() {
         let what = format!(
             "Secret {} (document {})",
             object_ref(&secret.metadata),
             index + 1
         );
-        let sealed = prepare(args, secret)
-            .and_then(|secret| Ok(seal_secret(&secret, &cert.key)?))
-            .context(what)?;
-        out.push_str(&render(&sealed, format)?);
+        prepared.push((prepare(args, secret).context(what.clone())?, what));
+    }
+    let mut out = String::new();
+    for result in seal_all(&prepared, &cert.key) {
+        out.push_str(&render(&result?, format)?);
     }
     io::write_output(args.sealed_secret_file.as_deref(), out.as_bytes(), 0o644)
+}
+
+/// Seals on every core: each item costs an RSA public operation, which dominates large
+/// streams. Results come back in input order.
+fn seal_all(secrets: &[(Secret, String)], key: &PublicKey) -> Vec<Result<SealedSecret>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = secrets.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = secrets
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(secret, what)| seal_secret(secret, key).context(what.clone()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("sealing thread panicked"))
+            .collect()
+    })
 }
 
 /// `-o` wins; else a `-w` file named `.yaml`/`.yml` means YAML; else the mode's default.
