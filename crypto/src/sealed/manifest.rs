@@ -235,14 +235,41 @@ pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error>
             .into_iter::<T>()
             .enumerate()
             .map(|(i, doc)| {
-                doc.map_err(|e| Error::Manifest(format!("JSON document {}: {e}", i + 1)))
+                doc.map_err(|e| {
+                    Error::Manifest(format!(
+                        "JSON document {}: {}",
+                        i + 1,
+                        redact(&e.to_string())
+                    ))
+                })
             })
             .collect()
     } else {
-        serde_saphyr::from_multiple::<Option<T>>(text)
+        // No source snippets: the lines around an error may hold secret values.
+        let options = serde_saphyr::options! { with_snippet: false };
+        serde_saphyr::from_multiple_with_options::<Option<T>>(text, options)
             .map(|docs| docs.into_iter().flatten().collect())
-            .map_err(|e| Error::Manifest(format!("malformed YAML: {e}")))
+            .map_err(|e| Error::Manifest(format!("malformed YAML: {}", redact(&e.to_string()))))
     }
+}
+
+/// Parser messages quote the offending value (`invalid type: string "hunter2", expected a
+/// map`), which may be a secret. Quoted text is replaced; the line and column remain.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"<redacted>\"");
+            }
+            ('"', true) => quoted = false,
+            (c, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
 }
 
 /// Just enough of an object to say what it is, read before the full typed decode so a wrong
@@ -371,6 +398,21 @@ mod tests {
         assert!(json.find("template").unwrap() < json.find("encryptedData").unwrap());
         let back: Vec<SealedSecret> = parse_documents(&yaml).unwrap();
         assert_eq!(back, vec![ss]);
+    }
+
+    #[test]
+    fn parse_errors_never_echo_values() {
+        let cases = [
+            "kind: Secret\nstringData: hunter2-topsecret\n",
+            "kind: Secret\ndata:\n  a: hunter2-topsecret\nmetadata: [oops\n",
+            "kind: Secret\nstringData:\n  a: [hunter2-topsecret]\n",
+            r#"{"kind": "Secret", "stringData": "hunter2-topsecret"}"#,
+            r#"{"kind": "Secret", "data": {"a": "hunter2-topsecret!"}}"#,
+        ];
+        for text in cases {
+            let err = parse_documents::<Secret>(text).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]
