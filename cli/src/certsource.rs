@@ -1,7 +1,8 @@
 //! The public key to seal with: `--cert FILE|URL`, else the local key store. A certificate
 //! must not be expired (kubeseal refuses, with no override); a bare public key has no expiry.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::{Certificate, PublicKey};
@@ -51,9 +52,40 @@ fn read_source(source: &str) -> Result<String> {
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read certificate file {path}"))
         }
+        Some("http" | "https") => fetch(source),
         Some(other) => bail!(
-            "cannot fetch {source}: {other}:// certificate URLs are not supported yet; download \
-             the certificate and pass the file to --cert"
+            "cannot fetch {source}: {other}:// URLs are not supported; use http(s):// or a file"
         ),
     }
+}
+
+/// GET over HTTP(S): the system's trust store (honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`),
+/// proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, anything but 200 is an error.
+fn fetch(url: &str) -> Result<String> {
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("cannot fetch certificate from {url}"))?;
+    if response.status() != 200 {
+        bail!(
+            "cannot fetch certificate from {url}: HTTP {}",
+            response.status()
+        );
+    }
+    response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .with_context(|| format!("cannot read certificate from {url}"))
 }

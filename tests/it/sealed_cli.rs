@@ -335,3 +335,131 @@ fn fingerprints_match_ssh_keygen() {
         "ssh-keygen: {theirs} vs ours: {ours}"
     );
 }
+
+/// A file server on loopback for `--cert URL` tests; killed on drop.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn start(env: &Env, tls: Option<(&str, &str)>) -> FileServer {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(sealbox_tests::root().join("tests/infra/serve_files.py"))
+            .arg(env.dir.path());
+        if let Some((cert, key)) = tls {
+            cmd.arg(env.path(cert)).arg(env.path(key));
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        FileServer {
+            child,
+            port: line.trim().parse().expect("server port"),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cert_from_http_and_https_urls() {
+    let env = Env::with_keys();
+    let (cert, _) = env.key_files();
+    std::fs::copy(&cert, env.path("cert.pem")).unwrap();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
+
+    let http = FileServer::start(&env, None);
+    let url = format!("http://127.0.0.1:{}/cert.pem", http.port);
+    let fetched = env
+        .sealbox(&["kubeseal", "--fetch-cert", "--cert", &url])
+        .run()
+        .ok();
+    assert_eq!(fetched, std::fs::read_to_string(&cert).unwrap());
+    let sealed = env.sealbox(&["seal", "--cert", &url]).stdin(input).ok();
+    assert_eq!(unseal_all(&env, &sealed)[0].data["k"].as_slice(), b"v");
+    let missing = format!("http://127.0.0.1:{}/nope.pem", http.port);
+    let err = env
+        .sealbox(&["seal", "--cert", &missing, "-w", "out.yaml"])
+        .stdin(input)
+        .fails();
+    assert!(
+        err.contains(&format!("cannot fetch certificate from {missing}")) && err.contains("404"),
+        "{err}"
+    );
+    assert!(!env.path("out.yaml").exists());
+
+    // HTTPS, trusted through SSL_CERT_FILE: a CA and a server certificate for 127.0.0.1.
+    let openssl = |args: &[&str]| env.command("openssl", args).run().ok();
+    openssl(&[
+        "req",
+        "-x509",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=test-ca",
+    ]);
+    openssl(&[
+        "req",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-keyout",
+        "tls.key",
+        "-out",
+        "tls.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    env.write(
+        "san.ext",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "tls.crt",
+    ]);
+    let https = FileServer::start(&env, Some(("tls.crt", "tls.key")));
+    let url = format!("https://127.0.0.1:{}/cert.pem", https.port);
+    let mut cmd = env.sealbox(&["seal", "--cert", &url]);
+    cmd.0.env("SSL_CERT_FILE", env.path("ca.crt"));
+    let sealed = cmd.stdin(input).ok();
+    assert_eq!(unseal_all(&env, &sealed)[0].data["k"].as_slice(), b"v");
+    // Without trusting the CA the connection is refused.
+    let mut cmd = env.sealbox(&["seal", "--cert", &url]);
+    cmd.0.env("SSL_CERT_FILE", env.path("cert.pem"));
+    let err = cmd.stdin(input).fails();
+    assert!(err.contains("cannot fetch certificate"), "{err}");
+}
