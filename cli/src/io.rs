@@ -6,33 +6,39 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use zeroize::Zeroizing;
 
 /// The whole input as UTF-8 text, from `path` or stdin. `flag` names the option in errors.
-pub fn read_text(path: Option<&Path>, flag: &str) -> Result<String> {
+/// Inputs may hold plaintext or keys, so they are wiped from memory when dropped.
+pub fn read_text(path: Option<&Path>, flag: &str) -> Result<Zeroizing<String>> {
     let bytes = read_bytes(path, flag)?;
-    String::from_utf8(bytes).map_err(|_| match path {
-        Some(p) => anyhow::anyhow!("{}: input is not UTF-8 text", p.display()),
-        None => anyhow::anyhow!("stdin: input is not UTF-8 text"),
-    })
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => match path {
+            Some(p) => bail!("{}: input is not UTF-8 text", p.display()),
+            None => bail!("stdin: input is not UTF-8 text"),
+        },
+    }
 }
 
-pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Vec<u8>> {
-    match path {
+pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let bytes = match path {
         Some(p) => fs::read(p).with_context(|| {
             format!(
                 "Could not read file specified with {flag} ({})",
                 p.display()
             )
-        }),
+        })?,
         None => {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
                 .context("could not read stdin")?;
-            Ok(buf)
+            buf
         }
-    }
+    };
+    Ok(Zeroizing::new(bytes))
 }
 
 /// Writes `contents` to `path` (or stdout when `None`). A file is replaced atomically: a temp

@@ -156,7 +156,6 @@ fn raw(args: &SealArgs) -> Result<()> {
         }
         None => io::read_bytes(None, "stdin")?,
     };
-    let data = zeroize::Zeroizing::new(data);
     let ct = hybrid::seal(&cert.key, &data, &scope.label(&namespace, &name))?;
     io::write_output(
         args.sealed_secret_file.as_deref(),

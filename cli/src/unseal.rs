@@ -24,7 +24,7 @@ pub enum Mimic {
 pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
     let keys = load_keys(&args.keys)?;
     let sealed = read_sealed(args.input.as_deref(), args.namespace.as_deref())?;
-    let mut out = String::new();
+    let mut out = zeroize::Zeroizing::new(String::new());
     let mut errors = Vec::new();
     for ss in &sealed {
         match unseal_one(ss, &keys) {
@@ -38,7 +38,10 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
                         controller: Some(true),
                     }];
                 }
-                out.push_str(&render(&secret, args.format.into())?);
+                out.push_str(&zeroize::Zeroizing::new(render(
+                    &secret,
+                    args.format.into(),
+                )?));
             }
             Err(e) => errors.push(e.to_string()),
         }

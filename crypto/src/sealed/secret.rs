@@ -248,3 +248,108 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
         type_: template.type_.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sealed::manifest::OwnerReference;
+    use std::sync::LazyLock;
+
+    static KEY: LazyLock<PrivateKey> = LazyLock::new(|| PrivateKey::generate(2048).unwrap());
+
+    fn secret() -> Secret {
+        Secret {
+            kind: "Secret".into(),
+            api_version: "v1".into(),
+            metadata: ObjectMeta {
+                name: "s".into(),
+                namespace: "ns".into(),
+                labels: [("app".to_string(), "web".to_string())].into(),
+                annotations: [
+                    (
+                        LAST_APPLIED[0].to_string(),
+                        "{\"data\":\"plaintext\"}".to_string(),
+                    ),
+                    ("keep".to_string(), "me".to_string()),
+                ]
+                .into(),
+                owner_references: vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    name: "d".into(),
+                    uid: "u".into(),
+                    controller: None,
+                }],
+                ..Default::default()
+            },
+            immutable: Some(true),
+            data: [("a".to_string(), SecretBytes::new(b"from-data".to_vec()))].into(),
+            string_data: [("b".to_string(), Zeroizing::new("from-string".to_string()))].into(),
+            type_: "kubernetes.io/basic-auth".into(),
+        }
+    }
+
+    #[test]
+    fn seal_then_unseal_keeps_template_semantics() {
+        let sealed = seal_secret(&secret(), KEY.public_key()).unwrap();
+        let t = &sealed.spec.template;
+        assert_eq!(t.immutable, Some(true));
+        assert_eq!(t.type_, "kubernetes.io/basic-auth");
+        assert!(t.metadata.owner_references.is_empty());
+        assert!(!t.metadata.annotations.contains_key(LAST_APPLIED[0]));
+        assert_eq!(t.metadata.annotations["keep"], "me");
+        assert!(sealed.metadata.labels.is_empty() && sealed.metadata.annotations.is_empty());
+
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap();
+        assert_eq!(opened.data["a"].as_slice(), b"from-data");
+        assert_eq!(opened.data["b"].as_slice(), b"from-string");
+        assert!(opened.string_data.is_empty());
+        assert_eq!(opened.immutable, Some(true));
+        assert_eq!(opened.metadata.labels["app"], "web");
+    }
+
+    #[test]
+    fn unseal_forces_name_and_namespace_from_the_sealed_secret() {
+        let mut s = secret();
+        Scope::NamespaceWide.apply_to(&mut s.metadata.annotations);
+        let mut sealed = seal_secret(&s, KEY.public_key()).unwrap();
+        sealed.metadata.name = "renamed".into();
+        sealed.spec.template.metadata.name = "template-name".into();
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap();
+        assert_eq!(opened.metadata.name, "renamed");
+        assert_eq!(opened.metadata.namespace, "ns");
+    }
+
+    #[test]
+    fn strict_needs_a_name_and_non_cluster_wide_a_namespace() {
+        let mut s = secret();
+        s.metadata.name.clear();
+        assert!(seal_secret(&s, KEY.public_key()).is_err());
+        let mut s = secret();
+        s.metadata.namespace.clear();
+        let err = seal_secret(&s, KEY.public_key()).unwrap_err().to_string();
+        assert!(err.contains("secret must declare a namespace"), "{err}");
+        Scope::ClusterWide.apply_to(&mut s.metadata.annotations);
+        assert!(seal_secret(&s, KEY.public_key()).is_ok());
+    }
+
+    #[test]
+    fn deprecated_v1_data_and_template_data_are_refused_not_ignored() {
+        let mut sealed = seal_secret(&secret(), KEY.public_key()).unwrap();
+        sealed
+            .spec
+            .template
+            .data
+            .insert("url".into(), "{{ .a }}".into());
+        let err = unseal(&sealed, std::slice::from_ref(&*KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.template.data"), "{err}");
+        sealed.spec.template.data.clear();
+        sealed.spec.data = Some("AgA=".into());
+        let err = unseal(&sealed, std::slice::from_ref(&*KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("using deprecated 'data' field"), "{err}");
+    }
+}
