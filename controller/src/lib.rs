@@ -1,2 +1,3 @@
 //! sealbox-controller: the in-cluster SealedSecret and ExternalSecret reconcilers. Not built yet
-//! (see the open issues); the crate exists so the workspace layout is final.\n#![forbid(unsafe_code)]
+//! (see the open issues); the crate exists so the workspace layout is final.
+#![forbid(unsafe_code)]
