@@ -114,6 +114,27 @@ impl<'de> Deserialize<'de> for SecretBytes {
     }
 }
 
+/// A `stringData` value: plaintext as written, wiped from memory on drop, never shown by
+/// `Debug`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub Zeroizing<String>);
+
+impl SecretText {
+    pub fn new(text: String) -> SecretText {
+        SecretText(Zeroizing::new(text))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretText(<{} bytes redacted>)", self.0.len())
+    }
+}
+
 /// A `v1/Secret`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,7 +158,7 @@ pub struct Secret {
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
-    pub string_data: BTreeMap<String, Zeroizing<String>>,
+    pub string_data: BTreeMap<String, SecretText>,
     #[serde(
         default,
         rename = "type",
@@ -413,6 +434,18 @@ mod tests {
             let err = parse_documents::<Secret>(text).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn debug_never_shows_plaintext() {
+        let docs: Vec<Secret> =
+            parse_documents("kind: Secret\ndata: {a: aHVudGVyMg==}\nstringData: {b: hunter2}\n")
+                .unwrap();
+        let debug = format!("{:?}", docs[0]);
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("aHVudGVyMg"),
+            "{debug}"
+        );
     }
 
     #[test]

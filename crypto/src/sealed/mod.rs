@@ -29,7 +29,7 @@ mod secret;
 
 pub use cert::{Certificate, DEFAULT_VALIDITY, KeyPair};
 pub use keys::{PrivateKey, PublicKey, private_keys_from_pem};
-pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes};
+pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes, SecretText};
 pub use scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope, UnknownScope};
 pub use secret::{
     ItemFailure, ItemResult, UnsealError, UnsealErrorKind, open_items, seal_secret, unseal,

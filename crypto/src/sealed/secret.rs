@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use zeroize::Zeroizing;
-
 use super::manifest::{SECRET_API_VERSION, SealedSecretSpec, SecretTemplate, object_ref};
 use super::{Error, ObjectMeta, PrivateKey, PublicKey, Scope, SealedSecret, Secret, SecretBytes};
 use super::{decode_base64, encode_base64, hybrid};
@@ -44,7 +42,7 @@ pub fn seal_secret(secret: &Secret, key: &PublicKey) -> Result<SealedSecret, Err
         encrypted_data.insert(item.clone(), encode_base64(&ct));
     }
     for (item, value) in &secret.string_data {
-        let ct = hybrid::seal(key, value.as_bytes(), &label)?;
+        let ct = hybrid::seal(key, value.as_str().as_bytes(), &label)?;
         encrypted_data.insert(item.clone(), encode_base64(&ct));
     }
 
@@ -244,7 +242,7 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
         metadata,
         immutable: template.immutable,
         data,
-        string_data: BTreeMap::<String, Zeroizing<String>>::new(),
+        string_data: BTreeMap::new(),
         type_: template.type_.clone(),
     })
 }
@@ -252,7 +250,7 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealed::manifest::OwnerReference;
+    use crate::sealed::manifest::{OwnerReference, SecretText};
     use std::sync::LazyLock;
 
     static KEY: LazyLock<PrivateKey> = LazyLock::new(|| PrivateKey::generate(2048).unwrap());
@@ -284,7 +282,7 @@ mod tests {
             },
             immutable: Some(true),
             data: [("a".to_string(), SecretBytes::new(b"from-data".to_vec()))].into(),
-            string_data: [("b".to_string(), Zeroizing::new("from-string".to_string()))].into(),
+            string_data: [("b".to_string(), SecretText::new("from-string".into()))].into(),
             type_: "kubernetes.io/basic-auth".into(),
         }
     }
