@@ -80,12 +80,19 @@ pub struct SealArgs {
     #[arg(long, env = "SEALED_SECRETS_CERT")]
     pub cert: Option<String>,
     /// strict (bound to name and namespace), namespace-wide or cluster-wide. Default: the
-    /// Secret's scope annotations, else strict; with --merge-into, the target file's scope.
+    /// Secret's scope annotations, else strict; with --merge-into, the target file's scope
+    /// (a different one is refused).
     #[arg(long, env = "SEALED_SECRETS_SCOPE")]
     pub scope: Option<Scope>,
     /// Output format (sealbox seal: yaml; kubeseal: json). A -w file ending in .yaml/.yml
     /// selects yaml.
-    #[arg(short = 'o', long = "format", value_enum)]
+    #[arg(
+        short = 'o',
+        long = "format",
+        value_enum,
+        ignore_case = true,
+        env = "SEALED_SECRETS_FORMAT"
+    )]
     pub format: Option<FormatArg>,
     /// Input file (default: stdin).
     #[arg(short = 'f', long = "secret-file")]
@@ -141,7 +148,13 @@ pub struct UnsealArgs {
     #[arg(short = 'w', long = "output-file")]
     pub output: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long = "format", value_enum, default_value = "yaml")]
+    #[arg(
+        short = 'o',
+        long = "format",
+        value_enum,
+        ignore_case = true,
+        default_value = "yaml"
+    )]
     pub format: FormatArg,
     /// Namespace for SealedSecrets that do not set one (default: kubeconfig context, else "default").
     #[arg(short = 'n', long)]

@@ -9,15 +9,22 @@ use sealbox_crypto::sealed::{Certificate, PublicKey};
 
 use crate::keystore;
 
-pub struct SealingCert {
-    pub key: PublicKey,
-    /// The PEM text as read, for `--fetch-cert`.
-    pub pem: String,
+/// The public key to seal with, from a certificate that is not expired or a bare public key.
+pub fn load(cert: Option<&str>) -> Result<PublicKey> {
+    let (pem, origin) = read_pem(cert)?;
+    if pem.contains("-----BEGIN CERTIFICATE-----") {
+        let cert = Certificate::from_pem(&pem).with_context(|| origin.clone())?;
+        cert.check_not_expired(SystemTime::now())?;
+        Ok(cert.public_key)
+    } else {
+        PublicKey::from_pem(&pem).with_context(|| origin.clone())
+    }
 }
 
-pub fn load(cert: Option<&str>) -> Result<SealingCert> {
-    let (pem, origin) = match cert {
-        Some(source) => (read_source(source)?, source.to_owned()),
+/// The PEM text of `--cert` or of the key store's newest certificate, and where it came from.
+pub fn read_pem(cert: Option<&str>) -> Result<(String, String)> {
+    Ok(match cert {
+        Some(source) => (read_source(source)?, without_credentials(source)),
         None => match keystore::newest_certificate()? {
             Some((_, pem)) => (pem, format!("key store {}", keystore::dir()?.display())),
             None => bail!(
@@ -25,15 +32,7 @@ pub fn load(cert: Option<&str>) -> Result<SealingCert> {
                  `kubeseal --fetch-cert`), or run `sealbox keys init` to create a local key pair"
             ),
         },
-    };
-    let key = if pem.contains("-----BEGIN CERTIFICATE-----") {
-        let cert = Certificate::from_pem(&pem).with_context(|| origin.clone())?;
-        cert.check_not_expired(SystemTime::now())?;
-        cert.public_key
-    } else {
-        PublicKey::from_pem(&pem).with_context(|| origin.clone())?
-    };
-    Ok(SealingCert { key, pem })
+    })
 }
 
 /// A local path, or a URL with a scheme of two or more letters (Go's rule, which keeps
@@ -87,5 +86,21 @@ fn fetch(url: &str) -> Result<String> {
         .with_config()
         .limit(1 << 20)
         .read_to_string()
-        .with_context(|| format!("cannot read certificate from {url}"))
+        .with_context(|| format!("cannot read certificate from {}", without_credentials(url)))
+}
+
+/// A URL for messages: `user:password@` is dropped, the query string is elided.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    match rest.split_once('?') {
+        Some((path, _)) => format!("{scheme}://{path}?…"),
+        None => format!("{scheme}://{rest}"),
+    }
 }

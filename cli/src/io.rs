@@ -41,10 +41,18 @@ pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Zeroizing<Vec<u8>>>
     Ok(Zeroizing::new(bytes))
 }
 
+/// Who may read an output file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Ciphertext: an existing file keeps its mode, a new one is 0644.
+    Anyone,
+    /// Plaintext: always 0600, whatever the file it replaces allowed.
+    Owner,
+}
+
 /// Writes `contents` to `path` (or stdout when `None`). A file is replaced atomically: a temp
-/// file beside it is written, fsynced and renamed over it. An existing file keeps its mode; a
-/// new one gets `new_mode`.
-pub fn write_output(path: Option<&Path>, contents: &[u8], new_mode: u32) -> Result<()> {
+/// file beside it is written, fsynced and renamed over it.
+pub fn write_output(path: Option<&Path>, contents: &[u8], readers: Readers) -> Result<()> {
     let Some(path) = path else {
         let mut out = std::io::stdout().lock();
         out.write_all(contents)
@@ -55,9 +63,10 @@ pub fn write_output(path: Option<&Path>, contents: &[u8], new_mode: u32) -> Resu
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(new_mode);
+    let mode = match readers {
+        Readers::Owner => 0o600,
+        Readers::Anyone => fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777),
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".sealbox-")
         .permissions(fs::Permissions::from_mode(0o600))

@@ -89,16 +89,15 @@ fn create() -> Result<()> {
     }
     eprintln!("generating an RSA-{KEY_BITS} key pair…");
     let pair = KeyPair::generate(KEY_BITS, now, DEFAULT_VALIDITY, "")?;
-    write_new(
-        &dir.join(format!("{id}.key")),
-        pair.key_pem().as_bytes(),
-        0o600,
-    )?;
-    write_new(
-        &dir.join(format!("{id}.crt")),
-        pair.certificate.to_pem().as_bytes(),
-        0o644,
-    )?;
+    // A key counts once its certificate exists, so the certificate is written last and a
+    // failure removes the key again.
+    let key_path = dir.join(format!("{id}.key"));
+    write_new(&key_path, pair.key_pem().as_bytes(), 0o600)?;
+    let cert_pem = pair.certificate.to_pem();
+    if let Err(e) = write_new(&dir.join(format!("{id}.crt")), cert_pem.as_bytes(), 0o644) {
+        let _ = fs::remove_file(&key_path);
+        return Err(e);
+    }
     println!(
         "created key {} in {}\nshare the certificate with `sealbox keys export-cert`",
         pair.private_key.fingerprint(),

@@ -54,6 +54,9 @@ pub struct KubesealArgs {
     /// Kubeconfig whose current context gives the default namespace.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context whose namespace is the default.
+    #[arg(long)]
+    context: Option<String>,
     /// Print the version.
     #[arg(long)]
     version: bool,
@@ -66,6 +69,9 @@ pub fn run(args: KubesealArgs) -> Result<()> {
     }
     if let Some(path) = args.kubeconfig.clone() {
         kubeconfig::set_path(path);
+    }
+    if let Some(context) = args.context.clone() {
+        kubeconfig::set_context(context);
     }
     if args.validate || args.re_encrypt {
         bail!(
@@ -80,7 +86,8 @@ pub fn run(args: KubesealArgs) -> Result<()> {
         );
     }
     if args.fetch_cert {
-        print!("{}", certsource::load(args.seal.cert.as_deref())?.pem);
+        // Printed as read: kubeseal copies the stream without checking expiry.
+        print!("{}", certsource::read_pem(args.seal.cert.as_deref())?.0);
         return Ok(());
     }
     if args.recovery_unseal {

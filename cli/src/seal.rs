@@ -10,7 +10,8 @@ use sealbox_crypto::sealed::{
 };
 
 use crate::args::SealArgs;
-use crate::{certsource, io, kubeconfig};
+use crate::io::{self, Readers};
+use crate::{certsource, kubeconfig};
 
 pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     if args.raw {
@@ -19,10 +20,10 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     if !args.from_file.is_empty() {
         bail!("--from-file is only valid with --raw");
     }
-    let cert = certsource::load(args.cert.as_deref())?;
+    let key = certsource::load(args.cert.as_deref())?;
     let secrets = read_secrets(args.secret_file.as_deref())?;
     if let Some(target) = &args.merge_into {
-        return merge_into(args, target, secrets, &cert.key);
+        return merge_into(args, target, secrets, &key);
     }
     let format = output_format(args, default_format);
     let mut prepared = Vec::with_capacity(secrets.len());
@@ -35,10 +36,14 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
         prepared.push((prepare(args, secret).context(what.clone())?, what));
     }
     let mut out = String::new();
-    for result in seal_all(&prepared, &cert.key) {
+    for result in seal_all(&prepared, &key) {
         out.push_str(&render(&result?, format)?);
     }
-    io::write_output(args.sealed_secret_file.as_deref(), out.as_bytes(), 0o644)
+    io::write_output(
+        args.sealed_secret_file.as_deref(),
+        out.as_bytes(),
+        Readers::Anyone,
+    )
 }
 
 /// Seals on every core: each item costs an RSA public operation, which dominates large
@@ -147,7 +152,7 @@ fn raw(args: &SealArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(kubeconfig::context_namespace),
     };
-    let cert = certsource::load(args.cert.as_deref())?;
+    let key = certsource::load(args.cert.as_deref())?;
     let data = match args.from_file.first() {
         // `[key=]path`: the key part is ignored in raw mode.
         Some(spec) => {
@@ -156,17 +161,17 @@ fn raw(args: &SealArgs) -> Result<()> {
         }
         None => io::read_bytes(None, "stdin")?,
     };
-    let ct = hybrid::seal(&cert.key, &data, &scope.label(&namespace, &name))?;
+    let ct = hybrid::seal(&key, &data, &scope.label(&namespace, &name))?;
     io::write_output(
         args.sealed_secret_file.as_deref(),
         encode_base64(&ct).as_bytes(),
-        0o644,
+        Readers::Anyone,
     )
 }
 
-/// Seals the input Secret with the target's name and namespace (#286) and the target's scope
-/// unless `--scope` says otherwise, adds its items to the target, and rewrites the target
-/// atomically in its own format unless `-o` is given.
+/// Seals the input Secret with the target's name and namespace (#286) and scope, adds its
+/// items to the target, and rewrites the target atomically in its own format unless `-o` is
+/// given.
 fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &PublicKey) -> Result<()> {
     let [mut secret]: [Secret; 1] = secrets.try_into().map_err(|v: Vec<Secret>| {
         anyhow::anyhow!(
@@ -184,18 +189,26 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
     let mut original = docs.remove(0);
 
     check_not_empty(args, &secret)?;
+    let object = format!(
+        "{target_name}: SealedSecret {}",
+        object_ref(&original.metadata)
+    );
+    // The target's own metadata decides how the controller opens every item, so a new item
+    // sealed under another scope could never open there.
+    let scope = Scope::from_annotations(&original.metadata.annotations);
+    if let Some(flag) = args.scope.filter(|s| *s != scope) {
+        bail!(
+            "{object}: --scope {flag} conflicts with the target's scope {scope} (from its metadata annotations): items sealed {flag} would not open there; drop --scope or re-seal the whole SealedSecret"
+        );
+    }
     secret.metadata.name = original.metadata.name.clone();
-    secret.metadata.namespace = original.metadata.namespace.clone();
-    let scope = args
-        .scope
-        .unwrap_or_else(|| Scope::from_annotations(&original.metadata.annotations));
+    secret.metadata.namespace = match scope {
+        Scope::ClusterWide => original.metadata.namespace.clone(),
+        _ => resolve_namespace(&original.metadata.namespace, args.namespace.as_deref())
+            .with_context(|| object.clone())?,
+    };
     scope.apply_to(&mut secret.metadata.annotations);
-    let sealed = seal_secret(&secret, key).with_context(|| {
-        format!(
-            "{target_name}: SealedSecret {}",
-            object_ref(&original.metadata)
-        )
-    })?;
+    let sealed = seal_secret(&secret, key).with_context(|| object.clone())?;
 
     original
         .spec
@@ -217,5 +230,9 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
         },
         Into::into,
     );
-    io::write_output(Some(target), render(&original, format)?.as_bytes(), 0o644)
+    io::write_output(
+        Some(target),
+        render(&original, format)?.as_bytes(),
+        Readers::Anyone,
+    )
 }

@@ -5,12 +5,15 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sealed::manifest::{OwnerReference, object_ref, parse_objects, render};
+use sealbox_crypto::sealed::manifest::{
+    OwnerReference, SEALED_SECRET_API_VERSION, object_ref, parse_objects, render,
+};
 use sealbox_crypto::sealed::{PrivateKey, SealedSecret, keyfile, open_items, unseal as unseal_one};
 
 use crate::args::{KeySourceArgs, UnsealArgs, ValidateArgs};
+use crate::io::{self, Readers};
+use crate::keystore;
 use crate::seal::resolve_namespace;
-use crate::{io, keystore};
 
 /// Whose output shape to produce.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,9 +32,9 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
     for ss in &sealed {
         match unseal_one(ss, &keys) {
             Ok(mut secret) => {
-                if mimic == Mimic::Kubeseal {
+                if mimic == Mimic::Kubeseal && !skips_owner_reference(ss) {
                     secret.metadata.owner_references = vec![OwnerReference {
-                        api_version: ss.api_version.clone(),
+                        api_version: SEALED_SECRET_API_VERSION.into(),
                         kind: "SealedSecret".into(),
                         name: ss.metadata.name.clone(),
                         uid: String::new(),
@@ -50,7 +53,17 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
         bail!("{}", errors.join("\n"));
     }
     // Plaintext: a new output file is readable by its owner only.
-    io::write_output(args.output.as_deref(), out.as_bytes(), 0o600)
+    io::write_output(args.output.as_deref(), out.as_bytes(), Readers::Owner)
+}
+
+/// Upstream leaves the owner reference out when the template asks it to (spec §2.3 step 6).
+fn skips_owner_reference(ss: &SealedSecret) -> bool {
+    ss.spec
+        .template
+        .metadata
+        .annotations
+        .get("sealedsecrets.bitnami.com/skip-set-owner-references")
+        .is_some_and(|v| v == "true")
 }
 
 pub fn validate(args: &ValidateArgs) -> Result<()> {

@@ -89,11 +89,75 @@ fn kubeseal_output_shapes() {
         .ok();
     assert!(stdout.is_empty());
     assert!(env.read("out.yaml").starts_with("---\napiVersion:"));
-    // the --format=yaml and env-var forms kubeseal users write
-    let (cert, _) = env.key_files();
-    let mut cmd = env.sealbox(&["kubeseal", "--format=yaml"]);
-    cmd.0.env("SEALED_SECRETS_CERT", &cert);
-    assert!(cmd.stdin(input).ok().starts_with("---\n"));
+    // the --format=yaml, -o YAML and env-var forms kubeseal users write
+    assert!(
+        env.sealbox(&["kubeseal", "--format=yaml"])
+            .stdin(input)
+            .ok()
+            .starts_with("---\n")
+    );
+    assert!(
+        env.sealbox(&["kubeseal", "-o", "YAML"])
+            .stdin(input)
+            .ok()
+            .starts_with("---\n")
+    );
+    let other = Env::new();
+    other.sealbox(&["keys", "init"]).run().ok();
+    let (other_cert, other_key) = other.key_files();
+    let mut cmd = env.sealbox(&["kubeseal"]);
+    cmd.0
+        .env("SEALED_SECRETS_CERT", &other_cert)
+        .env("SEALED_SECRETS_FORMAT", "yaml");
+    let sealed = cmd.stdin(input).ok();
+    assert!(sealed.starts_with("---\n"), "{sealed}");
+    env.sealbox(&["unseal"]).stdin(&sealed).fails();
+    env.sealbox(&["unseal", "-k", other_key.to_str().unwrap()])
+        .stdin(&sealed)
+        .ok();
+}
+
+#[test]
+fn unsealed_output_is_private_and_owner_references_follow_the_template() {
+    let env = Env::with_keys();
+    let (_, key) = env.key_files();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\n  annotations:\n    sealedsecrets.bitnami.com/skip-set-owner-references: \"true\"\nstringData:\n  k: v\n";
+    let sealed = env.sealbox(&["seal"]).stdin(input).ok();
+    // -w over an existing world-readable file still leaves a 0600 file
+    let out = env.write("secret.yaml", "old\n");
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    env.sealbox(&["unseal", "-w", "secret.yaml"])
+        .stdin(&sealed)
+        .ok();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(env.read("secret.yaml").contains("k: dg=="));
+    let recovered = |manifest: &str| -> Value {
+        let out = env
+            .sealbox(&[
+                "kubeseal",
+                "--recovery-unseal",
+                "--recovery-private-key",
+                key.to_str().unwrap(),
+            ])
+            .stdin(manifest)
+            .ok();
+        serde_json::from_str(&out).unwrap()
+    };
+    assert!(
+        recovered(&sealed)["metadata"]
+            .get("ownerReferences")
+            .is_none()
+    );
+    let plain = sealed.replace(
+        "sealedsecrets.bitnami.com/skip-set-owner-references: \"true\"",
+        "other: x",
+    );
+    assert_eq!(
+        recovered(&plain)["metadata"]["ownerReferences"][0]["kind"],
+        "SealedSecret"
+    );
 }
 
 #[test]
@@ -133,6 +197,23 @@ fn invoked_through_a_link_named_kubeseal() {
         .stdin(&out)
         .fails();
     assert!(err.contains("sealbox validate"), "{err}");
+}
+
+#[test]
+fn merge_into_a_strict_target_forces_its_name_and_namespace() {
+    let env = Env::with_keys();
+    let target = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: prod\nstringData:\n  old: one\n";
+    env.write("app.json", env.sealbox(&["kubeseal"]).stdin(target).ok());
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\n  namespace: prod\nstringData:\n  new: two\n";
+    env.sealbox(&["kubeseal", "--merge-into", "app.json"])
+        .stdin(input)
+        .ok();
+    let merged = env.read("app.json");
+    assert!(merged.starts_with("{"), "JSON stays JSON");
+    // The strict label binds prod/app, so the new item opens only because the name was forced.
+    let secret = &unseal_all(&env, &merged)[0];
+    assert_eq!(secret.data["new"].as_slice(), b"two");
+    assert_eq!(secret.data["old"].as_slice(), b"one");
 }
 
 #[test]

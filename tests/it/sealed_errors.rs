@@ -146,7 +146,7 @@ fn truncated_ciphertext_fails() {
     let truncated = replace_item(&sealed(&env, &[]), "user", |ct| ct[..400].to_string());
     let err = unseal_fails(&env, &truncated);
     assert!(
-        err.contains("SealedSecret data is too short (user)"),
+        err.contains("SealedSecret team-a/db-creds: no key could decrypt secret (user)"),
         "{err}"
     );
 }
@@ -269,6 +269,22 @@ fn existing_output_files_are_left_untouched_on_failure() {
         .run()
         .fails();
     assert_eq!(env.read("target.yaml"), original);
+    // a valid input refused after the target was read: a scope the target does not have
+    let err = env
+        .sealbox(&[
+            "seal",
+            "--merge-into",
+            "target.yaml",
+            "--scope",
+            "cluster-wide",
+        ])
+        .stdin(SECRET)
+        .fails();
+    assert!(
+        err.contains("--scope cluster-wide conflicts with the target's scope strict"),
+        "{err}"
+    );
+    assert_eq!(env.read("target.yaml"), original);
     // wrong-key unseal onto an existing file
     let moved = original.replacen("namespace: team-a", "namespace: team-b", 1);
     env.write("moved.yaml", moved);
@@ -276,6 +292,28 @@ fn existing_output_files_are_left_untouched_on_failure() {
         .run()
         .fails();
     assert_eq!(env.read("out.yaml"), "previous contents\n");
+}
+
+#[test]
+fn secrets_without_a_name_are_refused_in_every_scope() {
+    let env = Env::with_keys();
+    env.write(
+        "noname.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  namespace: ns\nstringData:\n  a: b\n",
+    );
+    for scope in ["strict", "namespace-wide", "cluster-wide"] {
+        let err = env
+            .sealbox(&["seal", "-f", "noname.yaml", "--scope", scope])
+            .run()
+            .fails();
+        assert!(
+            err.contains("missing metadata.name in input Secret"),
+            "{scope}: {err}"
+        );
+    }
+    env.sealbox(&["seal", "-f", "noname.yaml", "--name", "given"])
+        .run()
+        .ok();
 }
 
 #[test]

@@ -82,6 +82,27 @@ fn sealbox_seals_and_kubesealpy_unseals_in_every_scope() {
                 "{scope} {mode}"
             );
             assert_eq!(got["annotations"]["owner"], "platform", "{scope} {mode}");
+
+            // The scope is really in the ciphertext: the peer opens a renamed or moved copy
+            // exactly when the scope allows it.
+            let peer_opens = |name: &str, namespace: &str| {
+                let mut ss: Vec<SealedSecret> = parse_documents(&sealed).unwrap();
+                ss[0].metadata.name = name.into();
+                ss[0].metadata.namespace = namespace.into();
+                let moved = serde_json::to_string(&ss[0]).unwrap();
+                let run = env.peer(&["unseal", key.to_str().unwrap()]).stdin(moved);
+                run.output.status.success()
+            };
+            assert_eq!(
+                peer_opens("renamed", "team-a"),
+                scope != "strict",
+                "{scope} {mode} renamed"
+            );
+            assert_eq!(
+                peer_opens("db-creds", "team-b"),
+                scope == "cluster-wide",
+                "{scope} {mode} moved"
+            );
         }
     }
 }

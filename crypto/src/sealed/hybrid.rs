@@ -45,7 +45,7 @@ pub fn seal(key: &PublicKey, plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>, 
 }
 
 /// Opens a ciphertext with the first of `keys` that can, returning the plaintext and the index
-/// of that key. Every failure (too short, wrong key, wrong label, tampered bytes) is the same
+/// of that key. Every failure (truncated, wrong key, wrong label, tampered bytes) is the same
 /// [`Error::NoKeyCouldDecrypt`], as upstream: the format carries no key id, so a wrong key and a
 /// tampered ciphertext look alike.
 pub fn open(
@@ -53,12 +53,14 @@ pub fn open(
     ciphertext: &[u8],
     label: &[u8],
 ) -> Result<(Zeroizing<Vec<u8>>, usize), Error> {
+    // Upstream's per-key "too short" error is swallowed like any other, so a truncated item
+    // reports the same text as a wrong key.
     if ciphertext.len() < 2 {
-        return Err(Error::TooShort);
+        return Err(Error::NoKeyCouldDecrypt);
     }
     let rsa_len = u16::from_be_bytes([ciphertext[0], ciphertext[1]]) as usize;
     let Some(rsa_block) = ciphertext.get(2..2 + rsa_len) else {
-        return Err(Error::TooShort);
+        return Err(Error::NoKeyCouldDecrypt);
     };
     let body = &ciphertext[2 + rsa_len..];
     for (index, key) in keys.iter().enumerate() {
@@ -148,10 +150,13 @@ mod tests {
     fn truncated_and_tampered_ciphertexts_fail() {
         let ct = seal(KEY.public_key(), b"bar", b"ns").unwrap();
         let keys = [KEY.clone()];
-        assert!(matches!(open(&keys, &ct[..1], b"ns"), Err(Error::TooShort)));
+        assert!(matches!(
+            open(&keys, &ct[..1], b"ns"),
+            Err(Error::NoKeyCouldDecrypt)
+        ));
         assert!(matches!(
             open(&keys, &ct[..100], b"ns"),
-            Err(Error::TooShort)
+            Err(Error::NoKeyCouldDecrypt)
         ));
         assert!(matches!(
             open(&keys, &ct[..ct.len() - 1], b"ns"),

@@ -46,6 +46,12 @@ impl PublicKey {
         let rsa = pkcs1::RsaPublicKey::from_der(pkcs1_der)
             .map_err(|e| Error::Key(format!("malformed RSA public key: {e}")))?;
         let fingerprint = ssh_fingerprint(rsa.public_exponent.as_bytes(), rsa.modulus.as_bytes());
+        let bits = rsa.modulus.as_bytes().len() * 8;
+        if !(2048..=8192).contains(&bits) {
+            return Err(Error::Key(format!(
+                "{bits}-bit RSA keys are not supported: use a key of 2048 to 8192 bits (the controller's default is 4096)"
+            )));
+        }
         let key = PublicEncryptingKey::from_der(spki)
             .map_err(|e| Error::Key(format!("RSA public key rejected: {e}")))?;
         let oaep = OaepPublicEncryptingKey::new(key)

@@ -17,10 +17,17 @@ use super::{Error, decode_base64, encode_base64};
 pub const SECRET_API_VERSION: &str = "v1";
 pub const SEALED_SECRET_API_VERSION: &str = "bitnami.com/v1alpha1";
 
+/// Annotations that hold a whole applied object, plaintext included (upstream #227): kubeseal
+/// strips them from templates, and `Debug` never shows them.
+pub const LAST_APPLIED: [&str; 2] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+];
+
 /// The parts of `metav1.ObjectMeta` that a Secret carries into a SealedSecret template.
 /// Server-set fields (uid, resourceVersion, creationTimestamp, managedFields, ...) are read
 /// and dropped, as kubeseal strips them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(
@@ -65,6 +72,32 @@ pub struct ObjectMeta {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub finalizers: Vec<String>,
+}
+
+impl fmt::Debug for ObjectMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let annotations: BTreeMap<&str, &str> = self
+            .annotations
+            .iter()
+            .map(|(k, v)| {
+                let v = if LAST_APPLIED.contains(&k.as_str()) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("ObjectMeta")
+            .field("name", &self.name)
+            .field("generate_name", &self.generate_name)
+            .field("namespace", &self.namespace)
+            .field("labels", &self.labels)
+            .field("annotations", &annotations)
+            .field("owner_references", &self.owner_references)
+            .field("finalizers", &self.finalizers)
+            .finish()
+    }
 }
 
 /// `metav1.OwnerReference`, as the unsealer sets it on a Secret.
@@ -214,7 +247,7 @@ pub struct SecretTemplate {
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
-    pub data: BTreeMap<String, String>,
+    pub data: BTreeMap<String, Option<String>>,
 }
 
 impl SealedSecret {
@@ -274,20 +307,30 @@ pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error>
     }
 }
 
-/// Parser messages quote the offending value (`invalid type: string "hunter2", expected a
-/// map`), which may be a secret. Quoted text is replaced; the line and column remain.
+/// Parser messages quote the offending value (`invalid type: string "hunter2"`, `integer
+/// \`482913\``), which may be a secret. Every quoted or backticked span is replaced; the line
+/// and column remain.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (c, escaped) {
+                        ('\\', false) => escaped = true,
+                        ('"', false) => break,
+                        _ => escaped = false,
+                    }
+                }
                 out.push_str("\"<redacted>\"");
             }
-            ('"', true) => quoted = false,
-            (c, false) => out.push(c),
-            (_, true) => {}
+            '`' => {
+                chars.by_ref().find(|c| *c == '`');
+                out.push_str("`<redacted>`");
+            }
+            c => out.push(c),
         }
     }
     out
@@ -429,10 +472,18 @@ mod tests {
             "kind: Secret\nstringData:\n  a: [hunter2-topsecret]\n",
             r#"{"kind": "Secret", "stringData": "hunter2-topsecret"}"#,
             r#"{"kind": "Secret", "data": {"a": "hunter2-topsecret!"}}"#,
+            r#"{"kind": "Secret", "stringData": {"pin": 4829130}}"#,
+            r#"{"kind": "Secret", "stringData": "{\"password\":\"hunter2\"}"}"#,
+            "kind: Secret\nstringData: '{\"password\":\"hunter2\"}'\n",
+            "kind: Secret\nstringData:\n  pin: [4829130]\n",
+            "kind: Secret\nstringData: 4829130\n",
         ];
         for text in cases {
             let err = parse_documents::<Secret>(text).unwrap_err().to_string();
-            assert!(!err.contains("hunter2"), "{err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("4829130"),
+                "{err}"
+            );
         }
     }
 

@@ -54,9 +54,6 @@ pub enum Error {
     /// The system random generator failed.
     #[error("the system random number generator failed")]
     Random,
-    /// A ciphertext shorter than its own RSA block.
-    #[error("SealedSecret data is too short")]
-    TooShort,
     /// No key opened the item: wrong key, wrong name/namespace/scope, or tampered bytes.
     #[error("no key could decrypt secret")]
     NoKeyCouldDecrypt,
@@ -72,24 +69,27 @@ pub enum Error {
 /// skipped, anything else outside the alphabet is an error at its byte offset.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
     use base64::Engine as _;
+    // Go's StdEncoding accepts non-zero trailing bits in the last symbol.
+    const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
     let kept: Vec<(usize, u8)> = text
         .bytes()
         .enumerate()
         .filter(|(_, b)| *b != b'\r' && *b != b'\n')
         .collect();
     let compact: Vec<u8> = kept.iter().map(|(_, b)| *b).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|e| {
-            let at = match e {
-                base64::DecodeError::InvalidByte(i, _)
-                | base64::DecodeError::InvalidLastSymbol(i, _) => i,
-                _ => compact.len(),
-            };
-            Error::Base64 {
-                offset: kept.get(at).map_or(text.len(), |(orig, _)| *orig),
-            }
-        })
+    GO_STD.decode(&compact).map_err(|e| {
+        let at = match e {
+            base64::DecodeError::InvalidByte(i, _)
+            | base64::DecodeError::InvalidLastSymbol(i, _) => i,
+            _ => compact.len(),
+        };
+        Error::Base64 {
+            offset: kept.get(at).map_or(text.len(), |(orig, _)| *orig),
+        }
+    })
 }
 
 /// Standard padded base64, as kubeseal writes each item.
@@ -115,5 +115,10 @@ mod tests {
             Err(Error::Base64 { offset: 3 })
         ));
         assert!(decode_base64("YmF").is_err());
+        assert_eq!(
+            decode_base64("YR==").unwrap(),
+            b"a",
+            "trailing bits allowed, as Go"
+        );
     }
 }

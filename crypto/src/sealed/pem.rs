@@ -1,5 +1,6 @@
 //! PEM blocks (RFC 7468) as found in key, certificate and bundle files, possibly several per file.
 
+use base64::Engine as _;
 use der::pem;
 use zeroize::Zeroizing;
 
@@ -12,29 +13,53 @@ pub struct Block {
     pub der: Zeroizing<Vec<u8>>,
 }
 
-/// Decodes every PEM block in `text`, in file order. Text between blocks is ignored, as
-/// OpenSSL and Go's `pem.Decode` do.
+/// Decodes every PEM block in `text`, in file order. Like Go's `pem.Decode` (and unlike strict
+/// RFC 7468), any line width is accepted, RFC 1421 headers are skipped and text between blocks
+/// is ignored. A legacy encrypted key (`Proc-Type: 4,ENCRYPTED`) is an error.
 pub fn blocks(text: &str) -> Result<Vec<Block>, Error> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let from_begin = &rest[start..];
-        let end_marker = from_begin
-            .find("-----END ")
-            .ok_or_else(|| Error::Pem("a BEGIN line has no matching END line".into()))?;
-        let after_end = &from_begin[end_marker + "-----END ".len()..];
-        let close = after_end
-            .find("-----")
-            .ok_or_else(|| Error::Pem("an END line is not terminated by -----".into()))?;
-        let block_len = end_marker + "-----END ".len() + close + "-----".len();
-        let block = &from_begin[..block_len];
-        let (label, der) = pem::decode_vec(block.as_bytes())
-            .map_err(|e| Error::Pem(format!("malformed PEM block: {e}")))?;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let mut body = Zeroizing::new(String::new());
+        let mut ended = false;
+        for line in lines.by_ref() {
+            let line = line.trim();
+            if let Some(end) = line.strip_prefix("-----END ") {
+                if end.strip_suffix("-----") != Some(label) {
+                    return Err(Error::Pem(format!(
+                        "{label} block ends with a mismatched END line"
+                    )));
+                }
+                ended = true;
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name == "Proc-Type" && value.contains("ENCRYPTED") {
+                    return Err(Error::Key(
+                        "password-protected private keys are not supported: decrypt it first with `openssl pkey`".into(),
+                    ));
+                }
+                continue;
+            }
+            body.push_str(line);
+        }
+        if !ended {
+            return Err(Error::Pem(format!("{label} block has no END line")));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| Error::Pem(format!("{label} block is not valid base64")))?;
         out.push(Block {
             label: label.to_owned(),
             der: Zeroizing::new(der),
         });
-        rest = &from_begin[block_len..];
     }
     Ok(out)
 }
@@ -62,6 +87,14 @@ mod tests {
         assert_eq!(got[0].der.as_slice(), b"abc");
         assert_eq!(got[1].label, "RSA PRIVATE KEY");
         assert_eq!(got[1].der.as_slice(), b"defg");
+    }
+
+    #[test]
+    fn accepts_any_line_width_and_headers() {
+        let text = "-----BEGIN CERTIFICATE-----\nX-Note: hi\n\nYW\nJj\n-----END CERTIFICATE-----\n";
+        assert_eq!(blocks(text).unwrap()[0].der.as_slice(), b"abc");
+        let encrypted = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nYWJj\n-----END RSA PRIVATE KEY-----\n";
+        assert!(blocks(encrypted).is_err());
     }
 
     #[test]

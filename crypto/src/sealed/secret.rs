@@ -4,15 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::manifest::{SECRET_API_VERSION, SealedSecretSpec, SecretTemplate, object_ref};
+use super::manifest::{
+    LAST_APPLIED, SECRET_API_VERSION, SealedSecretSpec, SecretTemplate, object_ref,
+};
 use super::{Error, ObjectMeta, PrivateKey, PublicKey, Scope, SealedSecret, Secret, SecretBytes};
 use super::{decode_base64, encode_base64, hybrid};
-
-/// Annotations kubeseal strips from the template because they may hold the plaintext (#227).
-const LAST_APPLIED: [&str; 2] = [
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kubecfg.ksonnet.io/last-applied-configuration",
-];
 
 /// Seals a Secret whose name, namespace and scope annotations are already final (the caller
 /// applies `--name`, `--namespace` and `--scope`; see [`Scope::apply_to`]).
@@ -23,9 +19,9 @@ const LAST_APPLIED: [&str; 2] = [
 pub fn seal_secret(secret: &Secret, key: &PublicKey) -> Result<SealedSecret, Error> {
     let meta = &secret.metadata;
     let scope = Scope::from_annotations(&meta.annotations);
-    if meta.name.is_empty() && scope == Scope::Strict {
+    if meta.name.is_empty() {
         return Err(Error::Manifest(
-            "missing metadata.name: a strict-scope Secret needs a name (or pass --name)".into(),
+            "missing metadata.name in input Secret (set it or pass --name)".into(),
         ));
     }
     if meta.namespace.is_empty() && scope != Scope::ClusterWide {
@@ -319,10 +315,12 @@ mod tests {
     }
 
     #[test]
-    fn strict_needs_a_name_and_non_cluster_wide_a_namespace() {
+    fn every_scope_needs_a_name_and_non_cluster_wide_a_namespace() {
         let mut s = secret();
         s.metadata.name.clear();
-        assert!(seal_secret(&s, KEY.public_key()).is_err());
+        Scope::ClusterWide.apply_to(&mut s.metadata.annotations);
+        let err = seal_secret(&s, KEY.public_key()).unwrap_err().to_string();
+        assert!(err.contains("missing metadata.name"), "{err}");
         let mut s = secret();
         s.metadata.namespace.clear();
         let err = seal_secret(&s, KEY.public_key()).unwrap_err().to_string();
@@ -338,7 +336,7 @@ mod tests {
             .spec
             .template
             .data
-            .insert("url".into(), "{{ .a }}".into());
+            .insert("url".into(), Some("{{ .a }}".into()));
         let err = unseal(&sealed, std::slice::from_ref(&*KEY))
             .unwrap_err()
             .to_string();
