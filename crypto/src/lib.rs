@@ -3,6 +3,8 @@
 //!
 //! - [`sealed`]: the Bitnami Sealed Secrets wire format (hybrid RSA-OAEP + AES-256-GCM), scopes,
 //!   key pairs and certificates, and the Secret/SealedSecret manifest semantics.
+//! - [`sops`]: the SOPS file format with age recipients.
 #![forbid(unsafe_code)]
 
 pub mod sealed;
+pub mod sops;

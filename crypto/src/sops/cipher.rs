@@ -1,0 +1,179 @@
+//! One SOPS value: `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` (spec `sops.md` §3).
+//! AES-256-GCM under the file's data key with a 32-byte IV (GCM's GHASH-derived counter
+//! block) and the value's path as additional data.
+
+use aes_gcm::aead::consts::U32;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AesGcm, Nonce};
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use super::Error;
+
+/// sops writes 32-byte IVs; it reads any length, so 12-byte IVs from other writers open too.
+const IV_BYTES: usize = 32;
+type Aes256Gcm32 = AesGcm<Aes256, U32>;
+type Aes256Gcm12 = aes_gcm::Aes256Gcm;
+
+/// The 32-byte data key every value and the MAC are encrypted with.
+#[derive(Clone)]
+pub struct DataKey(pub(super) Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    pub fn generate() -> Result<DataKey, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| Error::Random)?;
+        Ok(DataKey(key))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<DataKey, Error> {
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::Metadata(format!("data key has {} bytes, not 32", bytes.len())))?;
+        Ok(DataKey(Zeroizing::new(key)))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+/// Whether a string is an `ENC[AES256_GCM,…]` value.
+pub fn is_encrypted(text: &str) -> bool {
+    text.starts_with("ENC[AES256_GCM,data:")
+}
+
+/// Encrypts `plaintext` with a fresh IV, tagging it with sops's `type` name.
+pub fn encrypt(key: &DataKey, plaintext: &[u8], aad: &[u8], kind: &str) -> Result<String, Error> {
+    let mut iv = [0u8; IV_BYTES];
+    aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Random)?;
+    encrypt_with_iv(key, plaintext, aad, kind, &iv)
+}
+
+/// Encrypts with a given IV: sops reuses a value's IV when re-encrypting the same plaintext at
+/// the same path, so an edit changes only what was edited.
+pub fn encrypt_with_iv(
+    key: &DataKey,
+    plaintext: &[u8],
+    aad: &[u8],
+    kind: &str,
+    iv: &[u8; IV_BYTES],
+) -> Result<String, Error> {
+    let mut sealed = Aes256Gcm32::new_from_slice(key.as_bytes())
+        .expect("32-byte key")
+        .encrypt(
+            Nonce::from_slice(iv),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| Error::Encrypt)?;
+    let tag = sealed.split_off(sealed.len() - 16);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    Ok(format!(
+        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{kind}]",
+        b64(&sealed),
+        b64(iv),
+        b64(&tag)
+    ))
+}
+
+/// A decrypted value: its plaintext bytes and sops's `type` name.
+pub struct Opened {
+    pub plaintext: Zeroizing<Vec<u8>>,
+    pub kind: String,
+}
+
+/// Parses and decrypts an `ENC[…]` value. `path` names the value in errors.
+pub fn decrypt(key: &DataKey, text: &str, aad: &[u8], path: &str) -> Result<Opened, Error> {
+    let parsed = parse(text).ok_or_else(|| Error::NotEncrypted {
+        path: path.to_owned(),
+    })?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
+    let (Some(mut data), Some(iv), Some(tag)) = (b64(parsed.data), b64(parsed.iv), b64(parsed.tag))
+    else {
+        return Err(Error::NotEncrypted {
+            path: path.to_owned(),
+        });
+    };
+    data.extend_from_slice(&tag);
+    let payload = Payload { msg: &data, aad };
+    let opened = match iv.len() {
+        32 => Aes256Gcm32::new_from_slice(key.as_bytes())
+            .expect("32-byte key")
+            .decrypt(Nonce::from_slice(&iv), payload),
+        12 => Aes256Gcm12::new_from_slice(key.as_bytes())
+            .expect("32-byte key")
+            .decrypt(Nonce::from_slice(&iv), payload),
+        _ => Err(aes_gcm::Error),
+    };
+    let plaintext = opened.map_err(|_| Error::Decrypt {
+        path: path.to_owned(),
+    })?;
+    Ok(Opened {
+        plaintext: Zeroizing::new(plaintext),
+        kind: parsed.kind.to_owned(),
+    })
+}
+
+struct Parsed<'a> {
+    data: &'a str,
+    iv: &'a str,
+    tag: &'a str,
+    kind: &'a str,
+}
+
+/// `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`, the fields being base64 (no
+/// commas) and the type a plain word.
+fn parse(text: &str) -> Option<Parsed<'_>> {
+    let inner = text.strip_prefix("ENC[AES256_GCM,")?;
+    let inner = &inner[..inner.rfind(']')?];
+    let mut fields = inner.splitn(4, ',');
+    let mut field = |name: &str| fields.next()?.strip_prefix(name);
+    Some(Parsed {
+        data: field("data:")?,
+        iv: field("iv:")?,
+        tag: field("tag:")?,
+        kind: field("type:")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_binds_the_path() {
+        let key = DataKey::generate().unwrap();
+        let enc = encrypt(&key, b"hunter2", b"db:password:", "str").unwrap();
+        assert!(is_encrypted(&enc) && enc.ends_with(",type:str]"));
+        let opened = decrypt(&key, &enc, b"db:password:", "db.password").unwrap();
+        assert_eq!(opened.plaintext.as_slice(), b"hunter2");
+        assert_eq!(opened.kind, "str");
+        assert!(matches!(
+            decrypt(&key, &enc, b"db:other:", "db.other"),
+            Err(Error::Decrypt { .. })
+        ));
+        assert!(matches!(
+            decrypt(&key, "plain", b"", "x"),
+            Err(Error::NotEncrypted { .. })
+        ));
+    }
+
+    #[test]
+    fn same_iv_gives_the_same_ciphertext() {
+        let key = DataKey::generate().unwrap();
+        let iv = [7u8; 32];
+        let a = encrypt_with_iv(&key, b"v", b"k:", "str", &iv).unwrap();
+        let b = encrypt_with_iv(&key, b"v", b"k:", "str", &iv).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,133 @@
+//! Recovering the data key (spec `sops.md` §7): every age entry holds the key (one group) or a
+//! Shamir share (two or more groups) in an armored age file for one recipient.
+
+use std::io::Read;
+use std::str::FromStr;
+
+use age::x25519;
+use zeroize::Zeroizing;
+
+use super::cipher::DataKey;
+use super::metadata::{AgeKey, Metadata};
+use super::{Error, shamir};
+
+/// Parses age identities: `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments skipped.
+/// Several keys may share a line, separated by whitespace (`SOPS_AGE_KEY` since sops 3.13).
+pub fn parse_identities(text: &str) -> Result<Vec<x25519::Identity>, Error> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .map(|word| {
+            x25519::Identity::from_str(word).map_err(|_| {
+                Error::Identity("not an age identity (expected AGE-SECRET-KEY-1…)".into())
+            })
+        })
+        .collect()
+}
+
+/// Wraps `payload` (the data key or a share) for one age recipient, armored as sops writes it.
+pub fn wrap(recipient: &str, payload: &[u8]) -> Result<AgeKey, Error> {
+    let parsed = x25519::Recipient::from_str(recipient.trim())
+        .map_err(|e| Error::Identity(format!("not an age X25519 recipient {recipient:?}: {e}")))?;
+    let enc = age::encrypt_and_armor(&parsed, payload).map_err(|_| Error::Encrypt)?;
+    Ok(AgeKey {
+        enc,
+        recipient: recipient.trim().to_owned(),
+    })
+}
+
+fn unwrap(entry: &AgeKey, identities: &[x25519::Identity]) -> Option<Zeroizing<Vec<u8>>> {
+    let decryptor =
+        age::Decryptor::new_buffered(age::armor::ArmoredReader::new(entry.enc.as_bytes())).ok()?;
+    let mut reader = decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .ok()?;
+    let mut out = Zeroizing::new(Vec::new());
+    reader.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+/// Opens the data key with `identities`: any key of a single group, or shares from at least
+/// `shamir_threshold` groups.
+pub fn recover_data_key(
+    meta: &Metadata,
+    identities: &[x25519::Identity],
+) -> Result<DataKey, Error> {
+    let groups = meta.groups();
+    if groups.is_empty() {
+        return Err(Error::Metadata("No keys found in file".into()));
+    }
+    if groups.iter().all(|g| g.age.is_empty()) {
+        let kinds: Vec<&str> = groups.iter().flat_map(|g| g.foreign.kinds()).collect();
+        return Err(Error::NotAge {
+            kinds: kinds.join(", "),
+        });
+    }
+    let shares: Vec<Zeroizing<Vec<u8>>> = groups
+        .iter()
+        .filter_map(|g| g.age.iter().find_map(|entry| unwrap(entry, identities)))
+        .collect();
+    let no_key = || Error::NoUsableKey {
+        recipients: groups
+            .iter()
+            .flat_map(|g| g.age.iter().map(|a| a.recipient.clone()))
+            .collect(),
+        identities: identities.len(),
+    };
+    if groups.len() == 1 {
+        let key = shares.first().ok_or_else(no_key)?;
+        return DataKey::from_bytes(key);
+    }
+    let threshold = match meta.shamir_threshold {
+        0 => groups.len(),
+        t => t,
+    };
+    if shares.len() < threshold {
+        return Err(no_key());
+    }
+    let key = shamir::combine(&shares)?;
+    DataKey::from_bytes(&key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::metadata::KeyGroup;
+
+    #[test]
+    fn wraps_and_recovers_with_one_group_and_with_shamir() {
+        let ids: Vec<x25519::Identity> = (0..3).map(|_| x25519::Identity::generate()).collect();
+        let recipient = |i: usize| ids[i].to_public().to_string();
+        let key = DataKey::generate().unwrap();
+
+        let meta = Metadata {
+            age: vec![wrap(&recipient(0), key.as_bytes()).unwrap()],
+            ..Default::default()
+        };
+        let got = recover_data_key(&meta, &ids[..1]).unwrap();
+        assert_eq!(got.as_bytes(), key.as_bytes());
+        let err = recover_data_key(&meta, &ids[1..2]).unwrap_err();
+        assert!(
+            matches!(err, Error::NoUsableKey { ref recipients, .. } if recipients == &[recipient(0)])
+        );
+
+        let shares = shamir::split(key.as_bytes(), 3, 2).unwrap();
+        let meta = Metadata {
+            key_groups: (0..3)
+                .map(|i| KeyGroup {
+                    age: vec![wrap(&recipient(i), &shares[i]).unwrap()],
+                    ..Default::default()
+                })
+                .collect(),
+            shamir_threshold: 2,
+            ..Default::default()
+        };
+        let two = [ids[0].clone(), ids[2].clone()];
+        assert_eq!(
+            recover_data_key(&meta, &two).unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        assert!(recover_data_key(&meta, &ids[1..2]).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! SOPS files encrypted with age, file-compatible with `sops` (spec `sops.md`).
+//!
+//! Which function to use when:
+//! - decrypt a whole file with age identities: [`decrypt_file`]; with a known data key (tests,
+//!   re-encryption): [`load`], then [`tree::decrypt`], then [`emit_plain`];
+//! - one `ENC[…]` value: [`cipher::encrypt`] / [`cipher::decrypt`];
+//! - the data key from the metadata: [`keys::recover_data_key`] (age, with Shamir key groups).
+//!
+//! Stores implemented so far: dotenv. YAML, JSON, INI and binary are not implemented yet and
+//! are refused with [`Error::UnsupportedFormat`].
+//!
+//! ```
+//! use sealbox_crypto::sops::{Format, cipher, cipher::DataKey, decrypt_file, keys, mac};
+//! // A one-value dotenv file, built by hand the way sops writes it.
+//! let id = age::x25519::Identity::generate();
+//! let key = DataKey::generate().unwrap();
+//! let stanza = keys::wrap(&id.to_public().to_string(), key.as_bytes()).unwrap();
+//! let value = cipher::encrypt(&key, b"hunter2", b"PASSWORD:", "str").unwrap();
+//! let mut hash = mac::MacHasher::new(false);
+//! hash.add(b"hunter2", true);
+//! let lastmodified = "2026-11-22T00:00:00Z";
+//! let file = format!(
+//!     "PASSWORD={value}\nsops_age__list_0__map_enc={}\nsops_age__list_0__map_recipient={}\nsops_lastmodified={lastmodified}\nsops_mac={}\nsops_version=3.13.2\n",
+//!     stanza.enc.replace('\n', "\\n"),
+//!     stanza.recipient,
+//!     mac::seal(&key, &hash.hex(), lastmodified).unwrap(),
+//! );
+//! let plain = decrypt_file(Format::Dotenv, &file, &[id], false).unwrap();
+//! assert_eq!(plain, b"PASSWORD=hunter2\n");
+//! ```
+
+pub mod cipher;
+pub mod dotenv;
+pub mod keys;
+pub mod mac;
+pub mod metadata;
+mod rules;
+pub mod shamir;
+pub mod tree;
+pub mod value;
+
+pub use metadata::Metadata;
+pub use value::{Branch, Entry, Scalar, Value};
+
+/// The file formats (sops "stores").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+    Dotenv,
+    Ini,
+    Binary,
+}
+
+impl Format {
+    /// sops picks the store by file name suffix: `.yaml`/`.yml`, `.json`, `.env`, `.ini`, else
+    /// binary.
+    pub fn from_path(path: &str) -> Format {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Format::Yaml
+        } else if lower.ends_with(".json") {
+            Format::Json
+        } else if lower.ends_with(".env") {
+            Format::Dotenv
+        } else if lower.ends_with(".ini") {
+            Format::Ini
+        } else {
+            Format::Binary
+        }
+    }
+}
+
+/// Errors of the SOPS format. [`Error::sops_exit_code`] gives the exit status `sops` uses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file has no `sops` metadata: it is not encrypted.
+    #[error("sops metadata not found: the file is not encrypted with sops")]
+    NotSopsFile,
+    /// The metadata block is malformed or inconsistent.
+    #[error("{0}")]
+    Metadata(String),
+    /// The file cannot be read or written in its format.
+    #[error("{0}")]
+    Store(String),
+    /// A store sealbox does not implement yet.
+    #[error("{0:?} files are not supported yet: only dotenv files can be decrypted")]
+    UnsupportedFormat(Format),
+    /// An age identity or recipient that cannot be parsed.
+    #[error("{0}")]
+    Identity(String),
+    /// The data key is wrapped only for non-age master keys.
+    #[error(
+        "PGP is not supported, age only: this file's data key is wrapped only for {kinds}; add an age recipient with sops updatekeys"
+    )]
+    NotAge { kinds: String },
+    /// None of the identities opens the data key.
+    #[error(
+        "Failed to get the data key required to decrypt the SOPS file: none of the {identities} age identities given opens it (recipients: {})",
+        recipients.join(", ")
+    )]
+    NoUsableKey {
+        recipients: Vec<String>,
+        identities: usize,
+    },
+    /// A value that should be encrypted is not an `ENC[…]` string.
+    #[error("{path}: expected an encrypted value ENC[AES256_GCM,…]")]
+    NotEncrypted { path: String },
+    /// A value did not open: its ciphertext, key or place in the file was changed.
+    #[error(
+        "{path}: could not decrypt the value: it, its key or its place in the file was changed"
+    )]
+    Decrypt { path: String },
+    /// The stored MAC is missing.
+    #[error("MAC mismatch. File has no MAC")]
+    NoMac,
+    /// The values, their order or `lastmodified` no longer match the MAC.
+    #[error(
+        "MAC mismatch: the file was changed outside sops (a value, the order of values, or lastmodified); use --ignore-mac to decrypt anyway"
+    )]
+    MacMismatch,
+    /// Encryption failed.
+    #[error("encryption failed")]
+    Encrypt,
+    /// The system random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+impl Error {
+    /// sops's exit status for this error (`cmd/sops/codes`).
+    pub fn sops_exit_code(&self) -> u8 {
+        match self {
+            Error::NoMac | Error::MacMismatch => 51,
+            Error::NotAge { .. } | Error::NoUsableKey { .. } => 128,
+            Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
+            Error::NotSopsFile => 100,
+            Error::Store(_) | Error::UnsupportedFormat(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Splits an encrypted file into its branches and metadata.
+pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error> {
+    match format {
+        Format::Dotenv => {
+            let (branch, meta) = dotenv::load_encrypted(text)?;
+            Ok((vec![branch], meta))
+        }
+        other => Err(Error::UnsupportedFormat(other)),
+    }
+}
+
+/// The plaintext file for decrypted branches.
+pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error> {
+    match (format, branches) {
+        (Format::Dotenv, [branch]) => dotenv::emit_plain(branch),
+        (other, _) => Err(Error::UnsupportedFormat(other)),
+    }
+}
+
+/// Decrypts a whole file with age identities, verifying the MAC unless `ignore_mac`.
+pub fn decrypt_file(
+    format: Format,
+    text: &str,
+    identities: &[age::x25519::Identity],
+    ignore_mac: bool,
+) -> Result<Vec<u8>, Error> {
+    let (mut branches, meta) = load(format, text)?;
+    let key = keys::recover_data_key(&meta, identities)?;
+    tree::decrypt(&mut branches, &meta, &key, ignore_mac)?;
+    emit_plain(format, &branches)
+}
+
+#[cfg(test)]
+mod vector_tests;

@@ -1,0 +1,156 @@
+//! The real-tool vectors in `testdata/sops/` (copied from `../shared/testvectors/sops/`): each
+//! must decrypt to exactly the `sops decrypt` output, and tampering must be detected.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Error, Format, cipher::DataKey, decrypt_file, emit_plain, keys, load, tree};
+
+#[derive(Deserialize)]
+struct Vector {
+    file: String,
+    format: String,
+    #[serde(default)]
+    age_identities: Vec<String>,
+    #[serde(default)]
+    expected_exit: i32,
+    expected_plaintext: Option<String>,
+    data_key_hex: Option<String>,
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/sops")
+}
+
+fn vectors(format: &str) -> Vec<Vector> {
+    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+    let all: Vec<Vector> = serde_json::from_str(&text).unwrap();
+    all.into_iter().filter(|v| v.format == format).collect()
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(dir().join(rel)).unwrap()
+}
+
+fn data_key(hex: &str) -> DataKey {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    DataKey::from_bytes(&bytes).unwrap()
+}
+
+fn identities(v: &Vector) -> Vec<age::x25519::Identity> {
+    v.age_identities
+        .iter()
+        .flat_map(|f| keys::parse_identities(&read(f)).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_dotenv_vector_decrypts_to_the_sops_output() {
+    let vs = vectors("dotenv");
+    assert_eq!(vs.len(), 5);
+    for v in vs {
+        assert_eq!(v.expected_exit, 0, "{}", v.file);
+        let text = read(&v.file);
+        let want = std::fs::read(dir().join(v.expected_plaintext.as_ref().unwrap())).unwrap();
+        // Values and MAC with the data key from the manifest (PGP-only files too).
+        let (mut branches, meta) = load(Format::Dotenv, &text).unwrap();
+        tree::decrypt(
+            &mut branches,
+            &meta,
+            &data_key(v.data_key_hex.as_ref().unwrap()),
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", v.file));
+        assert_eq!(
+            emit_plain(Format::Dotenv, &branches).unwrap(),
+            want,
+            "{}",
+            v.file
+        );
+        // The whole path with age identities, or the age-only error.
+        let ids = identities(&v);
+        match decrypt_file(Format::Dotenv, &text, &ids, false) {
+            Ok(plain) => assert_eq!(plain, want, "{}", v.file),
+            Err(e) => {
+                assert!(ids.is_empty(), "{}: {e}", v.file);
+                assert!(matches!(e, Error::NotAge { .. }), "{}: {e}", v.file);
+                assert!(
+                    e.to_string().starts_with("PGP is not supported, age only"),
+                    "{e}"
+                );
+                assert_eq!(e.sops_exit_code(), 128);
+            }
+        }
+    }
+}
+
+/// `generated/gen.enc.env` has encrypted values, a clear `_unencrypted` value and a comment.
+fn generated() -> (String, Vec<age::x25519::Identity>) {
+    let v = vectors("dotenv")
+        .into_iter()
+        .find(|v| v.file == "generated/gen.enc.env")
+        .unwrap();
+    (read(&v.file), identities(&v))
+}
+
+#[test]
+fn tampering_is_detected() {
+    let (text, ids) = generated();
+    let expect =
+        |text: &str, ignore_mac: bool| decrypt_file(Format::Dotenv, text, &ids, ignore_mac);
+
+    // A clear value changed: only the MAC notices (exit 51), unless --ignore-mac.
+    let clear = text.replace("PLAIN_unencrypted=visible", "PLAIN_unencrypted=changed");
+    assert!(matches!(expect(&clear, false), Err(Error::MacMismatch)));
+    let forced = String::from_utf8(expect(&clear, true).unwrap()).unwrap();
+    assert!(forced.contains("PLAIN_unencrypted=changed"));
+
+    // lastmodified changed: the MAC's AAD no longer matches.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("sops_lastmodified="))
+        .unwrap();
+    let moved = text.replace(line, "sops_lastmodified=2020-01-01T00:00:00Z");
+    assert!(matches!(expect(&moved, false), Err(Error::MacMismatch)));
+
+    // The MAC itself changed.
+    let mac_line = text.lines().find(|l| l.starts_with("sops_mac=")).unwrap();
+    let flipped = mac_line
+        .replacen("data:", "data:A", 1)
+        .replacen("data:AA", "data:BA", 1);
+    let bad_mac = text.replace(mac_line, &flipped);
+    assert!(matches!(expect(&bad_mac, false), Err(Error::MacMismatch)));
+
+    // Two encrypted values swapped: each fails its path AAD.
+    let host = text.lines().find(|l| l.starts_with("DB_HOST=")).unwrap();
+    let pass = text.lines().find(|l| l.starts_with("DB_PASS=")).unwrap();
+    let swapped = text
+        .replace(host, &format!("DB_HOST={}", &pass[8..]))
+        .replace(pass, &format!("DB_PASS={}", &host[8..]));
+    let err = expect(&swapped, true).unwrap_err();
+    assert!(
+        matches!(err, Error::Decrypt { ref path } if path == "DB_HOST"),
+        "{err}"
+    );
+    assert_eq!(err.sops_exit_code(), 25);
+
+    // A wrong identity: exit 128 naming the recipients.
+    let other = age::x25519::Identity::generate();
+    let err = decrypt_file(Format::Dotenv, &text, &[other], false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("age1c0uvtzfkhrslp576mf0fmx9cpsp0fm4gjspmcfhvky9daev4vdfqkahp3q"),
+        "{err}"
+    );
+    assert_eq!(err.sops_exit_code(), 128);
+}
+
+#[test]
+fn unimplemented_stores_say_so() {
+    let err = load(Format::Yaml, "a: b\n").unwrap_err();
+    assert!(matches!(err, Error::UnsupportedFormat(Format::Yaml)));
+}
