@@ -6,8 +6,8 @@
 //! - one `ENC[…]` value: [`cipher::encrypt`] / [`cipher::decrypt`];
 //! - the data key from the metadata: [`keys::recover_data_key`] (age, with Shamir key groups).
 //!
-//! Stores implemented so far: dotenv. YAML, JSON, INI and binary are not implemented yet and
-//! are refused with [`Error::UnsupportedFormat`].
+//! Stores implemented so far: dotenv, JSON and binary. YAML and INI are not implemented yet
+//! and are refused with [`Error::UnsupportedFormat`].
 //!
 //! ```
 //! use sealbox_crypto::sops::{Format, cipher, cipher::DataKey, decrypt_file, keys, mac};
@@ -31,6 +31,7 @@
 
 pub mod cipher;
 pub mod dotenv;
+pub mod json;
 pub mod keys;
 pub mod mac;
 pub mod metadata;
@@ -85,7 +86,7 @@ pub enum Error {
     #[error("{0}")]
     Store(String),
     /// A store sealbox does not implement yet.
-    #[error("{0:?} files are not supported yet: only dotenv files can be decrypted")]
+    #[error("{0:?} files are not supported yet: dotenv, JSON and binary files can be decrypted")]
     UnsupportedFormat(Format),
     /// An age identity or recipient that cannot be parsed.
     #[error("{0}")]
@@ -149,6 +150,10 @@ pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error
             let (branch, meta) = dotenv::load_encrypted(text)?;
             Ok((vec![branch], meta))
         }
+        Format::Json | Format::Binary => {
+            let (branch, meta) = json::load_encrypted(text)?;
+            Ok((vec![branch], meta))
+        }
         other => Err(Error::UnsupportedFormat(other)),
     }
 }
@@ -157,6 +162,8 @@ pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error
 pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error> {
     match (format, branches) {
         (Format::Dotenv, [branch]) => dotenv::emit_plain(branch),
+        (Format::Json, [branch]) => Ok(json::emit_plain(branch)),
+        (Format::Binary, [branch]) => json::emit_binary(branch),
         (other, _) => Err(Error::UnsupportedFormat(other)),
     }
 }

@@ -48,16 +48,15 @@ fn identities(v: &Vector) -> Vec<age::x25519::Identity> {
         .collect()
 }
 
-#[test]
-fn every_dotenv_vector_decrypts_to_the_sops_output() {
-    let vs = vectors("dotenv");
-    assert_eq!(vs.len(), 5);
+fn check_vectors(format_name: &str, format: Format, count: usize) {
+    let vs = vectors(format_name);
+    assert_eq!(vs.len(), count);
     for v in vs {
         assert_eq!(v.expected_exit, 0, "{}", v.file);
         let text = read(&v.file);
         let want = std::fs::read(dir().join(v.expected_plaintext.as_ref().unwrap())).unwrap();
         // Values and MAC with the data key from the manifest (PGP-only files too).
-        let (mut branches, meta) = load(Format::Dotenv, &text).unwrap();
+        let (mut branches, meta) = load(format, &text).unwrap();
         tree::decrypt(
             &mut branches,
             &meta,
@@ -66,14 +65,14 @@ fn every_dotenv_vector_decrypts_to_the_sops_output() {
         )
         .unwrap_or_else(|e| panic!("{}: {e}", v.file));
         assert_eq!(
-            emit_plain(Format::Dotenv, &branches).unwrap(),
+            emit_plain(format, &branches).unwrap(),
             want,
             "{}",
             v.file
         );
         // The whole path with age identities, or the age-only error.
         let ids = identities(&v);
-        match decrypt_file(Format::Dotenv, &text, &ids, false) {
+        match decrypt_file(format, &text, &ids, false) {
             Ok(plain) => assert_eq!(plain, want, "{}", v.file),
             Err(e) => {
                 assert!(ids.is_empty(), "{}: {e}", v.file);
@@ -86,6 +85,21 @@ fn every_dotenv_vector_decrypts_to_the_sops_output() {
             }
         }
     }
+}
+
+#[test]
+fn every_dotenv_vector_decrypts_to_the_sops_output() {
+    check_vectors("dotenv", Format::Dotenv, 5);
+}
+
+#[test]
+fn every_json_vector_decrypts_to_the_sops_output() {
+    check_vectors("json", Format::Json, 4);
+}
+
+#[test]
+fn every_binary_vector_decrypts_to_the_sops_output() {
+    check_vectors("binary", Format::Binary, 3);
 }
 
 /// `generated/gen.enc.env` has encrypted values, a clear `_unencrypted` value and a comment.
