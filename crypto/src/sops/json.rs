@@ -238,7 +238,7 @@ fn write_string(out: &mut String, bytes: &[u8]) {
 /// (`1e-7`, `1e+21`).
 fn go_json_float(f: f64) -> String {
     let abs = f.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let s = format!("{f:e}");
         match s.split_once('e') {
             Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
