@@ -29,6 +29,30 @@ pub fn load_encrypted(text: &str) -> Result<(Branch, Metadata), Error> {
     Ok((branch, Metadata::from_flat(&meta)?))
 }
 
+/// Parses a plaintext file, refusing one that already carries `sops_` keys (sops exit 203).
+pub fn load_plain(text: &str) -> Result<Branch, Error> {
+    let branch = parse(text)?;
+    if branch
+        .iter()
+        .any(|e| matches!(e, Entry::Pair(k, _) if k.starts_with(METADATA_PREFIX)))
+    {
+        return Err(Error::AlreadyEncrypted);
+    }
+    Ok(branch)
+}
+
+/// The encrypted file: the entries, then the metadata as sorted `sops_` keys.
+pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Result<Vec<u8>, Error> {
+    let mut with_meta = branch.clone();
+    for (key, value) in meta.to_flat() {
+        with_meta.push(Entry::Pair(
+            format!("{METADATA_PREFIX}{key}"),
+            Value::Scalar(Scalar::Str(value.into_bytes())),
+        ));
+    }
+    emit_plain(&with_meta)
+}
+
 /// Parses plaintext or encrypted dotenv into entries; every value is a string.
 pub fn parse(text: &str) -> Result<Branch, Error> {
     text.split('\n')

@@ -54,6 +54,24 @@ pub fn emit_plain(branch: &Branch) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The encrypted document: the tree with the `sops` metadata as its last entry.
+pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Vec<u8> {
+    let mut with_meta = branch.clone();
+    with_meta.push(Entry::Pair(METADATA_KEY.into(), from_json(&meta.to_json())));
+    emit_plain(&with_meta)
+}
+
+/// Refuses a plaintext document that already has `sops` metadata (sops exit 203).
+pub fn check_not_encrypted(branch: &Branch) -> Result<(), Error> {
+    if branch
+        .iter()
+        .any(|e| matches!(e, Entry::Pair(k, _) if k == METADATA_KEY))
+    {
+        return Err(Error::AlreadyEncrypted);
+    }
+    Ok(())
+}
+
 /// The binary store: the plaintext is the `data` value's raw bytes.
 pub fn emit_binary(branch: &Branch) -> Result<Vec<u8>, Error> {
     match branch.as_slice() {
@@ -61,6 +79,24 @@ pub fn emit_binary(branch: &Branch) -> Result<Vec<u8>, Error> {
         _ => Err(Error::Store(
             "not a binary-store file: expected a single \"data\" value".into(),
         )),
+    }
+}
+
+fn from_json(value: &Json) -> Value {
+    match value {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Scalar(Scalar::Bool(*b)),
+        Json::Number(n) => Value::Scalar(match n.as_i64() {
+            Some(i) => Scalar::Int(i),
+            None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        Json::String(s) => Value::Scalar(Scalar::Str(s.clone().into_bytes())),
+        Json::Array(items) => Value::Seq(items.iter().map(from_json).collect()),
+        Json::Object(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| Entry::Pair(k.clone(), from_json(v)))
+                .collect(),
+        ),
     }
 }
 

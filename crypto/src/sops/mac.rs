@@ -63,6 +63,20 @@ pub fn normalize_lastmodified(text: &str) -> Result<String, Error> {
     Ok(format!("{seconds}{offset}"))
 }
 
+/// `lastmodified` for a time: RFC 3339 in UTC with whole seconds, as sops writes it.
+pub fn format_lastmodified(t: std::time::SystemTime) -> Result<String, Error> {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| Error::Metadata("the clock is before 1970".into()))?
+        .as_secs();
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .map_err(|e| Error::Metadata(format!("time out of range: {e}")))?;
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.format(&format)
+        .map_err(|e| Error::Metadata(format!("cannot format time: {e}")))
+}
+
 /// The stored form of a MAC.
 pub fn seal(key: &DataKey, hex: &str, lastmodified: &str) -> Result<String, Error> {
     cipher::encrypt(

@@ -6,7 +6,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::Error;
+use super::cipher::DataKey;
 use super::rules::Selector;
+use super::{keys, shamir};
+
+/// The sops version written into new files. sops requires a parseable version and treats
+/// values below 3.3.0 or starting with `1.` specially, so this is a real sops release whose
+/// file format sealbox writes (spec §6.4).
+pub const SOPS_VERSION: &str = "3.13.2";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Metadata {
@@ -175,6 +182,21 @@ impl Metadata {
         }
     }
 
+    /// Sets one selector field by its metadata name (`encrypted_regex`, …).
+    pub fn set_selector(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let field = match name {
+            "unencrypted_suffix" => &mut self.unencrypted_suffix,
+            "encrypted_suffix" => &mut self.encrypted_suffix,
+            "unencrypted_regex" => &mut self.unencrypted_regex,
+            "encrypted_regex" => &mut self.encrypted_regex,
+            "unencrypted_comment_regex" => &mut self.unencrypted_comment_regex,
+            "encrypted_comment_regex" => &mut self.encrypted_comment_regex,
+            other => return Err(Error::Metadata(format!("unknown selector {other}"))),
+        };
+        *field = value.to_owned();
+        self.selector().map(|_| ())
+    }
+
     pub fn selector(&self) -> Result<Selector, Error> {
         Selector::from_fields(&[
             ("unencrypted_suffix", &self.unencrypted_suffix),
@@ -184,6 +206,92 @@ impl Metadata {
             ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
             ("encrypted_comment_regex", &self.encrypted_comment_regex),
         ])
+    }
+
+    /// Metadata for a new file: `key` wrapped for every age recipient of a single group, or a
+    /// Shamir share per group (any `threshold` of them recover the key; 0 means all).
+    pub fn for_recipients(
+        groups: &[Vec<String>],
+        threshold: usize,
+        key: &DataKey,
+    ) -> Result<Metadata, Error> {
+        let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
+        let mut meta = Metadata {
+            version: SOPS_VERSION.into(),
+            ..Default::default()
+        };
+        match groups.as_slice() {
+            [] => {
+                return Err(Error::Metadata(
+                    "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule".into(),
+                ));
+            }
+            [only] => {
+                meta.age = only
+                    .iter()
+                    .map(|r| keys::wrap(r, key.as_bytes()))
+                    .collect::<Result<_, _>>()?;
+            }
+            many => {
+                let threshold = if threshold == 0 {
+                    many.len()
+                } else {
+                    threshold
+                };
+                let shares = shamir::split(key.as_bytes(), many.len(), threshold)?;
+                meta.shamir_threshold = threshold;
+                meta.key_groups = many
+                    .iter()
+                    .zip(&shares)
+                    .map(|(recipients, share)| {
+                        Ok(KeyGroup {
+                            age: recipients
+                                .iter()
+                                .map(|r| keys::wrap(r, share))
+                                .collect::<Result<_, Error>>()?,
+                            foreign: ForeignKeys::default(),
+                        })
+                    })
+                    .collect::<Result<_, Error>>()?;
+            }
+        }
+        Ok(meta)
+    }
+
+    /// The metadata as JSON with every object's keys sorted, the order sops 3.13 writes.
+    pub fn to_json(&self) -> Json {
+        // serde_json's map is ordered by key, which is exactly the order wanted.
+        serde_json::to_value(self).expect("metadata serialises")
+    }
+
+    /// The flattened form for dotenv and INI, sorted by flattened key (sops 3.8+).
+    pub fn to_flat(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, value: &Json, out: &mut Vec<(String, String)>) {
+            match value {
+                Json::Object(map) => {
+                    for (k, v) in map {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}__map_{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                Json::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(&format!("{prefix}__list_{i}"), v, out);
+                    }
+                }
+                Json::String(s) => out.push((prefix.to_owned(), s.clone())),
+                Json::Null => {}
+                other => out.push((prefix.to_owned(), other.to_string())),
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &self.to_json(), &mut out);
+        out.sort();
+        out
     }
 
     /// Rebuilds the metadata from flattened `(key, value)` pairs (prefix already removed):
@@ -288,6 +396,26 @@ fn is_false(b: &bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flattening_round_trips() {
+        let key = DataKey::generate().unwrap();
+        let r = age::x25519::Identity::generate().to_public().to_string();
+        let mut meta = Metadata::for_recipients(&[vec![r.clone()], vec![r]], 0, &key).unwrap();
+        meta.lastmodified = "2026-01-01T00:00:00Z".into();
+        meta.mac_only_encrypted = true;
+        let flat = meta.to_flat();
+        assert!(
+            flat.iter()
+                .any(|(k, v)| k == "shamir_threshold" && v == "2")
+        );
+        assert!(
+            flat.iter()
+                .any(|(k, _)| k == "key_groups__list_1__map_age__list_0__map_enc")
+        );
+        let back = Metadata::from_flat(&flat).unwrap();
+        assert_eq!(back.to_json(), meta.to_json());
+    }
 
     #[test]
     fn unflattens_lists_groups_and_numbers() {

@@ -76,6 +76,11 @@ impl Format {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The plaintext already carries `sops` metadata.
+    #[error(
+        "The file you have provided contains a top-level entry called 'sops', or for flat formats top-level entries starting with 'sops_': it is already encrypted"
+    )]
+    AlreadyEncrypted,
     /// The file has no `sops` metadata: it is not encrypted.
     #[error("sops metadata not found: the file is not encrypted with sops")]
     NotSopsFile,
@@ -136,11 +141,84 @@ impl Error {
             Error::NoMac | Error::MacMismatch => 51,
             Error::NotAge { .. } | Error::NoUsableKey { .. } => 128,
             Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
-            Error::NotSopsFile => 100,
+            Error::NotSopsFile => 1,
+            Error::AlreadyEncrypted => 203,
             Error::Store(_) | Error::UnsupportedFormat(_) => 2,
             _ => 1,
         }
     }
+}
+
+/// What to encrypt a new file for.
+#[derive(Debug, Clone, Default)]
+pub struct EncryptSettings {
+    /// age recipients per key group; two or more groups use Shamir shares.
+    pub groups: Vec<Vec<String>>,
+    /// Groups needed to recover the key (0 = all).
+    pub shamir_threshold: usize,
+    /// At most one selector as `(name, value)`, e.g. `("encrypted_regex", "^data$")`; none
+    /// means `unencrypted_suffix: _unencrypted` (not for the binary store).
+    pub selector: Option<(String, String)>,
+    pub mac_only_encrypted: bool,
+}
+
+/// Reads a plaintext file into branches, refusing one that is already encrypted.
+pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>, Error> {
+    let text = || {
+        std::str::from_utf8(bytes).map_err(|_| Error::Store("the file is not UTF-8 text".into()))
+    };
+    match format {
+        Format::Dotenv => Ok(vec![dotenv::load_plain(text()?)?]),
+        Format::Json => {
+            let branch = json::load_plain(text()?)?;
+            json::check_not_encrypted(&branch)?;
+            Ok(vec![branch])
+        }
+        Format::Binary => Ok(vec![vec![Entry::Pair(
+            "data".into(),
+            Value::Scalar(Scalar::Str(bytes.to_vec())),
+        )]]),
+        other => Err(Error::UnsupportedFormat(other)),
+    }
+}
+
+/// The encrypted file for encrypted branches and their metadata.
+pub fn emit_encrypted(
+    format: Format,
+    branches: &[Branch],
+    meta: &Metadata,
+) -> Result<Vec<u8>, Error> {
+    match (format, branches) {
+        (Format::Dotenv, [branch]) => dotenv::emit_encrypted(branch, meta),
+        (Format::Json | Format::Binary, [branch]) => Ok(json::emit_encrypted(branch, meta)),
+        (other, _) => Err(Error::UnsupportedFormat(other)),
+    }
+}
+
+/// Encrypts a plaintext file with a fresh data key. `now` becomes `lastmodified`.
+pub fn encrypt_file(
+    format: Format,
+    plaintext: &[u8],
+    settings: &EncryptSettings,
+    now: std::time::SystemTime,
+) -> Result<Vec<u8>, Error> {
+    let mut branches = load_plain(format, plaintext)?;
+    let key = cipher::DataKey::generate()?;
+    let mut meta = Metadata::for_recipients(&settings.groups, settings.shamir_threshold, &key)?;
+    meta.mac_only_encrypted = settings.mac_only_encrypted;
+    match (&settings.selector, format) {
+        // The binary store ignores selectors.
+        (_, Format::Binary) => {}
+        (None, _) => meta.unencrypted_suffix = "_unencrypted".into(),
+        (Some((name, value)), _) => meta.set_selector(name, value)?,
+    }
+    tree::encrypt(
+        &mut branches,
+        &mut meta,
+        &key,
+        &mac::format_lastmodified(now)?,
+    )?;
+    emit_encrypted(format, &branches, &meta)
 }
 
 /// Splits an encrypted file into its branches and metadata.

@@ -1,5 +1,6 @@
-//! Walking a tree to decrypt it (spec `sops.md` §4, §5): every leaf the selector marks is
-//! opened with its path as AAD, every non-comment leaf feeds the MAC in document order.
+//! Walking a tree to encrypt or decrypt it (spec `sops.md` §4, §5): every leaf the selector
+//! marks is sealed or opened with its path as AAD, every non-comment leaf feeds the MAC in
+//! document order.
 
 use super::Error;
 use super::cipher::{self, DataKey};
@@ -7,6 +8,23 @@ use super::mac::{self, MacHasher};
 use super::metadata::Metadata;
 use super::rules::Selector;
 use super::value::{Branch, Entry, Scalar, Value};
+
+/// Encrypts plaintext `branches` in place with `key` and sets `meta.mac` and
+/// `meta.lastmodified` (RFC 3339, UTC, seconds).
+pub fn encrypt(
+    branches: &mut [Branch],
+    meta: &mut Metadata,
+    key: &DataKey,
+    lastmodified: &str,
+) -> Result<(), Error> {
+    let mut walker = Walker::new(meta, key, Direction::Encrypt)?;
+    for branch in branches.iter_mut() {
+        walker.branch(branch)?;
+    }
+    meta.lastmodified = lastmodified.to_owned();
+    meta.mac = mac::seal(key, &walker.mac.hex(), lastmodified)?;
+    Ok(())
+}
 
 /// Decrypts `branches` (YAML documents, or the one branch of other stores) in place and checks
 /// the MAC unless `ignore_mac`. Values must all open even when the MAC is ignored.
@@ -16,13 +34,7 @@ pub fn decrypt(
     key: &DataKey,
     ignore_mac: bool,
 ) -> Result<(), Error> {
-    let mut walker = Walker {
-        selector: meta.selector()?,
-        key,
-        mac: MacHasher::new(meta.mac_only_encrypted),
-        path: Vec::new(),
-        comments: Vec::new(),
-    };
+    let mut walker = Walker::new(meta, key, Direction::Decrypt)?;
     for branch in branches.iter_mut() {
         walker.branch(branch)?;
     }
@@ -33,7 +45,14 @@ pub fn decrypt(
     mac::verify(key, &meta.mac, &meta.lastmodified, &computed)
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
 struct Walker<'a> {
+    direction: Direction,
     selector: Selector,
     key: &'a DataKey,
     mac: MacHasher,
@@ -42,7 +61,18 @@ struct Walker<'a> {
     comments: Vec<Vec<String>>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(meta: &Metadata, key: &'a DataKey, direction: Direction) -> Result<Walker<'a>, Error> {
+        Ok(Walker {
+            direction,
+            selector: meta.selector()?,
+            key,
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            path: Vec::new(),
+            comments: Vec::new(),
+        })
+    }
+
     fn aad(&self) -> String {
         format!("{}:", self.path.join(":"))
     }
@@ -119,12 +149,22 @@ impl Walker<'_> {
         })
     }
 
-    /// Returns the replacement for an encrypted leaf; clear leaves stay as they are.
+    /// Returns the replacement for a leaf the selector covers; clear leaves stay as they are.
     fn leaf(&mut self, scalar: &Scalar) -> Result<Option<Value>, Error> {
         let encrypted = self.selector.encrypts(&self.path, &self.comments, false);
         if !encrypted {
             self.mac.add(&scalar.to_bytes(), false);
             return Ok(None);
+        }
+        if self.direction == Direction::Encrypt {
+            let bytes = scalar.to_bytes();
+            // An empty string stays "" and adds nothing to the MAC.
+            if bytes.is_empty() && matches!(scalar, Scalar::Str(_)) {
+                return Ok(None);
+            }
+            self.mac.add(&bytes, true);
+            let sealed = cipher::encrypt(self.key, &bytes, self.aad().as_bytes(), scalar.kind())?;
+            return Ok(Some(Value::Scalar(Scalar::Str(sealed.into_bytes()))));
         }
         let Scalar::Str(text) = scalar else {
             return Err(Error::NotEncrypted {

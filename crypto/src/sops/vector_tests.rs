@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Error, Format, cipher::DataKey, decrypt_file, emit_plain, keys, load, tree};
+use super::{
+    EncryptSettings, Error, Format, cipher::DataKey, decrypt_file, emit_plain, encrypt_file, keys,
+    load, tree,
+};
 
 #[derive(Deserialize)]
 struct Vector {
@@ -64,12 +67,7 @@ fn check_vectors(format_name: &str, format: Format, count: usize) {
             false,
         )
         .unwrap_or_else(|e| panic!("{}: {e}", v.file));
-        assert_eq!(
-            emit_plain(format, &branches).unwrap(),
-            want,
-            "{}",
-            v.file
-        );
+        assert_eq!(emit_plain(format, &branches).unwrap(), want, "{}", v.file);
         // The whole path with age identities, or the age-only error.
         let ids = identities(&v);
         match decrypt_file(format, &text, &ids, false) {
@@ -167,4 +165,54 @@ fn tampering_is_detected() {
 fn unimplemented_stores_say_so() {
     let err = load(Format::Yaml, "a: b\n").unwrap_err();
     assert!(matches!(err, Error::UnsupportedFormat(Format::Yaml)));
+}
+
+#[test]
+fn encrypt_then_decrypt_round_trips_every_implemented_store() {
+    let ids: Vec<age::x25519::Identity> =
+        (0..3).map(|_| age::x25519::Identity::generate()).collect();
+    let r = |i: usize| ids[i].to_public().to_string();
+    let now = std::time::SystemTime::now();
+    let cases: [(Format, &[u8]); 3] = [
+        (Format::Dotenv, b"#note\nA=1\nB_unencrypted=clear\nC=multi\\nline\nEMPTY=\n"),
+        (
+            Format::Json,
+            "{\n\t\"a\": 1,\n\t\"b\": [\n\t\ttrue,\n\t\t1.5,\n\t\tnull\n\t],\n\t\"c\": {\n\t\t\"d_unencrypted\": \"x\",\n\t\t\"e\": \"\\u003cé\\u003e\"\n\t}\n}\n".as_bytes(),
+        ),
+        (Format::Binary, b"\x00\xff binary\n"),
+    ];
+    for (format, plain) in cases {
+        for settings in [
+            EncryptSettings {
+                groups: vec![vec![r(0), r(1)]],
+                ..Default::default()
+            },
+            EncryptSettings {
+                groups: vec![vec![r(0)], vec![r(1)], vec![r(2)]],
+                shamir_threshold: 2,
+                ..Default::default()
+            },
+            EncryptSettings {
+                groups: vec![vec![r(1)]],
+                mac_only_encrypted: true,
+                selector: Some(("encrypted_regex".into(), "^(a|b|A)$".into())),
+                ..Default::default()
+            },
+        ] {
+            let enc = encrypt_file(format, plain, &settings, now).unwrap();
+            let text = String::from_utf8(enc).unwrap();
+            assert!(
+                !text.contains("hunter") && text.contains("ENC[AES256_GCM,data:"),
+                "{text}"
+            );
+            let opened = decrypt_file(format, &text, &ids[1..], false)
+                .unwrap_or_else(|e| panic!("{format:?} {settings:?}: {e}\n{text}"));
+            assert_eq!(opened, plain, "{format:?} {settings:?}");
+            // encrypting an encrypted file is refused (sops exit 203)
+            let again = encrypt_file(format, text.as_bytes(), &settings, now);
+            if format != Format::Binary {
+                assert!(matches!(again, Err(Error::AlreadyEncrypted)), "{format:?}");
+            }
+        }
+    }
 }
