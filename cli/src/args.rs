@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealbox_crypto::sealed::Scope;
 use sealbox_crypto::sealed::manifest::Format;
 
-use crate::{keystore, kubeseal, seal, unseal};
+use crate::{keystore, kubeseal, seal, sops, unseal};
 
 #[derive(Parser)]
 #[command(
@@ -38,9 +38,19 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Encrypt a file with sops's format and age (dotenv, JSON, binary so far).
+    Encrypt(sops::SopsFlags),
+    /// Decrypt a sops file with age identities (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, …).
+    Decrypt(sops::SopsFlags),
     /// kubeseal's command line, flags and output (offline flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// sops's command line (encrypt, decrypt, -e, -d), flags and exit codes.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Sops {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
@@ -184,9 +194,15 @@ impl Cli {
                 KeysCommand::Renew => keystore::renew(),
                 KeysCommand::ExportCert => keystore::export_cert(),
             },
+            Command::Encrypt(flags) => sops::encrypt(&flags),
+            Command::Decrypt(flags) => sops::decrypt(&flags),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(<kubeseal::KubesealArgs as Parser>::parse_from(argv))
+            }
+            Command::Sops { args } => {
+                let argv = std::iter::once("sops".into()).chain(args);
+                sops::run_dropin(<sops::SopsArgs as Parser>::parse_from(argv))
             }
         }
     }

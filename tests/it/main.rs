@@ -4,3 +4,4 @@
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;
+mod sops_interop;

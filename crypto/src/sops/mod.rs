@@ -41,7 +41,7 @@ pub mod tree;
 pub mod value;
 
 pub use metadata::Metadata;
-pub use value::{Branch, Entry, Scalar, Value};
+pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path};
 
 /// The file formats (sops "stores").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,9 @@ impl Format {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A `--extract`/`set` path that is malformed or names nothing.
+    #[error("{0}")]
+    Path(String),
     /// The plaintext already carries `sops` metadata.
     #[error(
         "The file you have provided contains a top-level entry called 'sops', or for flat formats top-level entries starting with 'sops_': it is already encrypted"
@@ -143,6 +146,7 @@ impl Error {
             Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
             Error::NotSopsFile => 1,
             Error::AlreadyEncrypted => 203,
+            Error::Path(_) => 91,
             Error::Store(_) | Error::UnsupportedFormat(_) => 2,
             _ => 1,
         }

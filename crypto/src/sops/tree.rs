@@ -137,10 +137,16 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// A comment is opened when the selector covers it; comments never feed the MAC.
+    /// A comment is sealed or opened when the selector covers it; comments never feed the MAC.
     fn comment(&self, text: &str) -> Result<String, Error> {
-        if !cipher::is_encrypted(text) || !self.selector.encrypts(&self.path, &self.comments, true)
-        {
+        if text.is_empty() || !self.selector.encrypts(&self.path, &self.comments, true) {
+            return Ok(text.to_owned());
+        }
+        if self.direction == Direction::Encrypt {
+            return cipher::encrypt(self.key, text.as_bytes(), self.aad().as_bytes(), "comment");
+        }
+        if !cipher::is_encrypted(text) {
+            // Comments from before sops 3.0 were never encrypted.
             return Ok(text.to_owned());
         }
         let opened = cipher::decrypt(self.key, text, self.aad().as_bytes(), &self.where_())?;

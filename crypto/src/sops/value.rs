@@ -142,3 +142,90 @@ mod tests {
         assert!(Scalar::from_bytes("int", b"x", "p").is_err());
     }
 }
+
+/// One step of a `--extract` / `set` path: `["key"]` or `[0]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses sops's tree path syntax, e.g. `["db"]["hosts"][0]`.
+pub fn parse_path(text: &str) -> Result<Vec<Step>, Error> {
+    let bad = || Error::Path(format!("{text:?} is not a path like [\"key\"][0]"));
+    let mut steps = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[').ok_or_else(bad)?;
+        if let Some(quoted) = inner.strip_prefix('"') {
+            let end = quoted.find("\"]").ok_or_else(bad)?;
+            steps.push(Step::Key(quoted[..end].to_owned()));
+            rest = &quoted[end + 2..];
+        } else {
+            let end = inner.find(']').ok_or_else(bad)?;
+            steps.push(Step::Index(inner[..end].trim().parse().map_err(|_| bad())?));
+            rest = &inner[end + 1..];
+        }
+    }
+    Ok(steps)
+}
+
+/// The value at `path` in a branch (the last of duplicate keys, as sops does).
+pub fn lookup<'a>(branch: &'a Branch, path: &[Step]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let Step::Key(key) = first else {
+        return None;
+    };
+    let value = branch.iter().rev().find_map(|e| match e {
+        Entry::Pair(k, v) if k == key => Some(v),
+        _ => None,
+    })?;
+    descend(value, rest)
+}
+
+fn descend<'a>(value: &'a Value, path: &[Step]) -> Option<&'a Value> {
+    let Some((first, rest)) = path.split_first() else {
+        return Some(value);
+    };
+    match (value, first) {
+        (Value::Map(branch), Step::Key(_)) => lookup(branch, path),
+        (Value::Seq(items), Step::Index(i)) => {
+            let item = items
+                .iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .nth(*i)?;
+            descend(item, rest)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_looks_up_paths() {
+        let steps = parse_path(r#"["a"][1]["b c"]"#).unwrap();
+        assert_eq!(
+            steps,
+            [
+                Step::Key("a".into()),
+                Step::Index(1),
+                Step::Key("b c".into())
+            ]
+        );
+        assert!(parse_path("a.b").is_err());
+        let leaf = Value::Scalar(Scalar::Int(7));
+        let branch = vec![Entry::Pair(
+            "a".into(),
+            Value::Seq(vec![
+                Value::Null,
+                Value::Comment("c".into()),
+                Value::Map(vec![Entry::Pair("b c".into(), leaf.clone())]),
+            ]),
+        )];
+        assert_eq!(lookup(&branch, &steps), Some(&leaf));
+        assert_eq!(lookup(&branch, &[Step::Key("zz".into())]), None);
+    }
+}

