@@ -11,6 +11,7 @@ use sealbox_crypto::sops::{self, EncryptSettings, Format, Value, keys};
 
 use crate::Exit;
 use crate::io::{self, Readers};
+use crate::sopsconfig;
 
 /// sops's `--input-type` / `--output-type` values.
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,9 +86,13 @@ pub struct SopsFlags {
     /// Only encrypted values go into the MAC, so clear ones can be edited by hand.
     #[arg(long = "mac-only-encrypted")]
     pub mac_only_encrypted: bool,
-    /// Key groups needed to recover the data key.
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    /// Key groups needed to recover the data key (default: the creation rule's, else all).
+    #[arg(long = "shamir-secret-sharing-threshold")]
+    pub shamir_threshold: Option<usize>,
+    /// The .sops.yaml to use (default: SOPS_CONFIG, else .sops.yaml in the working directory
+    /// or a parent).
+    #[arg(long, env = "SOPS_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// sops's command line: `sops encrypt|decrypt [flags] FILE` or the legacy
@@ -148,29 +153,53 @@ pub fn run_dropin(args: SopsArgs) -> Result<()> {
 
 pub fn encrypt(flags: &SopsFlags) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
-    let settings = EncryptSettings {
-        groups: vec![
-            flags
-                .age
-                .iter()
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
-                .collect(),
-        ],
-        shamir_threshold: flags.shamir_threshold,
-        selector: selector(flags)?,
-        mac_only_encrypted: flags.mac_only_encrypted,
-    };
-    if settings.groups[0].is_empty() {
-        return Err(Exit::new(
-            1,
-            "no age recipients: pass --age (or set SOPS_AGE_RECIPIENTS); .sops.yaml creation rules are not supported yet",
-        )
-        .into());
-    }
+    let settings = encrypt_settings(flags)?;
     let out = sops::encrypt_file(format, &bytes, &settings, SystemTime::now())
         .with_context(|| source_name(flags))?;
     write(flags, &out, Readers::Anyone)
+}
+
+/// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.
+fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
+    let name = flags.filename_override.clone().or_else(|| {
+        flags
+            .file
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned())
+    });
+    let rule = match (sopsconfig::find(flags.config.as_deref()), name) {
+        (Some(config), Some(name)) => Some(sopsconfig::matching_rule(&config, &name)?),
+        _ => None,
+    };
+    let flag_recipients: Vec<String> = flags
+        .age
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let groups = match (&rule, flag_recipients.is_empty()) {
+        (_, false) => vec![flag_recipients],
+        (Some(rule), true) => rule.groups(),
+        (None, true) => Vec::new(),
+    };
+    if groups.iter().all(|g| g.is_empty()) {
+        let why = if rule.as_ref().is_some_and(sopsconfig::Rule::has_pgp) {
+            "the matching .sops.yaml rule names only PGP keys: PGP is not supported, age only"
+        } else {
+            "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys"
+        };
+        return Err(Exit::new(1, why).into());
+    }
+    Ok(EncryptSettings {
+        groups,
+        shamir_threshold: flags
+            .shamir_threshold
+            .or(rule.as_ref().map(|r| r.shamir_threshold))
+            .unwrap_or(0),
+        selector: selector(flags)?.or_else(|| rule.as_ref().and_then(sopsconfig::Rule::selector)),
+        mac_only_encrypted: flags.mac_only_encrypted
+            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+    })
 }
 
 pub fn decrypt(flags: &SopsFlags) -> Result<()> {

@@ -332,3 +332,70 @@ fn in_place_writes_are_atomic_and_the_link_named_sops_works() {
     dec.0.env("SOPS_AGE_KEY", env.read("key.txt"));
     assert_eq!(dec.run().ok(), JSON);
 }
+
+#[test]
+fn creation_rules_from_sops_yaml_pick_keys_selectors_and_groups() {
+    let env = Env::new();
+    let r: Vec<String> = (0..3)
+        .map(|i| env.age_keygen(&format!("k{i}.txt")))
+        .collect();
+    env.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - path_regex: groups/.*\\.json$\n    shamir_threshold: 2\n    key_groups:\n      - age: [{r0}]\n      - age:\n          - {r1}\n      - merge:\n          - age: [{r2}]\n  - path_regex: \\.json$\n    encrypted_regex: ^(str|data)$\n    age: {r0},{r1}\n",
+            r0 = r[0],
+            r1 = r[1],
+            r2 = r[2]
+        ),
+    );
+    let keys = |files: &[&str]| -> String {
+        files
+            .iter()
+            .map(|f| env.read(f))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::create_dir(env.path("groups")).unwrap();
+    env.write("groups/g.json", JSON);
+    env.write("p.json", JSON);
+
+    // the plain rule: two recipients, only str and data encrypted
+    let encrypted = env.sealbox(&["encrypt", "p.json"]).run().ok();
+    assert!(
+        encrypted.contains("\"encrypted_regex\": \"^(str|data)$\""),
+        "{encrypted}"
+    );
+    assert!(
+        encrypted.contains("\"int\": 42"),
+        "int stays clear: {encrypted}"
+    );
+    env.write("enc.json", &encrypted);
+    let mut sops = env.sops(&["decrypt", "enc.json"]);
+    sops.0.env("SOPS_AGE_KEY", keys(&["k1.txt"]));
+    assert_eq!(sops.run().ok(), JSON);
+
+    // the group rule: 2-of-3 Shamir groups, one of them through merge
+    let encrypted = env.sealbox(&["encrypt", "groups/g.json"]).run().ok();
+    assert!(encrypted.contains("\"shamir_threshold\": 2"), "{encrypted}");
+    env.write("groups/enc.json", &encrypted);
+    let mut two = env.sops(&["decrypt", "groups/enc.json"]);
+    two.0.env("SOPS_AGE_KEY", keys(&["k1.txt", "k2.txt"]));
+    assert_eq!(two.run().ok(), JSON);
+    let mut one = env.sops(&["decrypt", "groups/enc.json"]);
+    one.0.env("SOPS_AGE_KEY", keys(&["k0.txt"]));
+    assert_eq!(exit_code(&one.run()), 128);
+
+    // no rule matches: both tools refuse with exit 1, even with --age
+    env.write("p.env", DOTENV);
+    let ours = env.sealbox(&["encrypt", "--age", &r[0], "p.env"]).run();
+    assert_eq!(exit_code(&ours), 1);
+    assert!(
+        ours.stderr().contains("no matching creation rules found"),
+        "{}",
+        ours.stderr()
+    );
+    assert_eq!(
+        exit_code(&env.sops(&["encrypt", "--age", &r[0], "p.env"]).run()),
+        1
+    );
+}

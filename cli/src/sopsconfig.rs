@@ -1,0 +1,172 @@
+//! `.sops.yaml` creation rules (spec `sops.md` §9): found from the working directory upwards
+//! (or `--config` / `SOPS_CONFIG`), first rule whose `path_regex` matches the file wins, and
+//! command-line keys and selectors override the rule's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::Exit;
+
+#[derive(Deserialize, Default)]
+struct Config {
+    #[serde(default)]
+    creation_rules: Vec<Rule>,
+}
+
+/// One creation rule; key kinds other than age are read so they can be refused by name.
+#[derive(Deserialize, Default, Clone)]
+pub struct Rule {
+    #[serde(default)]
+    path_regex: String,
+    #[serde(default)]
+    age: Option<Strings>,
+    #[serde(default)]
+    pgp: Option<Strings>,
+    #[serde(default)]
+    key_groups: Vec<Group>,
+    #[serde(default)]
+    pub shamir_threshold: usize,
+    #[serde(default)]
+    pub mac_only_encrypted: bool,
+    #[serde(default)]
+    unencrypted_suffix: Option<String>,
+    #[serde(default)]
+    encrypted_suffix: Option<String>,
+    #[serde(default)]
+    unencrypted_regex: Option<String>,
+    #[serde(default)]
+    encrypted_regex: Option<String>,
+    #[serde(default)]
+    unencrypted_comment_regex: Option<String>,
+    #[serde(default)]
+    encrypted_comment_regex: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+struct Group {
+    #[serde(default)]
+    age: Option<Strings>,
+    #[serde(default)]
+    merge: Vec<Group>,
+}
+
+/// A comma-separated string or a list of them, as sops accepts for key lists.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum Strings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Strings {
+    fn split(&self) -> Vec<String> {
+        let items: Vec<&String> = match self {
+            Strings::One(s) => vec![s],
+            Strings::Many(v) => v.iter().collect(),
+        };
+        items
+            .into_iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+impl Group {
+    fn recipients(&self) -> Vec<String> {
+        let mut out = self.age.as_ref().map(Strings::split).unwrap_or_default();
+        for nested in &self.merge {
+            out.extend(nested.recipients());
+        }
+        out.dedup();
+        out
+    }
+}
+
+impl Rule {
+    /// age recipients per key group.
+    pub fn groups(&self) -> Vec<Vec<String>> {
+        if self.key_groups.is_empty() {
+            vec![self.age.as_ref().map(Strings::split).unwrap_or_default()]
+        } else {
+            self.key_groups.iter().map(Group::recipients).collect()
+        }
+    }
+
+    /// Whether the rule names PGP keys (which sealbox cannot use).
+    pub fn has_pgp(&self) -> bool {
+        self.pgp.as_ref().is_some_and(|p| !p.split().is_empty())
+    }
+
+    /// The rule's selector, as `(metadata name, value)`.
+    pub fn selector(&self) -> Option<(String, String)> {
+        [
+            ("unencrypted_suffix", &self.unencrypted_suffix),
+            ("encrypted_suffix", &self.encrypted_suffix),
+            ("unencrypted_regex", &self.unencrypted_regex),
+            ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.as_ref().map(|v| (name.to_owned(), v.clone())))
+    }
+}
+
+/// `--config` (or `SOPS_CONFIG`, through the flag), else `.sops.yaml` in the working
+/// directory or up to 100 parents.
+pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_owned());
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .take(101)
+        .map(|dir| dir.join(".sops.yaml"))
+        .find(|p| p.is_file())
+}
+
+/// The first creation rule of `config` matching `file`; `None` when there is no config. A
+/// config without a matching rule is an error, as in sops.
+pub fn matching_rule(config: &Path, file: &str) -> Result<Rule> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let parsed: Config = serde_saphyr::from_str(&text)
+        .map_err(|e| Exit::new(1, format!("error loading config {}: {e}", config.display())))?;
+    let base = config.parent().unwrap_or(Path::new("."));
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(file))
+        .unwrap_or_else(|_| PathBuf::from(file));
+    let relative = absolute
+        .strip_prefix(base.canonicalize().unwrap_or(base.to_owned()))
+        .map(Path::to_path_buf)
+        .unwrap_or(absolute.clone());
+    let relative = relative.to_string_lossy();
+    for rule in &parsed.creation_rules {
+        let regex = Regex::new(&rule.path_regex).map_err(|e| {
+            Exit::new(
+                1,
+                format!(
+                    "{}: invalid path_regex {:?}: {e}",
+                    config.display(),
+                    rule.path_regex
+                ),
+            )
+        })?;
+        if regex.is_match(&relative) {
+            return Ok(rule.clone());
+        }
+    }
+    Err(Exit::new(
+        1,
+        format!(
+            "error loading config: no matching creation rules found in {} for {relative}",
+            config.display()
+        ),
+    )
+    .into())
+}
