@@ -6,6 +6,7 @@ use sealbox_tests::{Env, Run, sealbox_bin};
 
 const DOTENV: &str = "#comment line\nDB_HOST=db.example.com\nDB_PASS=p@ss=word\nMULTI=line1\\nline2\nEMPTY=\nSPACED = value with spaces \nPLAIN_unencrypted=visible\n";
 const JSON: &str = "{\n\t\"str\": \"h\u{e9}llo \\u003cb\\u003e \\\"q\\\" \\\\ \u{2603}\",\n\t\"int\": 42,\n\t\"neg\": -1,\n\t\"float\": 1.5,\n\t\"exp\": 1e-7,\n\t\"bool\": false,\n\t\"null\": null,\n\t\"empty\": \"\",\n\t\"list\": [\n\t\t1,\n\t\t\"two\",\n\t\t{\n\t\t\t\"k\": \"v\"\n\t\t}\n\t],\n\t\"nested\": {\n\t\t\"x_unencrypted\": \"kept\",\n\t\t\"data\": {\n\t\t\t\"y\": \"enc\"\n\t\t}\n\t}\n}\n";
+const INI: &str = "; top comment\nglobal_key = global value\n\n[database]\n; db comment\nhost                 = db.example.com\nport                 = 5432\npassword_unencrypted = plain\n\n[empty]\n\n[api]\ntoken = abc=def\n";
 const BINARY: &[u8] = b"\x00\xff\xfe binary\r\nline two\n";
 
 /// An environment with one age identity in `key.txt`, used by both tools.
@@ -25,7 +26,7 @@ fn exit_code(run: &Run) -> i32 {
 }
 
 #[test]
-fn sealbox_encrypts_and_sops_decrypts_every_implemented_store() {
+fn sealbox_encrypts_and_sops_decrypts_dotenv_json_ini_and_binary() {
     let (env, r) = setup();
     for (name, plain, extra) in [
         ("p.env", DOTENV.as_bytes(), vec![]),
@@ -81,7 +82,7 @@ fn sealbox_encrypts_and_sops_decrypts_every_implemented_store() {
 }
 
 #[test]
-fn sops_encrypts_and_sealbox_decrypts_every_implemented_store() {
+fn sops_encrypts_and_sealbox_decrypts_dotenv_json_ini_and_binary() {
     let (env, r) = setup();
     for (name, plain, extra) in [
         ("p.env", DOTENV.as_bytes(), vec![]),

@@ -6,8 +6,8 @@
 //! - one `ENC[…]` value: [`cipher::encrypt`] / [`cipher::decrypt`];
 //! - the data key from the metadata: [`keys::recover_data_key`] (age, with Shamir key groups).
 //!
-//! Stores implemented so far: dotenv, JSON and binary. YAML and INI are not implemented yet
-//! and are refused with [`Error::UnsupportedFormat`].
+//! Stores implemented so far: dotenv, JSON, INI and binary. YAML is not implemented yet and
+//! is refused with [`Error::UnsupportedFormat`].
 //!
 //! ```
 //! use sealbox_crypto::sops::{Format, cipher, cipher::DataKey, decrypt_file, keys, mac};
@@ -31,6 +31,7 @@
 
 pub mod cipher;
 pub mod dotenv;
+pub mod ini;
 pub mod json;
 pub mod keys;
 pub mod mac;
@@ -94,7 +95,7 @@ pub enum Error {
     #[error("{0}")]
     Store(String),
     /// A store sealbox does not implement yet.
-    #[error("{0:?} files are not supported yet: dotenv, JSON and binary files can be decrypted")]
+    #[error("{0:?} files are not supported yet: dotenv, JSON, INI and binary files are")]
     UnsupportedFormat(Format),
     /// An age identity or recipient that cannot be parsed.
     #[error("{0}")]
@@ -178,6 +179,7 @@ pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>, Error> {
             json::check_not_encrypted(&branch)?;
             Ok(vec![branch])
         }
+        Format::Ini => Ok(vec![ini::load_plain(text()?)?]),
         Format::Binary => Ok(vec![vec![Entry::Pair(
             "data".into(),
             Value::Scalar(Scalar::Str(bytes.to_vec())),
@@ -195,6 +197,7 @@ pub fn emit_encrypted(
     match (format, branches) {
         (Format::Dotenv, [branch]) => dotenv::emit_encrypted(branch, meta),
         (Format::Json | Format::Binary, [branch]) => Ok(json::emit_encrypted(branch, meta)),
+        (Format::Ini, [branch]) => ini::emit_encrypted(branch, meta),
         (other, _) => Err(Error::UnsupportedFormat(other)),
     }
 }
@@ -236,6 +239,10 @@ pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error
             let (branch, meta) = json::load_encrypted(text)?;
             Ok((vec![branch], meta))
         }
+        Format::Ini => {
+            let (branch, meta) = ini::load_encrypted(text)?;
+            Ok((vec![branch], meta))
+        }
         other => Err(Error::UnsupportedFormat(other)),
     }
 }
@@ -246,6 +253,7 @@ pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error>
         (Format::Dotenv, [branch]) => dotenv::emit_plain(branch),
         (Format::Json, [branch]) => Ok(json::emit_plain(branch)),
         (Format::Binary, [branch]) => json::emit_binary(branch),
+        (Format::Ini, [branch]) => ini::emit_plain(branch),
         (other, _) => Err(Error::UnsupportedFormat(other)),
     }
 }

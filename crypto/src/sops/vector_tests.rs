@@ -96,6 +96,11 @@ fn every_json_vector_decrypts_to_the_sops_output() {
 }
 
 #[test]
+fn every_ini_vector_decrypts_to_the_sops_output() {
+    check_vectors("ini", Format::Ini, 5);
+}
+
+#[test]
 fn every_binary_vector_decrypts_to_the_sops_output() {
     check_vectors("binary", Format::Binary, 3);
 }
@@ -173,7 +178,8 @@ fn encrypt_then_decrypt_round_trips_every_implemented_store() {
         (0..3).map(|_| age::x25519::Identity::generate()).collect();
     let r = |i: usize| ids[i].to_public().to_string();
     let now = std::time::SystemTime::now();
-    let cases: [(Format, &[u8]); 3] = [
+    let cases: [(Format, &[u8]); 4] = [
+        (Format::Ini, b"; c\nk = v\n\n[s]\n; about A\nA = 1\n"),
         (Format::Dotenv, b"#note\nA=1\nB_unencrypted=clear\nC=multi\\nline\nEMPTY=\n"),
         (
             Format::Json,
