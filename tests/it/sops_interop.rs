@@ -32,6 +32,12 @@ fn sealbox_encrypts_and_sops_decrypts_dotenv_json_ini_and_binary() {
         ("p.env", DOTENV.as_bytes(), vec![]),
         ("p.json", JSON.as_bytes(), vec![]),
         ("p.bin", BINARY, vec![]),
+        ("p.ini", INI.as_bytes(), vec![]),
+        (
+            "v.ini",
+            INI.as_bytes(),
+            vec!["--encrypted-regex", "^(host|token)$"],
+        ),
         (
             "q.json",
             JSON.as_bytes(),
@@ -88,6 +94,12 @@ fn sops_encrypts_and_sealbox_decrypts_dotenv_json_ini_and_binary() {
         ("p.env", DOTENV.as_bytes(), vec![]),
         ("p.json", JSON.as_bytes(), vec![]),
         ("p.bin", BINARY, vec![]),
+        ("p.ini", INI.as_bytes(), vec![]),
+        (
+            "v.ini",
+            INI.as_bytes(),
+            vec!["--unencrypted-regex", "^port$"],
+        ),
         (
             "q.json",
             JSON.as_bytes(),
