@@ -38,10 +38,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Encrypt a file with sops's format and age (dotenv, JSON, binary so far).
-    Encrypt(sops::SopsFlags),
-    /// Decrypt a sops file with age identities (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, …).
-    Decrypt(sops::SopsFlags),
+    #[command(flatten)]
+    File(sops::SopsCommand),
     /// kubeseal's command line, flags and output (offline flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
@@ -194,8 +192,7 @@ impl Cli {
                 KeysCommand::Renew => keystore::renew(),
                 KeysCommand::ExportCert => keystore::export_cert(),
             },
-            Command::Encrypt(flags) => sops::encrypt(&flags),
-            Command::Decrypt(flags) => sops::decrypt(&flags),
+            Command::File(command) => sops::run_command(command),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(<kubeseal::KubesealArgs as Parser>::parse_from(argv))

@@ -412,3 +412,241 @@ fn creation_rules_from_sops_yaml_pick_keys_selectors_and_groups() {
         1
     );
 }
+
+/// `sealbox encrypt` of the JSON fixture, written to `enc.json`.
+fn sealed_json(env: &Env, r: &str) -> String {
+    env.write("p.json", JSON);
+    let encrypted = env.sealbox(&["encrypt", "--age", r, "p.json"]).run().ok();
+    env.write("enc.json", &encrypted);
+    encrypted
+}
+
+fn enc_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.contains("ENC[")).collect()
+}
+
+#[test]
+fn set_and_unset_keep_unchanged_ciphertexts_and_a_valid_mac() {
+    let (env, r) = setup();
+    // a file made by the real sops, changed by sealbox
+    env.write("p.json", JSON);
+    let by_sops = env.sops(&["encrypt", "--age", &r, "p.json"]).run().ok();
+    env.write("enc.json", &by_sops);
+    with_key(
+        &env,
+        env.sealbox(&[
+            "set",
+            "enc.json",
+            r#"["nested"]["data"]["y"]"#,
+            r#"{"deep": [1, "x"]}"#,
+        ]),
+    )
+    .run()
+    .ok();
+    let after = env.read("enc.json");
+    let changed: Vec<_> = enc_lines(&after)
+        .into_iter()
+        .filter(|l| !by_sops.contains(*l))
+        .collect();
+    // the new subtree's two leaves and the MAC are new; every other value is byte-identical
+    assert_eq!(changed.len(), 3, "{changed:#?}");
+    let out = with_key(
+        &env,
+        env.sops(&[
+            "decrypt",
+            "--extract",
+            r#"["nested"]["data"]["y"]["deep"][1]"#,
+            "enc.json",
+        ]),
+    )
+    .run()
+    .ok();
+    assert_eq!(out, "x");
+    // --idempotent leaves an unchanged file alone
+    let before = env.read("enc.json");
+    with_key(
+        &env,
+        env.sealbox(&[
+            "sops",
+            "set",
+            "--idempotent",
+            "enc.json",
+            r#"["int"]"#,
+            "42",
+        ]),
+    )
+    .run()
+    .ok();
+    assert_eq!(env.read("enc.json"), before);
+    // unset, then sops still verifies the MAC
+    with_key(&env, env.sealbox(&["unset", "enc.json", r#"["list"]"#]))
+        .run()
+        .ok();
+    let plain = with_key(&env, env.sops(&["decrypt", "enc.json"]))
+        .run()
+        .ok();
+    assert!(!plain.contains("\"list\""), "{plain}");
+    let run = with_key(&env, env.sealbox(&["unset", "enc.json", r#"["list"]"#])).run();
+    assert_eq!(exit_code(&run), 91, "{}", run.stderr());
+    with_key(
+        &env,
+        env.sealbox(&["unset", "--idempotent", "enc.json", r#"["list"]"#]),
+    )
+    .run()
+    .ok();
+}
+
+#[test]
+fn edit_uses_a_private_file_and_reseals_only_what_changed() {
+    let (env, r) = setup();
+    let original = sealed_json(&env, &r);
+    // The "editor" records where it was given the file and its modes, then edits one value.
+    env.write(
+        "editor.sh",
+        "#!/bin/sh\nstat -c '%a' \"$1\" > \"$EDIT_LOG\"\nstat -c '%a' \"$(dirname \"$1\")\" >> \"$EDIT_LOG\"\necho \"$1\" >> \"$EDIT_LOG\"\nsed -i 's/\"enc\"/\"edited\"/' \"$1\"\n",
+    );
+    std::fs::set_permissions(
+        env.path("editor.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut edit = with_key(&env, env.sealbox(&["edit", "enc.json"]));
+    edit.0
+        .env("EDITOR", env.path("editor.sh"))
+        .env("EDIT_LOG", env.path("edit.log"));
+    edit.run().ok();
+    let log = env.read("edit.log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(&lines[..2], ["600", "700"], "{log}");
+    assert!(
+        !std::path::Path::new(lines[2]).exists(),
+        "plaintext copy removed"
+    );
+    let after = env.read("enc.json");
+    let changed: Vec<_> = enc_lines(&after)
+        .into_iter()
+        .filter(|l| !original.contains(*l))
+        .collect();
+    assert_eq!(changed.len(), 2, "one value and the MAC: {changed:#?}");
+    let plain = with_key(&env, env.sops(&["decrypt", "enc.json"]))
+        .run()
+        .ok();
+    assert_eq!(plain, JSON.replace("\"enc\"", "\"edited\""));
+    // an editor that changes nothing: exit 200, file untouched
+    let mut noop = with_key(&env, env.sealbox(&["sops", "enc.json"]));
+    noop.0.env("EDITOR", "true");
+    let run = noop.run();
+    assert_eq!(exit_code(&run), 200, "{}", run.stderr());
+    assert_eq!(env.read("enc.json"), after);
+    // an edit that breaks the syntax: refused, file untouched
+    let mut broken = with_key(&env, env.sealbox(&["edit", "enc.json"]));
+    env.write("break.sh", "#!/bin/sh\necho '{oops' > \"$1\"\n");
+    std::fs::set_permissions(
+        env.path("break.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    broken.0.env("EDITOR", env.path("break.sh"));
+    let run = broken.run();
+    run.fails();
+    assert!(run.stderr().contains("left unchanged"), "{}", run.stderr());
+    assert_eq!(env.read("enc.json"), after);
+}
+
+#[test]
+fn rotate_and_updatekeys_change_recipients() {
+    let (env, r) = setup();
+    let original = sealed_json(&env, &r);
+    let r2 = env.age_keygen("k2.txt");
+    // rotate: new data key, every value re-encrypted, new recipient added
+    with_key(
+        &env,
+        env.sealbox(&["rotate", "-i", "--add-age", &r2, "enc.json"]),
+    )
+    .run()
+    .ok();
+    let rotated = env.read("enc.json");
+    assert!(enc_lines(&rotated).iter().all(|l| !original.contains(*l)));
+    let mut sops = env.sops(&["decrypt", "enc.json"]);
+    sops.0.env("SOPS_AGE_KEY_FILE", env.path("k2.txt"));
+    assert_eq!(sops.run().ok(), JSON);
+    // remove the first recipient: its key no longer opens the file
+    let mut rm = env.sealbox(&["rotate", "-i", "--rm-age", &r, "enc.json"]);
+    rm.0.env("SOPS_AGE_KEY_FILE", env.path("k2.txt"));
+    rm.run().ok();
+    assert_eq!(
+        exit_code(&with_key(&env, env.sops(&["decrypt", "enc.json"])).run()),
+        128
+    );
+
+    // updatekeys: recipients from .sops.yaml, same data key, values/MAC/lastmodified kept
+    let original = sealed_json(&env, &r);
+    env.write(".sops.yaml", format!("creation_rules:\n  - age: {r2}\n"));
+    let run = with_key(&env, env.sealbox(&["updatekeys", "-y", "enc.json"])).run();
+    assert!(
+        run.stdout().contains(&format!("+++ {r2}")),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains(&format!("--- {r}")),
+        "{}",
+        run.stdout()
+    );
+    let updated = env.read("enc.json");
+    let values = |t: &str| {
+        t.lines()
+            .filter(|l| l.contains("ENC[") || l.contains("lastmodified"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&updated), values(&original));
+    let mut sops = env.sops(&["decrypt", "enc.json"]);
+    sops.0.env("SOPS_AGE_KEY_FILE", env.path("k2.txt"));
+    assert_eq!(sops.run().ok(), JSON);
+    let again = env.sealbox(&["updatekeys", "-y", "enc.json"]);
+    let mut again = again;
+    again.0.env("SOPS_AGE_KEY_FILE", env.path("k2.txt"));
+    assert!(again.run().ok().contains("already up to date"));
+}
+
+#[test]
+fn filestatus_and_exec_commands() {
+    let (env, r) = setup();
+    sealed_json(&env, &r);
+    for file in ["enc.json", "p.json"] {
+        let ours = env.sealbox(&["filestatus", file]).run().ok();
+        let theirs = env.sops(&["filestatus", file]).run().ok();
+        assert_eq!(ours.trim(), theirs.trim(), "{file}");
+    }
+    env.write("p.env", DOTENV);
+    let enc = env.sealbox(&["encrypt", "--age", &r, "p.env"]).run().ok();
+    env.write("enc.env", enc);
+    let ok = with_key(
+        &env,
+        env.sealbox(&[
+            "exec-env",
+            "enc.env",
+            r#"test "$DB_PASS" = 'p@ss=word' && test "$MULTI" = "$(printf 'line1\nline2')""#,
+        ]),
+    )
+    .run();
+    ok.ok();
+    let fail = with_key(&env, env.sealbox(&["exec-env", "enc.env", "exit 7"])).run();
+    assert_eq!(exit_code(&fail), 7);
+    let pristine = with_key(
+        &env,
+        env.sealbox(&[
+            "exec-env",
+            "--pristine",
+            "enc.env",
+            r#"test -z "$HOME" && test -n "$DB_HOST""#,
+        ]),
+    )
+    .run();
+    pristine.ok();
+    let cat = with_key(&env, env.sealbox(&["exec-file", "enc.json", "cat {}"]))
+        .run()
+        .ok();
+    assert_eq!(cat, JSON);
+}

@@ -90,6 +90,8 @@ pub fn encrypt_with_iv(
 pub struct Opened {
     pub plaintext: Zeroizing<Vec<u8>>,
     pub kind: String,
+    /// The IV it was sealed with, so an unchanged value can be sealed again identically.
+    pub iv: Vec<u8>,
 }
 
 /// Parses and decrypts an `ENC[…]` value. `path` names the value in errors.
@@ -121,6 +123,7 @@ pub fn decrypt(key: &DataKey, text: &str, aad: &[u8], path: &str) -> Result<Open
     Ok(Opened {
         plaintext: Zeroizing::new(plaintext),
         kind: parsed.kind.to_owned(),
+        iv,
     })
 }
 

@@ -31,6 +31,13 @@ pub fn load_plain(text: &str) -> Result<Branch, Error> {
     }
 }
 
+/// Parses one JSON value (for `set`): objects become mappings, arrays sequences.
+pub fn parse_value(text: &str) -> Result<Value, Error> {
+    serde_json::from_str::<Ordered>(text)
+        .map(|o| o.0)
+        .map_err(|e| Error::Path(format!("the value is not JSON: {e}")))
+}
+
 /// Splits an encrypted JSON document into its tree and its `sops` metadata.
 pub fn load_encrypted(text: &str) -> Result<(Branch, Metadata), Error> {
     let mut branch = load_plain(text)?;

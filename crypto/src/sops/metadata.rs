@@ -182,6 +182,17 @@ impl Metadata {
         }
     }
 
+    /// Takes the selector and `mac_only_encrypted` of another file's metadata.
+    pub fn copy_rules_from(&mut self, other: &Metadata) {
+        self.unencrypted_suffix = other.unencrypted_suffix.clone();
+        self.encrypted_suffix = other.encrypted_suffix.clone();
+        self.unencrypted_regex = other.unencrypted_regex.clone();
+        self.encrypted_regex = other.encrypted_regex.clone();
+        self.unencrypted_comment_regex = other.unencrypted_comment_regex.clone();
+        self.encrypted_comment_regex = other.encrypted_comment_regex.clone();
+        self.mac_only_encrypted = other.mac_only_encrypted;
+    }
+
     /// Sets one selector field by its metadata name (`encrypted_regex`, …).
     pub fn set_selector(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let field = match name {

@@ -42,7 +42,7 @@ pub mod tree;
 pub mod value;
 
 pub use metadata::Metadata;
-pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path};
+pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path, set, unset};
 
 /// The file formats (sops "stores").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +224,7 @@ pub fn encrypt_file(
         &mut meta,
         &key,
         &mac::format_lastmodified(now)?,
+        None,
     )?;
     emit_encrypted(format, &branches, &meta)
 }
@@ -265,10 +266,109 @@ pub fn decrypt_file(
     identities: &[age::x25519::Identity],
     ignore_mac: bool,
 ) -> Result<Vec<u8>, Error> {
-    let (mut branches, meta) = load(format, text)?;
-    let key = keys::recover_data_key(&meta, identities)?;
-    tree::decrypt(&mut branches, &meta, &key, ignore_mac)?;
-    emit_plain(format, &branches)
+    let file = OpenFile::open(format, text, identities, ignore_mac)?;
+    emit_plain(format, &file.branches)
+}
+
+/// A decrypted file kept ready to be changed and sealed again with the same data key; values
+/// that do not change keep their exact ciphertext (for `set`, `unset` and `edit`).
+pub struct OpenFile {
+    pub format: Format,
+    pub branches: Vec<Branch>,
+    pub metadata: Metadata,
+    key: cipher::DataKey,
+    stash: tree::IvStash,
+}
+
+impl OpenFile {
+    pub fn open(
+        format: Format,
+        text: &str,
+        identities: &[age::x25519::Identity],
+        ignore_mac: bool,
+    ) -> Result<OpenFile, Error> {
+        let (mut branches, metadata) = load(format, text)?;
+        let key = keys::recover_data_key(&metadata, identities)?;
+        let mut stash = tree::IvStash::default();
+        tree::decrypt(&mut branches, &metadata, &key, ignore_mac, Some(&mut stash))?;
+        Ok(OpenFile {
+            format,
+            branches,
+            metadata,
+            key,
+            stash,
+        })
+    }
+
+    /// The plaintext in `format`.
+    pub fn plain(&self, format: Format) -> Result<Vec<u8>, Error> {
+        emit_plain(format, &self.branches)
+    }
+
+    /// Replaces the tree with a new plaintext in the file's format (after an edit).
+    pub fn replace_plain(&mut self, plaintext: &[u8]) -> Result<(), Error> {
+        self.branches = load_plain(self.format, plaintext)?;
+        Ok(())
+    }
+
+    /// Seals the tree again: same data key and recipients, new MAC and `lastmodified`.
+    pub fn seal(mut self, now: std::time::SystemTime) -> Result<Vec<u8>, Error> {
+        tree::encrypt(
+            &mut self.branches,
+            &mut self.metadata,
+            &self.key,
+            &mac::format_lastmodified(now)?,
+            Some(&mut self.stash),
+        )?;
+        emit_encrypted(self.format, &self.branches, &self.metadata)
+    }
+
+    /// Seals with a new data key for `groups` (every value gets a new ciphertext), keeping the
+    /// selector and `mac_only_encrypted`: `sops rotate`.
+    pub fn rotate(
+        mut self,
+        groups: &[Vec<String>],
+        shamir_threshold: usize,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<u8>, Error> {
+        let key = cipher::DataKey::generate()?;
+        let mut meta = Metadata::for_recipients(groups, shamir_threshold, &key)?;
+        meta.copy_rules_from(&self.metadata);
+        tree::encrypt(
+            &mut self.branches,
+            &mut meta,
+            &key,
+            &mac::format_lastmodified(now)?,
+            None,
+        )?;
+        emit_encrypted(self.format, &self.branches, &meta)
+    }
+
+    /// Wraps the same data key for `groups` and leaves values, MAC and `lastmodified` as they
+    /// are: `sops updatekeys`.
+    pub fn rewrap(
+        self,
+        original: &str,
+        groups: &[Vec<String>],
+        shamir_threshold: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let (branches, old) = load(self.format, original)?;
+        let mut meta = Metadata::for_recipients(groups, shamir_threshold, &self.key)?;
+        meta.copy_rules_from(&old);
+        meta.lastmodified = old.lastmodified;
+        meta.mac = old.mac;
+        meta.version = old.version;
+        emit_encrypted(self.format, &branches, &meta)
+    }
+
+    /// The age recipients per key group.
+    pub fn recipient_groups(&self) -> Vec<Vec<String>> {
+        self.metadata
+            .groups()
+            .iter()
+            .map(|g| g.age.iter().map(|a| a.recipient.clone()).collect())
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -3,21 +3,55 @@
 //! document order.
 
 use super::Error;
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
 use super::cipher::{self, DataKey};
 use super::mac::{self, MacHasher};
 use super::metadata::Metadata;
 use super::rules::Selector;
 use super::value::{Branch, Entry, Scalar, Value};
 
+/// IVs of the values a decryption saw, by path and plaintext: sealing the same plaintext at
+/// the same path again reuses its IV, so an edit changes only what was edited (sops's
+/// `Cipher.stash`).
+#[derive(Default)]
+pub struct IvStash(HashMap<String, Vec<StashedIv>>);
+
+/// A plaintext seen at a path and the IV it was sealed with.
+type StashedIv = (Zeroizing<Vec<u8>>, [u8; 32]);
+
+impl IvStash {
+    fn remember(&mut self, aad: &str, plaintext: &[u8], iv: &[u8]) {
+        if let Ok(iv) = <[u8; 32]>::try_from(iv) {
+            self.0
+                .entry(aad.to_owned())
+                .or_default()
+                .push((Zeroizing::new(plaintext.to_vec()), iv));
+        }
+    }
+
+    fn find(&self, aad: &str, plaintext: &[u8]) -> Option<&[u8; 32]> {
+        self.0
+            .get(aad)?
+            .iter()
+            .find(|(p, _)| p.as_slice() == plaintext)
+            .map(|(_, iv)| iv)
+    }
+}
+
 /// Encrypts plaintext `branches` in place with `key` and sets `meta.mac` and
-/// `meta.lastmodified` (RFC 3339, UTC, seconds).
+/// `meta.lastmodified` (RFC 3339, UTC, seconds). With a stash from the decryption of the same
+/// file, unchanged values keep their ciphertext.
 pub fn encrypt(
     branches: &mut [Branch],
     meta: &mut Metadata,
     key: &DataKey,
     lastmodified: &str,
+    stash: Option<&mut IvStash>,
 ) -> Result<(), Error> {
-    let mut walker = Walker::new(meta, key, Direction::Encrypt)?;
+    let mut walker = Walker::new(meta, key, Direction::Encrypt, stash)?;
     for branch in branches.iter_mut() {
         walker.branch(branch)?;
     }
@@ -27,14 +61,16 @@ pub fn encrypt(
 }
 
 /// Decrypts `branches` (YAML documents, or the one branch of other stores) in place and checks
-/// the MAC unless `ignore_mac`. Values must all open even when the MAC is ignored.
+/// the MAC unless `ignore_mac`. Values must all open even when the MAC is ignored. A stash, if
+/// given, records every value's IV for re-encryption.
 pub fn decrypt(
     branches: &mut [Branch],
     meta: &Metadata,
     key: &DataKey,
     ignore_mac: bool,
+    stash: Option<&mut IvStash>,
 ) -> Result<(), Error> {
-    let mut walker = Walker::new(meta, key, Direction::Decrypt)?;
+    let mut walker = Walker::new(meta, key, Direction::Decrypt, stash)?;
     for branch in branches.iter_mut() {
         walker.branch(branch)?;
     }
@@ -53,6 +89,7 @@ enum Direction {
 
 struct Walker<'a> {
     direction: Direction,
+    stash: Option<&'a mut IvStash>,
     selector: Selector,
     key: &'a DataKey,
     mac: MacHasher,
@@ -62,15 +99,40 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    fn new(meta: &Metadata, key: &'a DataKey, direction: Direction) -> Result<Walker<'a>, Error> {
+    fn new(
+        meta: &Metadata,
+        key: &'a DataKey,
+        direction: Direction,
+        stash: Option<&'a mut IvStash>,
+    ) -> Result<Walker<'a>, Error> {
         Ok(Walker {
             direction,
+            stash,
             selector: meta.selector()?,
             key,
             mac: MacHasher::new(meta.mac_only_encrypted),
             path: Vec::new(),
             comments: Vec::new(),
         })
+    }
+
+    /// Seals at the current path, reusing a stashed IV for an unchanged plaintext.
+    fn seal(&self, plaintext: &[u8], kind: &str) -> Result<String, Error> {
+        let aad = self.aad();
+        match self.stash.as_ref().and_then(|s| s.find(&aad, plaintext)) {
+            Some(iv) => cipher::encrypt_with_iv(self.key, plaintext, aad.as_bytes(), kind, iv),
+            None => cipher::encrypt(self.key, plaintext, aad.as_bytes(), kind),
+        }
+    }
+
+    /// Opens at the current path, stashing the IV when asked to.
+    fn open(&mut self, text: &str) -> Result<cipher::Opened, Error> {
+        let aad = self.aad();
+        let opened = cipher::decrypt(self.key, text, aad.as_bytes(), &self.where_())?;
+        if let Some(stash) = self.stash.as_mut() {
+            stash.remember(&aad, &opened.plaintext, &opened.iv);
+        }
+        Ok(opened)
     }
 
     fn aad(&self) -> String {
@@ -138,18 +200,18 @@ impl<'a> Walker<'a> {
     }
 
     /// A comment is sealed or opened when the selector covers it; comments never feed the MAC.
-    fn comment(&self, text: &str) -> Result<String, Error> {
+    fn comment(&mut self, text: &str) -> Result<String, Error> {
         if text.is_empty() || !self.selector.encrypts(&self.path, &self.comments, true) {
             return Ok(text.to_owned());
         }
         if self.direction == Direction::Encrypt {
-            return cipher::encrypt(self.key, text.as_bytes(), self.aad().as_bytes(), "comment");
+            return self.seal(text.as_bytes(), "comment");
         }
         if !cipher::is_encrypted(text) {
             // Comments from before sops 3.0 were never encrypted.
             return Ok(text.to_owned());
         }
-        let opened = cipher::decrypt(self.key, text, self.aad().as_bytes(), &self.where_())?;
+        let opened = self.open(text)?;
         String::from_utf8(opened.plaintext.to_vec()).map_err(|_| Error::Decrypt {
             path: self.where_(),
         })
@@ -169,7 +231,7 @@ impl<'a> Walker<'a> {
                 return Ok(None);
             }
             self.mac.add(&bytes, true);
-            let sealed = cipher::encrypt(self.key, &bytes, self.aad().as_bytes(), scalar.kind())?;
+            let sealed = self.seal(&bytes, scalar.kind())?;
             return Ok(Some(Value::Scalar(Scalar::Str(sealed.into_bytes()))));
         }
         let Scalar::Str(text) = scalar else {
@@ -183,7 +245,7 @@ impl<'a> Walker<'a> {
         let text = std::str::from_utf8(text).map_err(|_| Error::NotEncrypted {
             path: self.where_(),
         })?;
-        let opened = cipher::decrypt(self.key, text, self.aad().as_bytes(), &self.where_())?;
+        let opened = self.open(text)?;
         // An encrypted comment that sat in a YAML sequence comes back as a list item.
         if opened.kind == "comment" {
             let comment =

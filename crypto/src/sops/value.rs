@@ -229,3 +229,157 @@ mod path_tests {
         assert_eq!(lookup(&branch, &[Step::Key("zz".into())]), None);
     }
 }
+
+/// Sets the value at `path`, creating missing mappings (appended at the end, as sops does).
+/// A list index may replace an item or append right after the last one. Returns whether
+/// anything changed.
+pub fn set(branch: &mut Branch, path: &[Step], value: Value) -> Result<bool, Error> {
+    let Some((Step::Key(key), rest)) = path.split_first() else {
+        return Err(Error::Path(
+            "a path must start with a key, like [\"key\"]".into(),
+        ));
+    };
+    let slot = match branch.iter_mut().rev().find_map(|e| match e {
+        Entry::Pair(k, v) if k == key => Some(v),
+        _ => None,
+    }) {
+        Some(slot) => slot,
+        None => {
+            branch.push(Entry::Pair(key.clone(), Value::Null));
+            let Some(Entry::Pair(_, slot)) = branch.last_mut() else {
+                unreachable!("just pushed")
+            };
+            if !rest.is_empty() {
+                *slot = Value::Map(Branch::new());
+            }
+            slot
+        }
+    };
+    set_in(slot, rest, value)
+}
+
+fn set_in(slot: &mut Value, path: &[Step], value: Value) -> Result<bool, Error> {
+    let Some((first, rest)) = path.split_first() else {
+        if same_value(slot, &value) {
+            return Ok(false);
+        }
+        *slot = value;
+        return Ok(true);
+    };
+    match (slot, first) {
+        (Value::Map(branch), Step::Key(_)) => set(branch, path, value),
+        (Value::Seq(items), Step::Index(i)) => {
+            let positions: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !matches!(v, Value::Comment(_)))
+                .map(|(p, _)| p)
+                .collect();
+            match positions.get(*i) {
+                Some(&at) => set_in(&mut items[at], rest, value),
+                None if *i == positions.len() => {
+                    items.push(Value::Null);
+                    let last = items.last_mut().expect("just pushed");
+                    if let Some(Step::Key(_)) = rest.first() {
+                        *last = Value::Map(Branch::new());
+                    }
+                    set_in(last, rest, value).map(|_| true)
+                }
+                None => Err(Error::Path(format!(
+                    "index {i} is past the end of the list"
+                ))),
+            }
+        }
+        (_, step) => Err(Error::Path(format!(
+            "{step:?} does not fit the value at that place"
+        ))),
+    }
+}
+
+/// Equal values; an integer also equals the same number stored as a float, since sops before
+/// 3.13.2 read every JSON number as a float.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Scalar(Scalar::Float(f)), Value::Scalar(Scalar::Int(i)))
+        | (Value::Scalar(Scalar::Int(i)), Value::Scalar(Scalar::Float(f))) => *f == *i as f64,
+        _ => a == b,
+    }
+}
+
+/// Removes the entry or list item at `path`; an error when there is none.
+pub fn unset(branch: &mut Branch, path: &[Step]) -> Result<(), Error> {
+    let missing = || Error::Path("component not found".into());
+    let Some((Step::Key(key), rest)) = path.split_first() else {
+        return Err(Error::Path(
+            "a path must start with a key, like [\"key\"]".into(),
+        ));
+    };
+    let at = branch
+        .iter()
+        .rposition(|e| matches!(e, Entry::Pair(k, _) if k == key))
+        .ok_or_else(missing)?;
+    if rest.is_empty() {
+        branch.remove(at);
+        return Ok(());
+    }
+    let Entry::Pair(_, value) = &mut branch[at] else {
+        unreachable!("position matched a pair")
+    };
+    unset_in(value, rest)
+}
+
+fn unset_in(value: &mut Value, path: &[Step]) -> Result<(), Error> {
+    let missing = || Error::Path("component not found".into());
+    match (value, &path[0]) {
+        (Value::Map(branch), Step::Key(_)) => unset(branch, path),
+        (Value::Seq(items), Step::Index(i)) => {
+            let at = items
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !matches!(v, Value::Comment(_)))
+                .map(|(p, _)| p)
+                .nth(*i)
+                .ok_or_else(missing)?;
+            if path.len() == 1 {
+                items.remove(at);
+                Ok(())
+            } else {
+                unset_in(&mut items[at], &path[1..])
+            }
+        }
+        _ => Err(missing()),
+    }
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Scalar(Scalar::Str(v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn set_creates_replaces_and_unset_removes() {
+        let mut b = vec![Entry::Pair("a".into(), Value::Seq(vec![s("x")]))];
+        assert!(set(&mut b, &parse_path(r#"["n"]["m"]"#).unwrap(), s("1")).unwrap());
+        assert!(set(&mut b, &parse_path(r#"["a"][1]"#).unwrap(), s("y")).unwrap());
+        assert!(!set(&mut b, &parse_path(r#"["a"][0]"#).unwrap(), s("x")).unwrap());
+        assert!(set(&mut b, &parse_path(r#"["a"][5]"#).unwrap(), s("z")).is_err());
+        assert_eq!(
+            lookup(&b, &parse_path(r#"["n"]["m"]"#).unwrap()),
+            Some(&s("1"))
+        );
+        assert_eq!(
+            lookup(&b, &parse_path(r#"["a"][1]"#).unwrap()),
+            Some(&s("y"))
+        );
+        unset(&mut b, &parse_path(r#"["a"][0]"#).unwrap()).unwrap();
+        assert_eq!(
+            lookup(&b, &parse_path(r#"["a"][0]"#).unwrap()),
+            Some(&s("y"))
+        );
+        unset(&mut b, &parse_path(r#"["n"]"#).unwrap()).unwrap();
+        assert!(unset(&mut b, &parse_path(r#"["n"]"#).unwrap()).is_err());
+    }
+}

@@ -65,6 +65,7 @@ fn check_vectors(format_name: &str, format: Format, count: usize) {
             &meta,
             &data_key(v.data_key_hex.as_ref().unwrap()),
             false,
+            None,
         )
         .unwrap_or_else(|e| panic!("{}: {e}", v.file));
         assert_eq!(emit_plain(format, &branches).unwrap(), want, "{}", v.file);

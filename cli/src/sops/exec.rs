@@ -1,0 +1,107 @@
+//! `exec-env` and `exec-file`: hand decrypted values to a command without writing them where
+//! others can read them.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sealbox_crypto::sops::{Entry, Format, OpenFile, Scalar, Value};
+
+use super::TypeArg;
+use super::identities::age_identities;
+use crate::Exit;
+use crate::io::{self, Readers};
+
+#[derive(Args)]
+pub struct ExecEnvArgs {
+    file: PathBuf,
+    /// Run through /bin/sh -c.
+    command: String,
+    /// Give the command only the file's values, no other environment.
+    #[arg(long)]
+    pristine: bool,
+    #[arg(long = "input-type", value_enum)]
+    input_type: Option<TypeArg>,
+}
+
+#[derive(Args)]
+pub struct ExecFileArgs {
+    file: PathBuf,
+    /// Run through /bin/sh -c, with {} replaced by the plaintext file's path.
+    command: String,
+    /// Accepted for compatibility: the plaintext always goes to a 0600 file in a private
+    /// directory, removed afterwards.
+    #[arg(long = "no-fifo")]
+    no_fifo: bool,
+    /// The plaintext file's name inside the private directory.
+    #[arg(long)]
+    filename: Option<String>,
+    #[arg(long = "input-type", value_enum)]
+    input_type: Option<TypeArg>,
+    #[arg(long = "output-type", value_enum)]
+    output_type: Option<TypeArg>,
+}
+
+fn open(file: &std::path::Path, input_type: Option<TypeArg>) -> Result<OpenFile> {
+    let format = input_type.map_or_else(|| Format::from_path(&file.to_string_lossy()), Into::into);
+    let text = io::read_text(Some(file), "FILE")?;
+    let (identities, _) = age_identities()?;
+    OpenFile::open(format, &text, &identities, false).with_context(|| file.display().to_string())
+}
+
+pub fn exec_env(args: &ExecEnvArgs) -> Result<()> {
+    let file = open(&args.file, args.input_type)?;
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c").arg(&args.command);
+    if args.pristine {
+        cmd.env_clear();
+    }
+    for entry in file.branches.first().into_iter().flatten() {
+        let Entry::Pair(key, value) = entry else {
+            continue;
+        };
+        let Value::Scalar(scalar) = value else {
+            bail!(
+                "{key}: only top-level values can go into the environment, not mappings or lists"
+            );
+        };
+        let text = match scalar {
+            Scalar::Bool(b) => b.to_string().into_bytes(),
+            other => other.to_bytes(),
+        };
+        cmd.env(key, String::from_utf8_lossy(&text).as_ref());
+    }
+    finish(cmd.status().context("cannot run /bin/sh")?)
+}
+
+pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
+    let _ = args.no_fifo;
+    let file = open(&args.file, args.input_type)?;
+    let format = args.output_type.map_or(file.format, Into::into);
+    let plain = zeroize::Zeroizing::new(file.plain(format)?);
+    let dir = tempfile::Builder::new()
+        .prefix("sealbox-exec-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .context("cannot create a private temporary directory")?;
+    let path = dir
+        .path()
+        .join(args.filename.as_deref().unwrap_or("tmp-file"));
+    io::write_output(Some(&path), &plain, Readers::Owner)?;
+    let command = args.command.replace("{}", &path.to_string_lossy());
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&command)
+        .status();
+    drop(dir);
+    finish(status.context("cannot run /bin/sh")?)
+}
+
+/// The command's failure is sealbox's, with the same exit status and nothing more to say.
+fn finish(status: std::process::ExitStatus) -> Result<()> {
+    if status.success() {
+        return Ok(());
+    }
+    let code = status.code().map_or(1, |c| c.clamp(1, 255) as u8);
+    Err(Exit::new(code, "").into())
+}

@@ -1,0 +1,176 @@
+//! Encrypting and decrypting whole files, and the reading and writing every command shares.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use sealbox_crypto::sops::{self, EncryptSettings, Format, Value, keys};
+
+use super::SopsFlags;
+use super::identities::age_identities;
+use crate::Exit;
+use crate::io::{self, Readers};
+use crate::sopsconfig;
+
+pub fn encrypt(flags: &SopsFlags) -> Result<()> {
+    let (bytes, format) = read_input(flags)?;
+    let settings = encrypt_settings(flags)?;
+    let out = sops::encrypt_file(format, &bytes, &settings, SystemTime::now())
+        .with_context(|| source_name(flags))?;
+    write(flags, &out, Readers::Anyone)
+}
+
+/// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.
+fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
+    let name = flags.filename_override.clone().or_else(|| {
+        flags
+            .file
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned())
+    });
+    let rule = match (sopsconfig::find(flags.config.as_deref()), name) {
+        (Some(config), Some(name)) => Some(sopsconfig::matching_rule(&config, &name)?),
+        _ => None,
+    };
+    let flag_recipients: Vec<String> = flags
+        .age
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let groups = match (&rule, flag_recipients.is_empty()) {
+        (_, false) => vec![flag_recipients],
+        (Some(rule), true) => rule.groups(),
+        (None, true) => Vec::new(),
+    };
+    if groups.iter().all(|g| g.is_empty()) {
+        let why = if rule.as_ref().is_some_and(sopsconfig::Rule::has_pgp) {
+            "the matching .sops.yaml rule names only PGP keys: PGP is not supported, age only"
+        } else {
+            "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys"
+        };
+        return Err(Exit::new(1, why).into());
+    }
+    Ok(EncryptSettings {
+        groups,
+        shamir_threshold: flags
+            .shamir_threshold
+            .or(rule.as_ref().map(|r| r.shamir_threshold))
+            .unwrap_or(0),
+        selector: selector(flags)?.or_else(|| rule.as_ref().and_then(sopsconfig::Rule::selector)),
+        mac_only_encrypted: flags.mac_only_encrypted
+            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+    })
+}
+
+pub fn decrypt(flags: &SopsFlags) -> Result<()> {
+    let (bytes, format) = read_input(flags)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Exit::new(
+            2,
+            format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
+        )
+    })?;
+    let out_format = flags.output_type.map_or(format, Into::into);
+    let (mut branches, meta) = sops::load(format, text).with_context(|| source_name(flags))?;
+    let (identities, sources) = age_identities()?;
+    let key = keys::recover_data_key(&meta, &identities).map_err(|e| {
+        let hint = if identities.is_empty() {
+            format!(
+                "; no age identities found (looked in {})",
+                sources.join(", ")
+            )
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(e).context(format!("{}{hint}", source_name(flags)))
+    })?;
+    sops::tree::decrypt(&mut branches, &meta, &key, flags.ignore_mac, None)
+        .with_context(|| source_name(flags))?;
+    let out = match &flags.extract {
+        Some(path) => extract(&branches, path, out_format)?,
+        None => sops::emit_plain(out_format, &branches)?,
+    };
+    write(flags, &out, Readers::Owner)
+}
+
+fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<u8>> {
+    let steps = sops::parse_path(path)?;
+    let value = branches
+        .first()
+        .and_then(|b| sops::lookup(b, &steps))
+        .ok_or_else(|| Exit::new(91, format!("component {path} not found")))?;
+    Ok(match value {
+        // A leaf prints raw, without a newline.
+        Value::Scalar(s) => match s {
+            sops::Scalar::Bool(true) => b"true".to_vec(),
+            sops::Scalar::Bool(false) => b"false".to_vec(),
+            other => other.to_bytes(),
+        },
+        Value::Map(branch) => sops::emit_plain(format, std::slice::from_ref(branch))?,
+        _ => bail!("{path}: only a value or a mapping can be extracted"),
+    })
+}
+
+fn selector(flags: &SopsFlags) -> Result<Option<(String, String)>> {
+    let set: Vec<(&str, &String)> = [
+        ("unencrypted_suffix", &flags.unencrypted_suffix),
+        ("encrypted_suffix", &flags.encrypted_suffix),
+        ("unencrypted_regex", &flags.unencrypted_regex),
+        ("encrypted_regex", &flags.encrypted_regex),
+        (
+            "unencrypted_comment_regex",
+            &flags.unencrypted_comment_regex,
+        ),
+        ("encrypted_comment_regex", &flags.encrypted_comment_regex),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+    .collect();
+    match set.as_slice() {
+        [] => Ok(None),
+        [(name, value)] => Ok(Some((name.to_string(), value.to_string()))),
+        _ => Err(Exit::new(
+            8,
+            "only one of the --*-suffix / --*-regex selectors may be given",
+        )
+        .into()),
+    }
+}
+
+fn source_name(flags: &SopsFlags) -> String {
+    flags
+        .file
+        .as_ref()
+        .map_or("stdin".to_owned(), |p| p.display().to_string())
+}
+
+fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {
+    if flags.in_place && flags.output.is_some() {
+        return Err(Exit::new(8, "--in-place and --output cannot be used together").into());
+    }
+    let format = match (flags.input_type, &flags.filename_override, &flags.file) {
+        (Some(t), _, _) => t.into(),
+        (None, Some(name), _) => Format::from_path(name),
+        (None, None, Some(file)) => Format::from_path(&file.to_string_lossy()),
+        (None, None, None) => Format::Binary,
+    };
+    let bytes = match &flags.file {
+        Some(file) if !file.exists() => {
+            return Err(Exit::new(100, format!("{}: file does not exist", file.display())).into());
+        }
+        Some(file) => io::read_bytes(Some(file), "FILE")?,
+        None if flags.in_place => bail!("--in-place needs a file"),
+        None => io::read_bytes(None, "stdin")?,
+    };
+    Ok((bytes, format))
+}
+
+fn write(flags: &SopsFlags, bytes: &[u8], readers: Readers) -> Result<()> {
+    let target: Option<&Path> = match (&flags.output, flags.in_place) {
+        (Some(out), _) => Some(out),
+        (None, true) => flags.file.as_deref(),
+        (None, false) => None,
+    };
+    io::write_output(target, bytes, readers)
+}
