@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealbox_crypto::sealed::Scope;
 use sealbox_crypto::sealed::manifest::Format;
 
-use crate::{keystore, kubeseal, seal, sops, unseal};
+use crate::{check, keystore, kubeseal, seal, sops, unseal};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,13 @@ enum Command {
     Unseal(UnsealArgs),
     /// Check offline that every item of SealedSecrets opens, and with which key.
     Validate(ValidateArgs),
+    /// Pre-commit guard: fail when a Kubernetes Secret or a file a .sops.yaml rule covers is
+    /// unencrypted. SealedSecrets, SOPS files and ExternalSecrets pass.
+    Check {
+        /// Files or directories (searched recursively, .git skipped).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Manage the local key store that seal and unseal use when no cert or key is given.
     Keys {
         #[command(subcommand)]
@@ -187,6 +194,7 @@ impl Cli {
             Command::Seal(args) => seal::run(&args, Format::Yaml),
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
             Command::Validate(args) => unseal::validate(&args),
+            Command::Check { paths } => check::run(&paths),
             Command::Keys { command } => match command {
                 KeysCommand::Init => keystore::init(),
                 KeysCommand::Renew => keystore::renew(),

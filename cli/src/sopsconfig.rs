@@ -130,9 +130,24 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The first creation rule of `config` matching `file`; `None` when there is no config. A
-/// config without a matching rule is an error, as in sops.
+/// The first creation rule of `config` matching `file`. A config without a matching rule is
+/// an error, as in sops.
 pub fn matching_rule(config: &Path, file: &str) -> Result<Rule> {
+    find_rule(config, file)?.ok_or_else(|| {
+        Exit::new(
+            1,
+            format!(
+                "error loading config: no matching creation rules found in {} for {file}",
+                config.display()
+            ),
+        )
+        .into()
+    })
+}
+
+/// The first creation rule of `config` whose `path_regex` matches `file` (relative to the
+/// config's directory), if any.
+pub fn find_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("cannot read {}", config.display()))?;
     let parsed: Config = serde_saphyr::from_str(&text)
@@ -158,15 +173,8 @@ pub fn matching_rule(config: &Path, file: &str) -> Result<Rule> {
             )
         })?;
         if regex.is_match(&relative) {
-            return Ok(rule.clone());
+            return Ok(Some(rule.clone()));
         }
     }
-    Err(Exit::new(
-        1,
-        format!(
-            "error loading config: no matching creation rules found in {} for {relative}",
-            config.display()
-        ),
-    )
-    .into())
+    Ok(None)
 }
