@@ -18,24 +18,33 @@ type Aes256Gcm12 = aes_gcm::Aes256Gcm;
 
 /// The 32-byte data key every value and the MAC are encrypted with.
 #[derive(Clone)]
-pub struct DataKey(pub(super) Zeroizing<[u8; 32]>);
+pub struct DataKey {
+    bytes: Zeroizing<[u8; 32]>,
+    /// The expanded key, built once: a file has thousands of values under one key.
+    cipher: Aes256Gcm32,
+}
 
 impl DataKey {
+    fn new(bytes: Zeroizing<[u8; 32]>) -> DataKey {
+        let cipher = Aes256Gcm32::new_from_slice(bytes.as_ref()).expect("32-byte key");
+        DataKey { bytes, cipher }
+    }
+
     pub fn generate() -> Result<DataKey, Error> {
         let mut key = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| Error::Random)?;
-        Ok(DataKey(key))
+        random(key.as_mut())?;
+        Ok(DataKey::new(key))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<DataKey, Error> {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::Metadata(format!("data key has {} bytes, not 32", bytes.len())))?;
-        Ok(DataKey(Zeroizing::new(key)))
+        Ok(DataKey::new(Zeroizing::new(key)))
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -45,6 +54,13 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
+/// Random bytes from the operating system. aws-lc's generator seeds itself from CPU jitter on
+/// first use (about 40 ms), which would dominate a SOPS command; SOPS needs no RSA, so its data
+/// keys, IVs and Shamir coefficients come from the OS directly, as age's own randomness does.
+pub(super) fn random(buf: &mut [u8]) -> Result<(), Error> {
+    getrandom::getrandom(buf).map_err(|_| Error::Random)
+}
+
 /// Whether a string is an `ENC[AES256_GCM,…]` value.
 pub fn is_encrypted(text: &str) -> bool {
     text.starts_with("ENC[AES256_GCM,data:")
@@ -52,9 +68,27 @@ pub fn is_encrypted(text: &str) -> bool {
 
 /// Encrypts `plaintext` with a fresh IV, tagging it with sops's `type` name.
 pub fn encrypt(key: &DataKey, plaintext: &[u8], aad: &[u8], kind: &str) -> Result<String, Error> {
-    let mut iv = [0u8; IV_BYTES];
-    aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Random)?;
-    encrypt_with_iv(key, plaintext, aad, kind, &iv)
+    encrypt_with_iv(key, plaintext, aad, kind, &fresh_iv()?)
+}
+
+/// IVs are public, so they are drawn from the OS in batches rather than one system call each.
+fn fresh_iv() -> Result<[u8; IV_BYTES], Error> {
+    const BATCH: usize = 256 * IV_BYTES;
+    thread_local! {
+        static POOL: std::cell::RefCell<(Vec<u8>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    }
+    POOL.with_borrow_mut(|(buf, used)| {
+        if *used + IV_BYTES > buf.len() {
+            buf.resize(BATCH, 0);
+            random(buf)?;
+            *used = 0;
+        }
+        let iv: [u8; IV_BYTES] = buf[*used..*used + IV_BYTES]
+            .try_into()
+            .expect("IV_BYTES long");
+        *used += IV_BYTES;
+        Ok(iv)
+    })
 }
 
 /// Encrypts with a given IV: sops reuses a value's IV when re-encrypting the same plaintext at
@@ -66,8 +100,8 @@ pub fn encrypt_with_iv(
     kind: &str,
     iv: &[u8; IV_BYTES],
 ) -> Result<String, Error> {
-    let mut sealed = Aes256Gcm32::new_from_slice(key.as_bytes())
-        .expect("32-byte key")
+    let mut sealed = key
+        .cipher
         .encrypt(
             Nonce::from_slice(iv),
             Payload {
@@ -109,9 +143,7 @@ pub fn decrypt(key: &DataKey, text: &str, aad: &[u8], path: &str) -> Result<Open
     data.extend_from_slice(&tag);
     let payload = Payload { msg: &data, aad };
     let opened = match iv.len() {
-        32 => Aes256Gcm32::new_from_slice(key.as_bytes())
-            .expect("32-byte key")
-            .decrypt(Nonce::from_slice(&iv), payload),
+        32 => key.cipher.decrypt(Nonce::from_slice(&iv), payload),
         12 => Aes256Gcm12::new_from_slice(key.as_bytes())
             .expect("32-byte key")
             .decrypt(Nonce::from_slice(&iv), payload),

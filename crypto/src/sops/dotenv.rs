@@ -43,14 +43,19 @@ pub fn load_plain(text: &str) -> Result<Branch, Error> {
 
 /// The encrypted file: the entries, then the metadata as sorted `sops_` keys.
 pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Result<Vec<u8>, Error> {
-    let mut with_meta = branch.clone();
-    for (key, value) in meta.to_flat() {
-        with_meta.push(Entry::Pair(
-            format!("{METADATA_PREFIX}{key}"),
-            Value::Scalar(Scalar::Str(value.into_bytes())),
-        ));
-    }
-    emit_plain(&with_meta)
+    let metadata: Branch = meta
+        .to_flat()
+        .into_iter()
+        .map(|(key, value)| {
+            Entry::Pair(
+                format!("{METADATA_PREFIX}{key}"),
+                Value::Scalar(Scalar::Str(value.into_bytes())),
+            )
+        })
+        .collect();
+    let mut out = emit_plain(branch)?;
+    out.extend(emit_plain(&metadata)?);
+    Ok(out)
 }
 
 /// Parses plaintext or encrypted dotenv into entries; every value is a string.
@@ -91,12 +96,11 @@ pub fn emit_plain(branch: &Branch) -> Result<Vec<u8>, Error> {
                     Scalar::Bool(false) => b"false".to_vec(),
                     other => other.to_bytes(),
                 };
-                for &b in &bytes {
-                    if b == b'\n' {
+                for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                    if i > 0 {
                         out.extend_from_slice(b"\\n");
-                    } else {
-                        out.push(b);
                     }
+                    out.extend_from_slice(line);
                 }
             }
             Entry::Pair(key, _) => {

@@ -139,6 +139,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error naming the value at `path`.
+    pub fn at(self, path: String) -> Error {
+        match self {
+            Error::NotEncrypted { .. } => Error::NotEncrypted { path },
+            Error::Decrypt { .. } => Error::Decrypt { path },
+            other => other,
+        }
+    }
+
     /// sops's exit status for this error (`cmd/sops/codes`).
     pub fn sops_exit_code(&self) -> u8 {
         match self {

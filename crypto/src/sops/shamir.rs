@@ -50,7 +50,7 @@ pub fn split(
         )));
     }
     let mut coefficients = Zeroizing::new(vec![0u8; secret.len() * (threshold - 1)]);
-    aws_lc_rs::rand::fill(&mut coefficients).map_err(|_| Error::Random)?;
+    super::cipher::random(&mut coefficients)?;
     Ok((1..=parts as u8)
         .map(|x| {
             let mut share: Vec<u8> = secret

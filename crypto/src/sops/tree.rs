@@ -128,7 +128,9 @@ impl<'a> Walker<'a> {
     /// Opens at the current path, stashing the IV when asked to.
     fn open(&mut self, text: &str) -> Result<cipher::Opened, Error> {
         let aad = self.aad();
-        let opened = cipher::decrypt(self.key, text, aad.as_bytes(), &self.where_())?;
+        // The path for messages is built only when something fails.
+        let opened =
+            cipher::decrypt(self.key, text, aad.as_bytes(), "").map_err(|e| e.at(self.where_()))?;
         if let Some(stash) = self.stash.as_mut() {
             stash.remember(&aad, &opened.plaintext, &opened.iv);
         }
