@@ -200,7 +200,7 @@ impl Cli {
                 KeysCommand::Renew => keystore::renew(),
                 KeysCommand::ExportCert => keystore::export_cert(),
             },
-            Command::File(command) => sops::run_command(command),
+            Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(<kubeseal::KubesealArgs as Parser>::parse_from(argv))

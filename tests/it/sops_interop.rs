@@ -650,3 +650,126 @@ fn filestatus_and_exec_commands() {
         .ok();
     assert_eq!(cat, JSON);
 }
+
+const YAML: &str = "# top comment\napiVersion: v1\nkind: Config\nmetadata:\n  name: db  # the name\n  labels:\n    app: web\ndata:\n  password: hunter2\n  port: 5432\n  ratio: 1.5\n  enabled: true\n  answer: \"yes\"\n  when: 2024-01-02\n  octal: 017\n  multi: |\n    line1\n    line2\n  folded: >\n    folded text\n    here\nlist:\n  # first item\n  - a\n  - 1\n  - nested:\n      x: y\n      z: [1, 2]\nempty_map: {}\nempty_list: []\nnothing: null\nsecret_unencrypted: plain\n---\n# second document\nsecond: doc\n";
+
+/// sops rewrites YAML in its own layout, so the reference is what sops itself gives back.
+fn sops_normalised(env: &Env, r: &str, name: &str) -> String {
+    let enc = env.sops(&["encrypt", "--age", r, name]).run();
+    assert!(
+        enc.output.status.success(),
+        "sops encrypt: {}",
+        enc.stderr()
+    );
+    let sops_enc = format!("sops-enc-{name}");
+    env.write(&sops_enc, &enc.output.stdout);
+    with_key(env, env.sops(&["decrypt", &sops_enc])).run().ok()
+}
+
+#[test]
+fn yaml_round_trips_both_ways_match_what_sops_gives() {
+    let (env, r) = setup();
+    env.write("p.yaml", YAML);
+    let reference = sops_normalised(&env, &r, "p.yaml");
+    assert!(
+        reference.contains("# first item") && reference.contains("---\n"),
+        "{reference}"
+    );
+    // sealbox encrypts, sops decrypts
+    let ours = env.sealbox(&["encrypt", "--age", &r, "p.yaml"]).run().ok();
+    assert_eq!(
+        ours.matches("sops:\n").count(),
+        2,
+        "one sops block per document"
+    );
+    env.write("ours.yaml", &ours);
+    assert_eq!(
+        with_key(&env, env.sops(&["decrypt", "ours.yaml"]))
+            .run()
+            .ok(),
+        reference
+    );
+    // sops encrypts, sealbox decrypts
+    let theirs = with_key(&env, env.sealbox(&["decrypt", "sops-enc-p.yaml"]))
+        .run()
+        .ok();
+    assert_eq!(theirs, reference);
+    // sops set on the sealbox file keeps the MAC valid for sealbox, and the reverse
+    with_key(
+        &env,
+        env.sops(&["set", "ours.yaml", r#"["data"]["port"]"#, "6543"]),
+    )
+    .run()
+    .ok();
+    with_key(
+        &env,
+        env.sealbox(&["set", "sops-enc-p.yaml", r#"["data"]["port"]"#, "6543"]),
+    )
+    .run()
+    .ok();
+    let a = with_key(&env, env.sealbox(&["decrypt", "ours.yaml"]))
+        .run()
+        .ok();
+    let b = with_key(&env, env.sops(&["decrypt", "sops-enc-p.yaml"]))
+        .run()
+        .ok();
+    assert_eq!(a, b);
+    assert!(a.contains("port: 6543"), "{a}");
+    // comment selectors, which sops takes only from .sops.yaml
+    env.write("c.yaml", "# sops:enc\npassword: x\nusername: bob\n");
+    let enc = env
+        .sealbox(&[
+            "encrypt",
+            "--age",
+            &r,
+            "--encrypted-comment-regex",
+            "sops:enc",
+            "c.yaml",
+        ])
+        .run()
+        .ok();
+    assert!(
+        enc.contains("username: bob") && enc.contains("# sops:enc"),
+        "{enc}"
+    );
+    env.write("enc-c.yaml", enc);
+    assert_eq!(
+        with_key(&env, env.sops(&["decrypt", "enc-c.yaml"]))
+            .run()
+            .ok(),
+        "# sops:enc\npassword: x\nusername: bob\n"
+    );
+}
+
+#[test]
+fn kubernetes_secrets_keep_their_metadata_readable_in_native_mode_only() {
+    let (env, r) = setup();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: prod\ntype: Opaque\nstringData:\n    password: hunter2\n";
+    env.write("secret.yaml", secret);
+    let native = env
+        .sealbox(&["encrypt", "--age", &r, "secret.yaml"])
+        .run()
+        .ok();
+    assert!(
+        native.starts_with("apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n"),
+        "{native}"
+    );
+    assert!(native.contains("password: ENC[AES256_GCM"), "{native}");
+    assert!(
+        native.contains("encrypted_regex: ^(data|stringData)$"),
+        "{native}"
+    );
+    env.write("native.yaml", &native);
+    assert_eq!(
+        with_key(&env, env.sops(&["decrypt", "native.yaml"]))
+            .run()
+            .ok(),
+        secret
+    );
+    // the drop-in behaves like sops: everything but the suffix-selected values is encrypted
+    let dropin = env
+        .sealbox(&["sops", "encrypt", "--age", &r, "secret.yaml"])
+        .run()
+        .ok();
+    assert!(dropin.contains("kind: ENC[AES256_GCM"), "{dropin}");
+}

@@ -12,12 +12,45 @@ use crate::Exit;
 use crate::io::{self, Readers};
 use crate::sopsconfig;
 
-pub fn encrypt(flags: &SopsFlags) -> Result<()> {
+pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
-    let settings = encrypt_settings(flags)?;
+    let mut settings = encrypt_settings(flags)?;
+    if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
+        // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
+        // encrypt them too, so the drop-in mode does not do this).
+        settings.selector = Some(("encrypted_regex".into(), KUBERNETES_SECRET_FIELDS.into()));
+    }
     let out = sops::encrypt_file(format, &bytes, &settings, SystemTime::now())
         .with_context(|| source_name(flags))?;
     write(flags, &out, Readers::Anyone)
+}
+
+/// Which command line is running: sealbox's own, or the sops drop-in (which behaves exactly
+/// like sops).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Native,
+    Sops,
+}
+
+/// The selector `sealbox encrypt` uses for Kubernetes Secret manifests with no other selector.
+const KUBERNETES_SECRET_FIELDS: &str = "^(data|stringData)$";
+
+/// Whether every document is a Kubernetes Secret (`kind: Secret` at the top level).
+fn is_kubernetes_secret(format: Format, bytes: &[u8]) -> bool {
+    if !matches!(format, Format::Yaml | Format::Json) {
+        return false;
+    }
+    let Ok(docs) = sops::load_plain(format, bytes) else {
+        return false;
+    };
+    !docs.is_empty()
+        && docs.iter().all(|doc| {
+            matches!(
+                sops::lookup(doc, &[sops::Step::Key("kind".into())]),
+                Some(Value::Scalar(sops::Scalar::Str(kind))) if kind == b"Secret"
+            )
+        })
 }
 
 /// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.

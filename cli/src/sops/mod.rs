@@ -13,6 +13,8 @@ use crate::Exit;
 mod change;
 mod exec;
 mod files;
+
+pub use files::Mode;
 mod identities;
 
 /// sops's `--input-type` / `--output-type` values.
@@ -125,7 +127,10 @@ pub struct SopsArgs {
 /// The file commands, for `sealbox …` and `sealbox sops …` alike.
 #[derive(Subcommand)]
 pub enum SopsCommand {
-    /// Encrypt a file with sops's format and age (dotenv, JSON, INI, binary so far).
+    /// Encrypt a file with sops's format and age (YAML, JSON, dotenv, INI, binary). A
+    /// Kubernetes Secret manifest with no selector from flags or .sops.yaml keeps
+    /// apiVersion/kind/metadata readable: only data and stringData are encrypted
+    /// (`sealbox sops encrypt` encrypts everything, as sops does).
     Encrypt(SopsFlags),
     /// Decrypt a sops file with age identities (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, …).
     Decrypt(SopsFlags),
@@ -150,9 +155,9 @@ pub enum SopsCommand {
     ExecFile(exec::ExecFileArgs),
 }
 
-pub fn run_command(command: SopsCommand) -> Result<()> {
+pub fn run_command(command: SopsCommand, mode: Mode) -> Result<()> {
     match command {
-        SopsCommand::Encrypt(flags) => files::encrypt(&flags),
+        SopsCommand::Encrypt(flags) => files::encrypt(&flags, mode),
         SopsCommand::Decrypt(flags) => files::decrypt(&flags),
         SopsCommand::Edit(args) => change::edit(&args),
         SopsCommand::Set(args) => change::set(&args),
@@ -167,8 +172,8 @@ pub fn run_command(command: SopsCommand) -> Result<()> {
 
 pub fn run_dropin(args: SopsArgs) -> Result<()> {
     match (args.command, args.encrypt, args.decrypt) {
-        (Some(command), ..) => run_command(command),
-        (None, true, false) => files::encrypt(&args.flags),
+        (Some(command), ..) => run_command(command, Mode::Sops),
+        (None, true, false) => files::encrypt(&args.flags, Mode::Sops),
         (None, false, true) => files::decrypt(&args.flags),
         (None, true, true) => {
             Err(Exit::new(8, "--encrypt and --decrypt are mutually exclusive").into())

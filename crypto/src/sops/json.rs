@@ -48,7 +48,7 @@ pub fn load_encrypted(text: &str) -> Result<(Branch, Metadata), Error> {
     let Entry::Pair(_, meta) = branch.remove(at) else {
         unreachable!("position matched a pair")
     };
-    let meta = serde_json::from_value(to_json(&meta))
+    let meta = serde_json::from_value(to_json_value(&meta))
         .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))?;
     Ok((branch, meta))
 }
@@ -64,7 +64,10 @@ pub fn emit_plain(branch: &Branch) -> Vec<u8> {
 /// The encrypted document: the tree with the `sops` metadata as its last entry.
 pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Vec<u8> {
     let mut with_meta = branch.clone();
-    with_meta.push(Entry::Pair(METADATA_KEY.into(), from_json(&meta.to_json())));
+    with_meta.push(Entry::Pair(
+        METADATA_KEY.into(),
+        from_json_value(&meta.to_json()),
+    ));
     emit_plain(&with_meta)
 }
 
@@ -89,7 +92,7 @@ pub fn emit_binary(branch: &Branch) -> Result<Vec<u8>, Error> {
     }
 }
 
-fn from_json(value: &Json) -> Value {
+pub(super) fn from_json_value(value: &Json) -> Value {
     match value {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Scalar(Scalar::Bool(*b)),
@@ -98,17 +101,17 @@ fn from_json(value: &Json) -> Value {
             None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
         }),
         Json::String(s) => Value::Scalar(Scalar::Str(s.clone().into_bytes())),
-        Json::Array(items) => Value::Seq(items.iter().map(from_json).collect()),
+        Json::Array(items) => Value::Seq(items.iter().map(from_json_value).collect()),
         Json::Object(map) => Value::Map(
             map.iter()
-                .map(|(k, v)| Entry::Pair(k.clone(), from_json(v)))
+                .map(|(k, v)| Entry::Pair(k.clone(), from_json_value(v)))
                 .collect(),
         ),
     }
 }
 
 /// A value for serde_json, used to read the metadata block with its typed struct.
-fn to_json(value: &Value) -> Json {
+pub(super) fn to_json_value(value: &Value) -> Json {
     match value {
         Value::Null | Value::Comment(_) => Json::Null,
         Value::Scalar(Scalar::Str(b) | Scalar::Bytes(b)) => {
@@ -118,12 +121,12 @@ fn to_json(value: &Value) -> Json {
         Value::Scalar(Scalar::Float(f)) => Json::from(*f),
         Value::Scalar(Scalar::Bool(b)) => Json::Bool(*b),
         Value::Scalar(Scalar::Time(t)) => Json::String(t.clone()),
-        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Seq(items) => Json::Array(items.iter().map(to_json_value).collect()),
         Value::Map(branch) => Json::Object(
             branch
                 .iter()
                 .filter_map(|e| match e {
-                    Entry::Pair(k, v) => Some((k.clone(), to_json(v))),
+                    Entry::Pair(k, v) => Some((k.clone(), to_json_value(v))),
                     Entry::Comment(_) => None,
                 })
                 .collect(),

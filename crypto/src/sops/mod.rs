@@ -6,8 +6,7 @@
 //! - one `ENC[…]` value: [`cipher::encrypt`] / [`cipher::decrypt`];
 //! - the data key from the metadata: [`keys::recover_data_key`] (age, with Shamir key groups).
 //!
-//! Stores implemented so far: dotenv, JSON, INI and binary. YAML is not implemented yet and
-//! is refused with [`Error::UnsupportedFormat`].
+//! All five stores: YAML (multi-document, comments), JSON, dotenv, INI and binary.
 //!
 //! ```
 //! use sealbox_crypto::sops::{Format, cipher, cipher::DataKey, decrypt_file, keys, mac};
@@ -40,6 +39,7 @@ mod rules;
 pub mod shamir;
 pub mod tree;
 pub mod value;
+pub mod yaml;
 
 pub use metadata::Metadata;
 pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path, set, unset};
@@ -94,9 +94,9 @@ pub enum Error {
     /// The file cannot be read or written in its format.
     #[error("{0}")]
     Store(String),
-    /// A store sealbox does not implement yet.
-    #[error("{0:?} files are not supported yet: dotenv, JSON, INI and binary files are")]
-    UnsupportedFormat(Format),
+    /// Several YAML documents asked for in a format that holds one.
+    #[error("{0:?} holds a single document: a multi-document YAML file cannot be written as {0:?}")]
+    OneDocumentOnly(Format),
     /// An age identity or recipient that cannot be parsed.
     #[error("{0}")]
     Identity(String),
@@ -157,7 +157,7 @@ impl Error {
             Error::NotSopsFile => 1,
             Error::AlreadyEncrypted => 203,
             Error::Path(_) => 91,
-            Error::Store(_) | Error::UnsupportedFormat(_) => 2,
+            Error::Store(_) | Error::OneDocumentOnly(_) => 2,
             _ => 1,
         }
     }
@@ -189,11 +189,11 @@ pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>, Error> {
             Ok(vec![branch])
         }
         Format::Ini => Ok(vec![ini::load_plain(text()?)?]),
+        Format::Yaml => yaml::load_plain(text()?),
         Format::Binary => Ok(vec![vec![Entry::Pair(
             "data".into(),
             Value::Scalar(Scalar::Str(bytes.to_vec())),
         )]]),
-        other => Err(Error::UnsupportedFormat(other)),
     }
 }
 
@@ -207,7 +207,8 @@ pub fn emit_encrypted(
         (Format::Dotenv, [branch]) => dotenv::emit_encrypted(branch, meta),
         (Format::Json | Format::Binary, [branch]) => Ok(json::emit_encrypted(branch, meta)),
         (Format::Ini, [branch]) => ini::emit_encrypted(branch, meta),
-        (other, _) => Err(Error::UnsupportedFormat(other)),
+        (Format::Yaml, docs) => Ok(yaml::emit_encrypted(docs, meta)),
+        (other, _) => Err(Error::OneDocumentOnly(other)),
     }
 }
 
@@ -253,7 +254,7 @@ pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error
             let (branch, meta) = ini::load_encrypted(text)?;
             Ok((vec![branch], meta))
         }
-        other => Err(Error::UnsupportedFormat(other)),
+        Format::Yaml => yaml::load_encrypted(text),
     }
 }
 
@@ -264,7 +265,8 @@ pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error>
         (Format::Json, [branch]) => Ok(json::emit_plain(branch)),
         (Format::Binary, [branch]) => json::emit_binary(branch),
         (Format::Ini, [branch]) => ini::emit_plain(branch),
-        (other, _) => Err(Error::UnsupportedFormat(other)),
+        (Format::Yaml, docs) => Ok(yaml::emit_plain(docs)),
+        (other, _) => Err(Error::OneDocumentOnly(other)),
     }
 }
 

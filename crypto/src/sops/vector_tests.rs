@@ -102,6 +102,68 @@ fn every_ini_vector_decrypts_to_the_sops_output() {
 }
 
 #[test]
+fn every_yaml_vector_decrypts_to_the_sops_output() {
+    let vs = vectors("yaml");
+    assert_eq!(vs.len(), 28);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    // The post-quantum vector carries no data key: its stanza needs an ML-KEM age.
+    for v in vs
+        .iter()
+        .filter(|v| v.expected_exit == 0 && v.data_key_hex.is_some())
+    {
+        let text = read(&v.file);
+        let result = load(Format::Yaml, &text).and_then(|(mut docs, meta)| {
+            tree::decrypt(
+                &mut docs,
+                &meta,
+                &data_key(v.data_key_hex.as_ref().unwrap()),
+                false,
+                None,
+            )?;
+            emit_plain(Format::Yaml, &docs)
+        });
+        let want = read(v.expected_plaintext.as_ref().unwrap());
+        match result {
+            Ok(got) if got == want.as_bytes() => checked += 1,
+            Ok(got) => failures.push(format!(
+                "{}: output differs\n--- got\n{}\n--- want\n{want}",
+                v.file,
+                String::from_utf8_lossy(&got)
+            )),
+            Err(e) => failures.push(format!("{}: {e}", v.file)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} ok, failures:\n{}",
+        checked,
+        failures.join("\n")
+    );
+    assert_eq!(checked, 19);
+}
+
+#[test]
+fn the_no_mac_vector_fails_with_exit_51() {
+    let text = read("getsops-sops/no_mac.yaml");
+    let v = vectors("yaml")
+        .into_iter()
+        .find(|v| v.file == "getsops-sops/no_mac.yaml")
+        .unwrap();
+    let (mut docs, meta) = load(Format::Yaml, &text).unwrap();
+    let err = tree::decrypt(
+        &mut docs,
+        &meta,
+        &data_key(v.data_key_hex.as_ref().unwrap()),
+        false,
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::NoMac));
+    assert_eq!(err.sops_exit_code(), 51);
+}
+
+#[test]
 fn every_binary_vector_decrypts_to_the_sops_output() {
     check_vectors("binary", Format::Binary, 3);
 }
@@ -168,9 +230,12 @@ fn tampering_is_detected() {
 }
 
 #[test]
-fn unimplemented_stores_say_so() {
-    let err = load(Format::Yaml, "a: b\n").unwrap_err();
-    assert!(matches!(err, Error::UnsupportedFormat(Format::Yaml)));
+fn several_yaml_documents_cannot_become_one_json_file() {
+    let docs = super::yaml::parse("a: 1\n---\nb: 2\n").unwrap();
+    assert!(matches!(
+        emit_plain(Format::Json, &docs),
+        Err(Error::OneDocumentOnly(Format::Json))
+    ));
 }
 
 #[test]

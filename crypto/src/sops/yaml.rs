@@ -1,0 +1,727 @@
+//! The YAML store (spec `sops.md` §2.2, §6): documents read from parser events with their
+//! comments, plain scalars typed as yaml.v3 types them, and output written the way sops's
+//! yaml.v3 encoder writes it (4-space indentation, sequences indented under their key, yaml.v3
+//! quoting, `|` blocks for multi-line text, comments above what they belong to).
+
+use std::collections::HashMap;
+use std::iter::Peekable;
+
+use granit_parser::{Event, Parser, Placement, ScalarStyle};
+
+use super::Error;
+use super::metadata::Metadata;
+use super::value::{Branch, Entry, Scalar, Value};
+
+const METADATA_KEY: &str = "sops";
+const INDENT: usize = 4;
+
+type Events<'a> = Peekable<Parser<'a, granit_parser::StrInput<'a>>>;
+
+/// Reads every document of a YAML stream into a branch.
+pub fn parse(text: &str) -> Result<Vec<Branch>, Error> {
+    let mut reader = Reader {
+        events: Parser::new_from_str(text).peekable(),
+        anchors: HashMap::new(),
+        comments: Vec::new(),
+    };
+    reader.stream()
+}
+
+struct Reader<'a> {
+    events: Events<'a>,
+    anchors: HashMap<usize, Value>,
+    /// Comments seen and not yet placed.
+    comments: Vec<String>,
+}
+
+fn syntax(e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("invalid YAML: {e}"))
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> Result<Event<'a>, Error> {
+        loop {
+            let (event, _) = self
+                .events
+                .next()
+                .ok_or_else(|| syntax("unexpected end of input"))?
+                .map_err(syntax)?;
+            match event {
+                Event::Comment(text, _) => self.comments.push(text.into_owned()),
+                Event::Anchor(..) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Takes a same-line comment that follows the node just read, if any.
+    fn right_comment(&mut self) -> Option<String> {
+        match self.events.peek() {
+            Some(Ok((Event::Comment(_, Placement::Right), _))) => match self.events.next() {
+                Some(Ok((Event::Comment(text, _), _))) => Some(text.into_owned()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn take_comments(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.comments)
+    }
+
+    fn stream(&mut self) -> Result<Vec<Branch>, Error> {
+        let mut docs = Vec::new();
+        loop {
+            match self.next()? {
+                Event::StreamStart => {}
+                Event::StreamEnd => return Ok(docs),
+                Event::DocumentStart(..) => {
+                    let mut branch = match self.next()? {
+                        Event::MappingStart(_, anchor, _) => self.mapping(anchor)?,
+                        Event::Scalar(text, ScalarStyle::Plain, _, _) if is_null(&text) => {
+                            Branch::new()
+                        }
+                        _ => {
+                            return Err(Error::Store(
+                                "YAML documents that are sequences or scalars are not supported"
+                                    .into(),
+                            ));
+                        }
+                    };
+                    match self.next()? {
+                        Event::DocumentEnd => {}
+                        other => {
+                            return Err(syntax(format!(
+                                "expected the end of a document, got {other:?}"
+                            )));
+                        }
+                    }
+                    branch.extend(self.take_comments().into_iter().map(Entry::Comment));
+                    docs.push(branch);
+                }
+                other => return Err(syntax(format!("unexpected {other:?}"))),
+            }
+        }
+    }
+
+    fn mapping(&mut self, anchor: usize) -> Result<Branch, Error> {
+        let mut branch = Branch::new();
+        loop {
+            let key = match self.next()? {
+                Event::MappingEnd => break,
+                Event::Scalar(text, ..) => text.into_owned(),
+                other => {
+                    return Err(Error::Store(format!(
+                        "only string keys are supported, found {other:?}"
+                    )));
+                }
+            };
+            branch.extend(self.take_comments().into_iter().map(Entry::Comment));
+            let right_of_key = self.right_comment();
+            let value = self.node()?;
+            let right_of_value = if matches!(value, Value::Scalar(_) | Value::Null) {
+                self.right_comment()
+            } else {
+                None
+            };
+            // sops keeps a key's and a scalar value's comments before the entry.
+            branch.extend(
+                right_of_key
+                    .into_iter()
+                    .chain(right_of_value)
+                    .map(Entry::Comment),
+            );
+            // A merge key simply stays a key named `<<` holding the merged mapping (spec §2.2).
+            branch.push(Entry::Pair(key, value));
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, Value::Map(branch.clone()));
+        }
+        Ok(branch)
+    }
+
+    fn sequence(&mut self, anchor: usize) -> Result<Vec<Value>, Error> {
+        let mut items = Vec::new();
+        loop {
+            let comments = self.take_comments();
+            if matches!(self.events.peek(), Some(Ok((Event::SequenceEnd, _)))) {
+                self.comments = comments;
+                self.next()?;
+                break;
+            }
+            items.extend(comments.into_iter().map(Value::Comment));
+            let item = self.node()?;
+            let right = matches!(item, Value::Scalar(_) | Value::Null)
+                .then(|| self.right_comment())
+                .flatten();
+            items.extend(right.map(Value::Comment));
+            items.push(item);
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, Value::Seq(items.clone()));
+        }
+        Ok(items)
+    }
+
+    fn node(&mut self) -> Result<Value, Error> {
+        match self.next()? {
+            Event::MappingStart(_, anchor, _) => Ok(Value::Map(self.mapping(anchor)?)),
+            Event::SequenceStart(_, anchor, _) => Ok(Value::Seq(self.sequence(anchor)?)),
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| t.to_string());
+                let value = scalar(&text, style, tag.as_deref());
+                if anchor != 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                Ok(value)
+            }
+            Event::Alias(id) => self
+                .anchors
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| syntax("an alias refers to no anchor")),
+            other => Err(syntax(format!("unexpected {other:?}"))),
+        }
+    }
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// yaml.v3's typing of a scalar: only plain scalars are resolved, quoted and block ones are
+/// strings; `!!str` forces a string.
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+    let string = || Value::Scalar(Scalar::Str(text.as_bytes().to_vec()));
+    if style != ScalarStyle::Plain || tag.is_some_and(|t| t.ends_with("str")) {
+        return string();
+    }
+    if is_null(text) {
+        return Value::Null;
+    }
+    match text {
+        "true" | "True" | "TRUE" => return Value::Scalar(Scalar::Bool(true)),
+        "false" | "False" | "FALSE" => return Value::Scalar(Scalar::Bool(false)),
+        _ => {}
+    }
+    if let Some(i) = parse_int(text) {
+        return Value::Scalar(Scalar::Int(i));
+    }
+    if let Some(f) = parse_float(text) {
+        return Value::Scalar(Scalar::Float(f));
+    }
+    if let Some(t) = parse_timestamp(text) {
+        return Value::Scalar(Scalar::Time(t));
+    }
+    string()
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let clean: String = text.chars().filter(|c| *c != '_').collect();
+    let (negative, digits) = match clean.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
+    };
+    if digits.is_empty() || text.starts_with('_') {
+        return None;
+    }
+    let magnitude = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()?
+    } else if let Some(bin) = digits.strip_prefix("0b") {
+        i64::from_str_radix(bin, 2).ok()?
+    } else if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        // yaml.v3 still reads a leading zero as octal (`017` is 15).
+        i64::from_str_radix(digits, 8).ok()?
+    } else if digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    let clean: String = text.chars().filter(|c| *c != '_').collect();
+    let body = clean.strip_prefix(['-', '+']).unwrap_or(&clean);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let digits_ok = !mantissa.is_empty()
+        && mantissa != "."
+        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && mantissa.bytes().filter(|b| *b == b'.').count() <= 1;
+    let exp_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+    });
+    (digits_ok && exp_ok).then(|| clean.parse().ok()).flatten()
+}
+
+/// yaml.v3 timestamps: a date, or date and time (`T`, `t` or spaces), with an optional zone;
+/// kept as Go's RFC 3339 text.
+fn parse_timestamp(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let date_ok = b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit);
+    if !date_ok {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some(format!("{text}T00:00:00Z"));
+    }
+    let rest = &text[10..];
+    let time = rest.strip_prefix(['T', 't'])?;
+    let tb = time.as_bytes();
+    let hms_ok = tb.len() >= 8
+        && tb[..2].iter().all(u8::is_ascii_digit)
+        && tb[2] == b':'
+        && tb[3..5].iter().all(u8::is_ascii_digit)
+        && tb[5] == b':'
+        && tb[6..8].iter().all(u8::is_ascii_digit);
+    if !hms_ok {
+        return None;
+    }
+    let (clock, zone) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) => (&time[..i], &time[i..]),
+        None => (time, "Z"),
+    };
+    let zone = if zone.eq_ignore_ascii_case("z") {
+        "Z"
+    } else {
+        zone
+    };
+    let (whole, fraction) = match clock.split_once('.') {
+        Some((w, f)) => (w, f.trim_end_matches('0')),
+        None => (clock, ""),
+    };
+    let fraction = if fraction.is_empty() {
+        String::new()
+    } else {
+        format!(".{fraction}")
+    };
+    Some(format!("{}T{whole}{fraction}{zone}", &text[..10]))
+}
+
+/// Splits an encrypted YAML stream into its documents and the first document's metadata.
+pub fn load_encrypted(text: &str) -> Result<(Vec<Branch>, Metadata), Error> {
+    let mut docs = parse(text)?;
+    let mut meta = None;
+    for (index, doc) in docs.iter_mut().enumerate() {
+        if let Some(at) = doc
+            .iter()
+            .position(|e| matches!(e, Entry::Pair(k, _) if k == METADATA_KEY))
+        {
+            let Entry::Pair(_, value) = doc.remove(at) else {
+                unreachable!("position matched a pair")
+            };
+            if index == 0 {
+                meta = Some(value);
+            }
+        }
+    }
+    let meta = meta.ok_or(Error::NotSopsFile)?;
+    let meta = serde_json::from_value(super::json::to_json_value(&meta))
+        .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))?;
+    Ok((docs, meta))
+}
+
+/// Reads a plaintext stream, refusing one whose first document has a `sops` key (exit 203).
+pub fn load_plain(text: &str) -> Result<Vec<Branch>, Error> {
+    let docs = parse(text)?;
+    if docs.first().is_some_and(|d| {
+        d.iter()
+            .any(|e| matches!(e, Entry::Pair(k, _) if k == METADATA_KEY))
+    }) {
+        return Err(Error::AlreadyEncrypted);
+    }
+    if docs.is_empty() {
+        return Err(Error::Store("the YAML file has no documents".into()));
+    }
+    Ok(docs)
+}
+
+/// The decrypted documents, `---` between them.
+pub fn emit_plain(docs: &[Branch]) -> Vec<u8> {
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        write_map(&mut out, doc, 0);
+    }
+    out.into_bytes()
+}
+
+/// The encrypted documents, each with the same `sops` block at its end.
+pub fn emit_encrypted(docs: &[Branch], meta: &Metadata) -> Vec<u8> {
+    let block = super::json::from_json_value(&meta.to_json());
+    let with_meta: Vec<Branch> = docs
+        .iter()
+        .map(|doc| {
+            let mut doc = doc.clone();
+            doc.push(Entry::Pair(METADATA_KEY.into(), block.clone()));
+            doc
+        })
+        .collect();
+    emit_plain(&with_meta)
+}
+
+/// Writes a mapping's entries at column `indent`; an empty top-level document is `{}`.
+fn write_map(out: &mut String, branch: &Branch, indent: usize) {
+    let pad = " ".repeat(indent);
+    for entry in branch {
+        out.push_str(&pad);
+        match entry {
+            Entry::Comment(text) => {
+                out.push('#');
+                out.push_str(text);
+                out.push('\n');
+            }
+            Entry::Pair(key, value) => {
+                out.push_str(&key_text(key));
+                out.push(':');
+                write_value(out, value, indent);
+            }
+        }
+    }
+    if branch.is_empty() && indent == 0 {
+        out.push_str("{}\n");
+    }
+}
+
+/// Writes what follows `key:` (or `- `): inline scalars, or a nested block on the next lines.
+fn write_value(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Map(branch) if branch.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+            out.push('\n');
+            write_map(out, branch, indent + INDENT);
+        }
+        Value::Map(_) => out.push_str(" {}\n"),
+        Value::Seq(items) if items.iter().any(|v| !matches!(v, Value::Comment(_))) => {
+            out.push('\n');
+            write_seq(out, items, indent + INDENT);
+        }
+        Value::Seq(_) => out.push_str(" []\n"),
+        Value::Comment(_) => out.push('\n'),
+        Value::Null => out.push_str(" null\n"),
+        Value::Scalar(s) => {
+            out.push(' ');
+            write_scalar(out, s, indent + INDENT);
+        }
+    }
+}
+
+fn write_seq(out: &mut String, items: &[Value], indent: usize) {
+    let pad = " ".repeat(indent);
+    for item in items {
+        out.push_str(&pad);
+        match item {
+            Value::Comment(text) => {
+                out.push('#');
+                out.push_str(text);
+                out.push('\n');
+            }
+            Value::Map(branch) if branch.iter().any(|e| matches!(e, Entry::Pair(..))) => {
+                out.push_str("- ");
+                write_item_map(out, branch, indent);
+            }
+            Value::Seq(inner) if inner.iter().any(|v| !matches!(v, Value::Comment(_))) => {
+                out.push_str("-\n");
+                write_seq(out, inner, indent + INDENT);
+            }
+            other => {
+                out.push('-');
+                write_value(out, other, indent);
+            }
+        }
+    }
+}
+
+/// A mapping that is a sequence item: its keys line up two columns in (after `- `), and what
+/// they hold is indented from the sequence's column, as yaml.v3 does.
+fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
+    let key_pad = " ".repeat(seq_indent + 2);
+    let mut first = true;
+    for entry in branch {
+        if !first {
+            out.push_str(&key_pad);
+        }
+        match entry {
+            Entry::Comment(text) => {
+                out.push('#');
+                out.push_str(text);
+                out.push('\n');
+                if first {
+                    out.push_str(&key_pad);
+                    continue;
+                }
+            }
+            Entry::Pair(key, value) => {
+                out.push_str(&key_text(key));
+                out.push(':');
+                write_value(out, value, seq_indent);
+            }
+        }
+        first = false;
+    }
+}
+
+fn key_text(key: &str) -> String {
+    match string_style(key) {
+        Style::Plain => key.to_owned(),
+        Style::Single => format!("'{}'", key.replace('\'', "''")),
+        Style::Double | Style::Literal => double_quoted(key),
+    }
+}
+
+fn write_scalar(out: &mut String, scalar: &Scalar, block_indent: usize) {
+    match scalar {
+        Scalar::Str(bytes) | Scalar::Bytes(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            match string_style(&text) {
+                Style::Plain => out.push_str(&text),
+                Style::Single => {
+                    out.push('\'');
+                    out.push_str(&text.replace('\'', "''"));
+                    out.push('\'');
+                }
+                Style::Double => out.push_str(&double_quoted(&text)),
+                Style::Literal => {
+                    out.push('|');
+                    let trailing = text.len() - text.trim_end_matches('\n').len();
+                    match trailing {
+                        0 => out.push('-'),
+                        1 => {}
+                        _ => out.push('+'),
+                    }
+                    if text.starts_with(' ') {
+                        out.insert_str(out.len() - usize::from(trailing != 1), &INDENT.to_string());
+                    }
+                    out.push('\n');
+                    let pad = " ".repeat(block_indent);
+                    let body = text.strip_suffix('\n').unwrap_or(&text);
+                    for line in body.split('\n') {
+                        if !line.is_empty() {
+                            out.push_str(&pad);
+                            out.push_str(line);
+                        }
+                        out.push('\n');
+                    }
+                    return;
+                }
+            }
+        }
+        Scalar::Int(i) => out.push_str(&i.to_string()),
+        Scalar::Float(f) => out.push_str(&go_float_g(*f)),
+        Scalar::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Scalar::Time(t) => out.push_str(t),
+    }
+    out.push('\n');
+}
+
+#[derive(PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// yaml.v3's choice for a string: plain when it reads back as the same string, else single
+/// quotes, else double quotes; multi-line text as a literal block.
+fn string_style(text: &str) -> Style {
+    if text.is_empty() {
+        return Style::Double;
+    }
+    let printable = text.chars().all(|c| c == '\n' || !c.is_control());
+    if text.contains('\n') {
+        let trailing_space = text
+            .split('\n')
+            .any(|l| l.ends_with(' ') || l.ends_with('\t'));
+        return if printable && !trailing_space {
+            Style::Literal
+        } else {
+            Style::Double
+        };
+    }
+    if !printable {
+        return Style::Double;
+    }
+    // A string that would read back as another type (or as a YAML 1.1 bool) is double-quoted.
+    let retyped = !matches!(
+        scalar(text, ScalarStyle::Plain, None),
+        Value::Scalar(Scalar::Str(_))
+    ) || matches!(
+        text,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+    ) || looks_like_old_number(text);
+    if retyped {
+        return Style::Double;
+    }
+    if plain_allowed(text) {
+        Style::Plain
+    } else {
+        Style::Single
+    }
+}
+
+/// yaml.v3 also quotes YAML 1.1 sexagesimal floats (`1:20`, `-190:20:30.15`), which older
+/// readers would take for numbers.
+fn looks_like_old_number(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (head, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = head.split(':');
+    let first = parts.next().unwrap_or("");
+    let sexagesimal: Vec<&str> = parts.collect();
+    first.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && first.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        && !sexagesimal.is_empty()
+        && sexagesimal.iter().all(|p| {
+            (1..=2).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u8>().is_ok_and(|n| n < 60)
+        })
+        && fraction.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
+fn plain_allowed(text: &str) -> bool {
+    let first = text.chars().next().expect("non-empty");
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(first == '-' && text.len() > 1 && !text[1..].starts_with(' '))
+    {
+        if first != '-' {
+            return false;
+        }
+        if text == "-" {
+            return false;
+        }
+    }
+    if text.starts_with(' ') || text.ends_with(' ') || text.starts_with("- ") || text == "-" {
+        return false;
+    }
+    if text.contains(": ") || text.contains(" #") || text.ends_with(':') {
+        return false;
+    }
+    if text.starts_with("---") || text.starts_with("...") {
+        return false;
+    }
+    true
+}
+
+fn double_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` as yaml.v3 writes floats: shortest digits,
+/// exponent form below 1e-4 and from 1e21, `.inf`/`.nan` spellings.
+fn go_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
+        let s = format!("{f:e}");
+        let (mantissa, exp) = s.split_once('e').expect("exponent form");
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        format!("{f}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_plain_scalars_like_yaml_v3() {
+        let doc = &parse("a: 017\nb: 0x1F\nc: 1e3\nd: yes\ne: ~\nf: 2024-01-02\ng: '5'\nh: True\n")
+            .unwrap()[0];
+        let get = |k: &str| {
+            doc.iter()
+                .find_map(|e| match e {
+                    Entry::Pair(key, v) if key == k => Some(v.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(get("a"), Value::Scalar(Scalar::Int(15)));
+        assert_eq!(get("b"), Value::Scalar(Scalar::Int(31)));
+        assert_eq!(get("c"), Value::Scalar(Scalar::Float(1000.0)));
+        assert_eq!(get("d"), Value::Scalar(Scalar::Str(b"yes".to_vec())));
+        assert_eq!(get("e"), Value::Null);
+        assert_eq!(
+            get("f"),
+            Value::Scalar(Scalar::Time("2024-01-02T00:00:00Z".into()))
+        );
+        assert_eq!(get("g"), Value::Scalar(Scalar::Str(b"5".to_vec())));
+        assert_eq!(get("h"), Value::Scalar(Scalar::Bool(true)));
+    }
+
+    #[test]
+    fn writes_like_sops() {
+        let text = "# c\na: 1\nl:\n    - x\n    - k: v\n      m:\n        name: \"yes\"\ns: |\n    one\n    two\n";
+        let docs = parse(text).unwrap();
+        assert_eq!(String::from_utf8(emit_plain(&docs)).unwrap(), text);
+        assert_eq!(go_float_g(1e-7), "1e-07");
+        assert!(string_style("3.13.2") == Style::Plain);
+        assert!(string_style("1:20") == Style::Double);
+        assert!(string_style("1_000") == Style::Double);
+        assert_eq!(go_float_g(1000.0), "1000");
+    }
+}
