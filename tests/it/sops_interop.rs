@@ -773,3 +773,113 @@ fn kubernetes_secrets_keep_their_metadata_readable_in_native_mode_only() {
         .ok();
     assert!(dropin.contains("kind: ENC[AES256_GCM"), "{dropin}");
 }
+
+#[test]
+fn negative_vectors_fail_with_the_sops_exit_code() {
+    let env = Env::new();
+    let dir = sealbox_tests::root().join("testdata/sops");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for v in manifest.as_array().unwrap() {
+        let expected = v["expected_exit"].as_i64().unwrap_or(0);
+        // no_mac.yaml is PGP-only: its exit 51 is checked with its data key in the crypto tests.
+        let ages = v["age_identities"].as_array().map_or(0, Vec::len);
+        if expected == 0 || v["format"] == "plain" || v["format"] == "key" || ages == 0 {
+            continue;
+        }
+        let file = dir.join(v["file"].as_str().unwrap());
+        let mut cmd = env.sealbox(&["decrypt", file.to_str().unwrap()]);
+        if let Some(id) = v["age_identities"].as_array().and_then(|a| a.first()) {
+            cmd.0
+                .env("SOPS_AGE_KEY_FILE", dir.join(id.as_str().unwrap()));
+        }
+        let run = cmd.run();
+        assert_eq!(
+            i64::from(exit_code(&run)),
+            expected,
+            "{}: {}",
+            v["file"],
+            run.stderr()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "the seven version-less rops files (1)");
+}
+
+#[test]
+fn identities_come_from_every_sops_source() {
+    let (env, r) = setup();
+    let encrypted = sealed_json(&env, &r);
+    // SOPS_AGE_KEY_CMD
+    let mut cmd = env.sealbox(&["decrypt", "enc.json"]);
+    cmd.0.env(
+        "SOPS_AGE_KEY_CMD",
+        format!("cat {}", env.path("key.txt").display()),
+    );
+    assert_eq!(cmd.run().ok(), JSON);
+    // the default key file under XDG_CONFIG_HOME
+    std::fs::create_dir_all(env.path("xdg/sops/age")).unwrap();
+    std::fs::copy(env.path("key.txt"), env.path("xdg/sops/age/keys.txt")).unwrap();
+    assert_eq!(env.sealbox(&["decrypt", "enc.json"]).run().ok(), JSON);
+    // --output-type converts on the way out, as sops does
+    let ours = env
+        .sealbox(&["decrypt", "--output-type", "yaml", "enc.json"])
+        .run()
+        .ok();
+    let theirs = with_key(
+        &env,
+        env.sops(&["decrypt", "--output-type", "yaml", "enc.json"]),
+    )
+    .run()
+    .ok();
+    assert_eq!(ours, theirs);
+    drop(encrypted);
+}
+
+#[test]
+fn comment_selectors_from_sops_yaml_interoperate() {
+    let (env, r) = setup();
+    let plain = "# sops:plain\nusername: bob\n# ordinary comment\npassword: hunter2\n";
+    for (selector, clear) in [
+        ("unencrypted_comment_regex", "username: bob"),
+        ("encrypted_comment_regex", "username: bob"),
+    ] {
+        let pattern = if selector.starts_with("un") {
+            "sops:plain"
+        } else {
+            "ordinary"
+        };
+        env.write(
+            ".sops.yaml",
+            format!("creation_rules:\n  - age: {r}\n    {selector}: {pattern}\n"),
+        );
+        env.write("c.yaml", plain);
+        // sops encrypts, sealbox decrypts
+        let by_sops = env.sops(&["encrypt", "c.yaml"]).run();
+        assert!(by_sops.output.status.success(), "{}", by_sops.stderr());
+        assert!(
+            by_sops.stdout().contains(clear),
+            "{selector}: {}",
+            by_sops.stdout()
+        );
+        env.write("s.yaml", &by_sops.output.stdout);
+        let reference = with_key(&env, env.sops(&["decrypt", "s.yaml"])).run().ok();
+        assert_eq!(
+            with_key(&env, env.sealbox(&["decrypt", "s.yaml"]))
+                .run()
+                .ok(),
+            reference,
+            "{selector}"
+        );
+        // sealbox encrypts the same way, sops decrypts
+        let ours = env.sealbox(&["encrypt", "c.yaml"]).run().ok();
+        assert!(ours.contains(clear), "{selector}: {ours}");
+        env.write("o.yaml", &ours);
+        assert_eq!(
+            with_key(&env, env.sops(&["decrypt", "o.yaml"])).run().ok(),
+            reference,
+            "{selector}"
+        );
+    }
+}

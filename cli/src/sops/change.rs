@@ -11,7 +11,7 @@ use clap::Args;
 use sealbox_crypto::sops::{self, Format, OpenFile};
 
 use super::TypeArg;
-use super::identities::age_identities;
+use super::files;
 use crate::Exit;
 use crate::io::{self, Readers};
 use crate::sopsconfig;
@@ -110,9 +110,12 @@ fn open(
     ignore_mac: bool,
 ) -> Result<(OpenFile, zeroize::Zeroizing<String>)> {
     let text = read(file)?;
-    let (identities, _) = age_identities()?;
-    let opened = OpenFile::open(format_of(file, input_type), &text, &identities, ignore_mac)
-        .with_context(|| file.display().to_string())?;
+    let opened = files::open(
+        &text,
+        format_of(file, input_type),
+        &file.display().to_string(),
+        ignore_mac,
+    )?;
     Ok((opened, text))
 }
 

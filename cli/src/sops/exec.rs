@@ -8,7 +8,7 @@ use clap::Args;
 use sealbox_crypto::sops::{Entry, Format, OpenFile, Scalar, Value};
 
 use super::TypeArg;
-use super::identities::age_identities;
+use super::files;
 use crate::Exit;
 use crate::io::{self, Readers};
 
@@ -45,8 +45,7 @@ pub struct ExecFileArgs {
 fn open(file: &std::path::Path, input_type: Option<TypeArg>) -> Result<OpenFile> {
     let format = input_type.map_or_else(|| Format::from_path(&file.to_string_lossy()), Into::into);
     let text = io::read_text(Some(file), "FILE")?;
-    let (identities, _) = age_identities()?;
-    OpenFile::open(format, &text, &identities, false).with_context(|| file.display().to_string())
+    files::open(&text, format, &file.display().to_string(), false)
 }
 
 pub fn exec_env(args: &ExecEnvArgs) -> Result<()> {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sops::{self, EncryptSettings, Format, Value, keys};
+use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Value};
 
 use super::SopsFlags;
 use super::identities::age_identities;
@@ -104,11 +104,21 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
+    let file = open(text, format, &source_name(flags), flags.ignore_mac)?;
     let out_format = flags.output_type.map_or(format, Into::into);
-    let (mut branches, meta) = sops::load(format, text).with_context(|| source_name(flags))?;
+    let out = match &flags.extract {
+        Some(path) => extract(&file.branches, path, out_format)?,
+        None => file.plain(out_format)?,
+    };
+    write(flags, &out, Readers::Owner)
+}
+
+/// Opens a sops file with the age identities from the environment, as every command that
+/// decrypts does. Like the sops CLI (not its library), a file without `version` is refused.
+pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -> Result<OpenFile> {
     let (identities, sources) = age_identities()?;
-    let key = keys::recover_data_key(&meta, &identities).map_err(|e| {
-        let hint = if identities.is_empty() {
+    let file = OpenFile::open(format, text, &identities, ignore_mac).map_err(|e| {
+        let hint = if identities.is_empty() && matches!(e, sops::Error::NoUsableKey { .. }) {
             format!(
                 "; no age identities found (looked in {})",
                 sources.join(", ")
@@ -116,15 +126,16 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
         } else {
             String::new()
         };
-        anyhow::Error::new(e).context(format!("{}{hint}", source_name(flags)))
+        anyhow::Error::new(e).context(format!("{source}{hint}"))
     })?;
-    sops::tree::decrypt(&mut branches, &meta, &key, flags.ignore_mac, None)
-        .with_context(|| source_name(flags))?;
-    let out = match &flags.extract {
-        Some(path) => extract(&branches, path, out_format)?,
-        None => sops::emit_plain(out_format, &branches)?,
-    };
-    write(flags, &out, Readers::Owner)
+    if file.metadata.version.is_empty() {
+        return Err(Exit::new(
+            1,
+            format!("{source}: Version string empty: the sops metadata has no version"),
+        )
+        .into());
+    }
+    Ok(file)
 }
 
 fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<u8>> {
