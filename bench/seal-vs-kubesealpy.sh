@@ -15,15 +15,7 @@ SEALBOX_HOME=$work/home "$sealbox" keys init >/dev/null 2>&1
 cert=$(ls "$work"/home/keys/*.crt)
 python3 bench/make_stream.py 1000 3 >"$work/stream.yaml"
 
-best() { # best wall time in seconds of RUNS runs of "$@"
-  local best=
-  for _ in $(seq "$RUNS"); do
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >"$work/out" ; t1=$(date +%s.%N)
-    best=$(python3 -c "t=$t1-$t0; b='$best'; print(t if not b or t<float(b) else b)")
-  done
-  echo "$best"
-}
+. bench/best.sh
 
 ours=$(best "$sealbox" seal --cert "$cert" -f "$work/stream.yaml")
 test "$(grep -c '^kind: SealedSecret' "$work/out")" = 1000

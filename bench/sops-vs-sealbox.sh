@@ -22,15 +22,7 @@ python3 bench/make_json.py "$KEYS" >"$work/plain.json"
 python3 -c "import os,sys
 for i in range($KEYS): print(f'KEY{i}={os.urandom(12).hex()}')" >"$work/plain.env"
 
-best() { # best wall time in seconds of RUNS runs of "$@", stdout to $work/out
-  local best=
-  for _ in $(seq "$RUNS"); do
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >"$work/out"; t1=$(date +%s.%N)
-    best=$(python3 -c "t=$t1-$t0; b='$best'; print(t if not b or t<float(b) else b)")
-  done
-  echo "$best"
-}
+. bench/best.sh
 
 for ext in yaml json env; do
   plain=$work/plain.$ext

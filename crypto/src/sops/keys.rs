@@ -11,7 +11,7 @@ use super::cipher::DataKey;
 use super::metadata::{AgeKey, Metadata};
 use super::{Error, shamir};
 
-/// Parses age identities: `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments skipped.
+/// Parses age identities (`AGE-SECRET-KEY-…` lines); blank lines and `#` comments skipped.
 /// Several keys may share a line, separated by whitespace (`SOPS_AGE_KEY` since sops 3.13).
 pub fn parse_identities(text: &str) -> Result<Vec<x25519::Identity>, Error> {
     text.lines()
@@ -20,7 +20,7 @@ pub fn parse_identities(text: &str) -> Result<Vec<x25519::Identity>, Error> {
         .flat_map(str::split_whitespace)
         .map(|word| {
             x25519::Identity::from_str(word).map_err(|_| {
-                Error::Identity("not an age identity (expected AGE-SECRET-KEY-1…)".into())
+                Error::Identity("not an age identity (expected an AGE-SECRET-KEY-… line)".into())
             })
         })
         .collect()
