@@ -430,16 +430,18 @@ fn write_value(out: &mut String, value: &Value, indent: usize) {
 fn write_seq(out: &mut String, items: &[Value], indent: usize) {
     let pad = " ".repeat(indent);
     for item in items {
+        if let Value::Map(branch) = item
+            && branch.iter().any(|e| matches!(e, Entry::Pair(..)))
+        {
+            write_item_map(out, branch, indent);
+            continue;
+        }
         out.push_str(&pad);
         match item {
             Value::Comment(text) => {
                 out.push('#');
                 out.push_str(text);
                 out.push('\n');
-            }
-            Value::Map(branch) if branch.iter().any(|e| matches!(e, Entry::Pair(..))) => {
-                out.push_str("- ");
-                write_item_map(out, branch, indent);
             }
             Value::Seq(inner) if inner.iter().any(|v| !matches!(v, Value::Comment(_))) => {
                 out.push_str("-\n");
@@ -454,12 +456,27 @@ fn write_seq(out: &mut String, items: &[Value], indent: usize) {
 }
 
 /// A mapping that is a sequence item: its keys line up two columns in (after `- `), and what
-/// they hold is indented from the sequence's column, as yaml.v3 does.
+/// they hold is indented from the sequence's column, as yaml.v3 does. Comments before its
+/// first key go above the `- ` line, where they cannot turn the item into an empty one.
 fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
+    let pad = " ".repeat(seq_indent);
     let key_pad = " ".repeat(seq_indent + 2);
-    let mut first = true;
-    for entry in branch {
-        if !first {
+    let lead = branch
+        .iter()
+        .take_while(|e| matches!(e, Entry::Comment(_)))
+        .count();
+    for entry in &branch[..lead] {
+        if let Entry::Comment(text) = entry {
+            out.push_str(&pad);
+            out.push('#');
+            out.push_str(text);
+            out.push('\n');
+        }
+    }
+    out.push_str(&pad);
+    out.push_str("- ");
+    for (i, entry) in branch[lead..].iter().enumerate() {
+        if i > 0 {
             out.push_str(&key_pad);
         }
         match entry {
@@ -467,10 +484,6 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
                 out.push('#');
                 out.push_str(text);
                 out.push('\n');
-                if first {
-                    out.push_str(&key_pad);
-                    continue;
-                }
             }
             Entry::Pair(key, value) => {
                 out.push_str(&key_text(key));
@@ -478,7 +491,6 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
                 write_value(out, value, seq_indent);
             }
         }
-        first = false;
     }
 }
 
@@ -615,27 +627,20 @@ fn looks_like_old_number(text: &str) -> bool {
 }
 
 fn plain_allowed(text: &str) -> bool {
-    let first = text.chars().next().expect("non-empty");
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
-        && !(first == '-' && text.len() > 1 && !text[1..].starts_with(' '))
-    {
-        if first != '-' {
-            return false;
-        }
-        if text == "-" {
-            return false;
-        }
-    }
-    if text.starts_with(' ') || text.ends_with(' ') || text.starts_with("- ") || text == "-" {
+    let mut chars = text.chars();
+    let first = chars.next().expect("non-empty");
+    // `-`, `?` and `:` may start a plain scalar when a non-space follows; other indicators not.
+    let soft_start = matches!(first, '-' | '?' | ':') && chars.next().is_some_and(|c| c != ' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !soft_start {
         return false;
     }
-    if text.contains(": ") || text.contains(" #") || text.ends_with(':') {
-        return false;
-    }
-    if text.starts_with("---") || text.starts_with("...") {
-        return false;
-    }
-    true
+    !(text.starts_with(' ')
+        || text.ends_with(' ')
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.ends_with(':')
+        || text.starts_with("---")
+        || text.starts_with("..."))
 }
 
 fn double_quoted(text: &str) -> String {
@@ -711,6 +716,20 @@ mod tests {
         );
         assert_eq!(get("g"), Value::Scalar(Scalar::Str(b"5".to_vec())));
         assert_eq!(get("h"), Value::Scalar(Scalar::Bool(true)));
+    }
+
+    #[test]
+    fn comments_at_the_start_of_a_list_item_stay_comments() {
+        let docs = vec![vec![Entry::Pair(
+            "l".into(),
+            Value::Seq(vec![Value::Map(vec![
+                Entry::Comment(" about k".into()),
+                Entry::Pair("k".into(), Value::Scalar(Scalar::Int(1))),
+            ])]),
+        )]];
+        let text = String::from_utf8(emit_plain(&docs)).unwrap();
+        assert_eq!(text, "l:\n    # about k\n    - k: 1\n");
+        assert_eq!(parse(&text).unwrap()[0].len(), 1);
     }
 
     #[test]
