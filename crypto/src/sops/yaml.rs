@@ -23,15 +23,21 @@ pub fn parse(text: &str) -> Result<Vec<Branch>, Error> {
         events: Parser::new_from_str(text).peekable(),
         anchors: HashMap::new(),
         comments: Vec::new(),
+        expanded: 0,
     };
     reader.stream()
 }
 
+/// How many nodes aliases may expand to in one file, like yaml.v3's guard against alias bombs.
+const ALIAS_BUDGET: usize = 1_000_000;
+
 struct Reader<'a> {
     events: Events<'a>,
     anchors: HashMap<usize, Value>,
-    /// Comments seen and not yet placed.
-    comments: Vec<String>,
+    /// Comments seen and not yet placed, with their column.
+    comments: Vec<(String, usize)>,
+    /// Nodes produced by alias expansion so far.
+    expanded: usize,
 }
 
 fn syntax(e: impl std::fmt::Display) -> Error {
@@ -39,19 +45,45 @@ fn syntax(e: impl std::fmt::Display) -> Error {
 }
 
 impl<'a> Reader<'a> {
-    fn next(&mut self) -> Result<Event<'a>, Error> {
+    /// The next node event with its column; comments go to the pending list.
+    fn next(&mut self) -> Result<(Event<'a>, usize), Error> {
         loop {
-            let (event, _) = self
+            let (event, span) = self
                 .events
                 .next()
                 .ok_or_else(|| syntax("unexpected end of input"))?
                 .map_err(syntax)?;
             match event {
-                Event::Comment(text, _) => self.comments.push(text.into_owned()),
+                Event::Comment(text, _) => {
+                    self.comments.push((text.into_owned(), span.start.col()))
+                }
                 Event::Anchor(..) => {}
-                other => return Ok(other),
+                other => return Ok((other, span.start.col())),
             }
         }
+    }
+
+    /// Moves comment events waiting in the stream to the pending list.
+    fn pull_comments(&mut self) -> Result<(), Error> {
+        while let Some(Ok((Event::Comment(..), _))) = self.events.peek() {
+            if let Some(Ok((Event::Comment(text, _), span))) = self.events.next() {
+                self.comments.push((text.into_owned(), span.start.col()));
+            }
+        }
+        match self.events.peek() {
+            Some(Err(_)) => Err(syntax(
+                self.events
+                    .next()
+                    .and_then(Result::err)
+                    .expect("peeked an error"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn peek_is(&mut self, end: fn(&Event<'_>) -> bool) -> Result<bool, Error> {
+        self.pull_comments()?;
+        Ok(matches!(self.events.peek(), Some(Ok((event, _))) if end(event)))
     }
 
     /// Takes a same-line comment that follows the node just read, if any.
@@ -67,18 +99,31 @@ impl<'a> Reader<'a> {
 
     fn take_comments(&mut self) -> Vec<String> {
         std::mem::take(&mut self.comments)
+            .into_iter()
+            .map(|(text, _)| text)
+            .collect()
+    }
+
+    /// At the end of a block that started at `col`: the pending comments indented at least as
+    /// far belong to it (yaml.v3's foot comments); the rest wait for the enclosing block.
+    fn take_foot_comments(&mut self, col: usize) -> Vec<String> {
+        let (mine, outer): (Vec<_>, Vec<_>) = std::mem::take(&mut self.comments)
+            .into_iter()
+            .partition(|(_, c)| *c >= col);
+        self.comments = outer;
+        mine.into_iter().map(|(text, _)| text).collect()
     }
 
     fn stream(&mut self) -> Result<Vec<Branch>, Error> {
         let mut docs = Vec::new();
         loop {
-            match self.next()? {
+            match self.next()?.0 {
                 Event::StreamStart => {}
                 Event::StreamEnd => return Ok(docs),
                 Event::DocumentStart(..) => {
                     let mut branch = match self.next()? {
-                        Event::MappingStart(_, anchor, _) => self.mapping(anchor)?,
-                        Event::Scalar(text, ScalarStyle::Plain, _, _) if is_null(&text) => {
+                        (Event::MappingStart(_, anchor, _), col) => self.mapping(anchor, col)?,
+                        (Event::Scalar(text, ScalarStyle::Plain, _, _), _) if is_null(&text) => {
                             Branch::new()
                         }
                         _ => {
@@ -88,7 +133,7 @@ impl<'a> Reader<'a> {
                             ));
                         }
                     };
-                    match self.next()? {
+                    match self.next()?.0 {
                         Event::DocumentEnd => {}
                         other => {
                             return Err(syntax(format!(
@@ -104,11 +149,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn mapping(&mut self, anchor: usize) -> Result<Branch, Error> {
+    fn mapping(&mut self, anchor: usize, col: usize) -> Result<Branch, Error> {
         let mut branch = Branch::new();
+        let mut keys = std::collections::HashSet::new();
         loop {
-            let key = match self.next()? {
-                Event::MappingEnd => break,
+            if self.peek_is(|e| matches!(e, Event::MappingEnd))? {
+                self.next()?;
+                branch.extend(self.take_foot_comments(col).into_iter().map(Entry::Comment));
+                break;
+            }
+            let key = match self.next()?.0 {
                 Event::Scalar(text, ..) => text.into_owned(),
                 other => {
                     return Err(Error::Store(format!(
@@ -116,6 +166,9 @@ impl<'a> Reader<'a> {
                     )));
                 }
             };
+            if !keys.insert(key.clone()) {
+                return Err(Error::Store(format!("mapping key {key:?} already defined")));
+            }
             branch.extend(self.take_comments().into_iter().map(Entry::Comment));
             let right_of_key = self.right_comment();
             let value = self.node()?;
@@ -140,16 +193,15 @@ impl<'a> Reader<'a> {
         Ok(branch)
     }
 
-    fn sequence(&mut self, anchor: usize) -> Result<Vec<Value>, Error> {
+    fn sequence(&mut self, anchor: usize, col: usize) -> Result<Vec<Value>, Error> {
         let mut items = Vec::new();
         loop {
-            let comments = self.take_comments();
-            if matches!(self.events.peek(), Some(Ok((Event::SequenceEnd, _)))) {
-                self.comments = comments;
+            if self.peek_is(|e| matches!(e, Event::SequenceEnd))? {
                 self.next()?;
+                items.extend(self.take_foot_comments(col).into_iter().map(Value::Comment));
                 break;
             }
-            items.extend(comments.into_iter().map(Value::Comment));
+            items.extend(self.take_comments().into_iter().map(Value::Comment));
             let item = self.node()?;
             let right = matches!(item, Value::Scalar(_) | Value::Null)
                 .then(|| self.right_comment())
@@ -165,9 +217,11 @@ impl<'a> Reader<'a> {
 
     fn node(&mut self) -> Result<Value, Error> {
         match self.next()? {
-            Event::MappingStart(_, anchor, _) => Ok(Value::Map(self.mapping(anchor)?)),
-            Event::SequenceStart(_, anchor, _) => Ok(Value::Seq(self.sequence(anchor)?)),
-            Event::Scalar(text, style, anchor, tag) => {
+            (Event::MappingStart(_, anchor, _), col) => Ok(Value::Map(self.mapping(anchor, col)?)),
+            (Event::SequenceStart(_, anchor, _), col) => {
+                Ok(Value::Seq(self.sequence(anchor, col)?))
+            }
+            (Event::Scalar(text, style, anchor, tag), _) => {
                 let tag = tag.map(|t| t.to_string());
                 let value = scalar(&text, style, tag.as_deref());
                 if anchor != 0 {
@@ -175,13 +229,34 @@ impl<'a> Reader<'a> {
                 }
                 Ok(value)
             }
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| syntax("an alias refers to no anchor")),
-            other => Err(syntax(format!("unexpected {other:?}"))),
+            (Event::Alias(id), _) => {
+                let value = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| syntax("an alias refers to no anchor"))?;
+                self.expanded += node_count(&value);
+                if self.expanded > ALIAS_BUDGET {
+                    return Err(syntax("document contains excessive aliasing"));
+                }
+                Ok(value)
+            }
+            (other, _) => Err(syntax(format!("unexpected {other:?}"))),
         }
+    }
+}
+
+fn node_count(value: &Value) -> usize {
+    1 + match value {
+        Value::Map(branch) => branch
+            .iter()
+            .map(|e| match e {
+                Entry::Pair(_, v) => node_count(v),
+                Entry::Comment(_) => 0,
+            })
+            .sum(),
+        Value::Seq(items) => items.iter().map(node_count).sum(),
+        _ => 0,
     }
 }
 
@@ -189,8 +264,9 @@ fn is_null(text: &str) -> bool {
     matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
-/// yaml.v3's typing of a scalar: only plain scalars are resolved, quoted and block ones are
-/// strings; `!!str` forces a string.
+/// yaml.v3's typing of a scalar (its `resolve`): only plain scalars are resolved, quoted and
+/// block ones are strings; `!!str` forces a string. Numbers are tried only when the first
+/// character can start one, as yaml.v3's hint table does.
 fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
     let string = || Value::Scalar(Scalar::Str(text.as_bytes().to_vec()));
     if style != ScalarStyle::Plain || tag.is_some_and(|t| t.ends_with("str")) {
@@ -204,6 +280,9 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
         "false" | "False" | "FALSE" => return Value::Scalar(Scalar::Bool(false)),
         _ => {}
     }
+    if !text.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c)) {
+        return string();
+    }
     if let Some(i) = parse_int(text) {
         return Value::Scalar(Scalar::Int(i));
     }
@@ -216,35 +295,35 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
     string()
 }
 
+/// Go's `strconv.ParseInt(s, 0, 64)` after removing `_`: `0x`, `0o`, `0b` (either case) and
+/// a leading `0` for octal.
 fn parse_int(text: &str) -> Option<i64> {
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let (negative, digits) = match clean.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
     };
-    if digits.is_empty() || text.starts_with('_') {
+    let lower = digits.to_ascii_lowercase();
+    let (radix, body) = if let Some(b) = lower.strip_prefix("0x") {
+        (16, b)
+    } else if let Some(b) = lower.strip_prefix("0o") {
+        (8, b)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        (2, b)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let magnitude = if let Some(hex) = digits.strip_prefix("0x") {
-        i64::from_str_radix(hex, 16).ok()?
-    } else if let Some(oct) = digits.strip_prefix("0o") {
-        i64::from_str_radix(oct, 8).ok()?
-    } else if let Some(bin) = digits.strip_prefix("0b") {
-        i64::from_str_radix(bin, 2).ok()?
-    } else if digits.len() > 1
-        && digits.starts_with('0')
-        && digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        // yaml.v3 still reads a leading zero as octal (`017` is 15).
-        i64::from_str_radix(digits, 8).ok()?
-    } else if digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()?
-    } else {
-        return None;
-    };
-    Some(if negative { -magnitude } else { magnitude })
+    let magnitude = i128::from_str_radix(body, radix).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
+/// yaml.v3's float form `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$` and the
+/// `.inf`/`.nan` spellings.
 fn parse_float(text: &str) -> Option<f64> {
     match text {
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
@@ -252,70 +331,99 @@ fn parse_float(text: &str) -> Option<f64> {
         ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
         _ => {}
     }
-    let clean: String = text.chars().filter(|c| *c != '_').collect();
-    let body = clean.strip_prefix(['-', '+']).unwrap_or(&clean);
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
     };
-    let digits_ok = !mantissa.is_empty()
-        && mantissa != "."
-        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && mantissa.bytes().filter(|b| *b == b'.').count() <= 1;
-    let exp_ok = exponent.is_none_or(|e| {
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    // `.5`, `1.` and `1.5` are floats; `.` is not.
+    let mantissa_ok =
+        digits(whole) && digits(fraction) && (!whole.is_empty() || !fraction.is_empty());
+    let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+        !e.is_empty() && digits(e)
     });
-    (digits_ok && exp_ok).then(|| clean.parse().ok()).flatten()
+    (mantissa_ok && exponent_ok)
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
-/// yaml.v3 timestamps: a date, or date and time (`T`, `t` or spaces), with an optional zone;
-/// kept as Go's RFC 3339 text.
+/// yaml.v3's timestamp layouts (`2006-1-2T15:4:5.999999999Z07:00`, the same with `t`,
+/// `2006-1-2 15:4:5.999999999` in UTC, and `2006-1-2`), with real calendar checks; the value
+/// is kept as Go writes it back (RFC 3339, `Z` for a zero offset).
 fn parse_timestamp(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let date_ok = b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit);
-    if !date_ok {
-        return None;
-    }
-    if b.len() == 10 {
-        return Some(format!("{text}T00:00:00Z"));
-    }
-    let rest = &text[10..];
-    let time = rest.strip_prefix(['T', 't'])?;
-    let tb = time.as_bytes();
-    let hms_ok = tb.len() >= 8
-        && tb[..2].iter().all(u8::is_ascii_digit)
-        && tb[2] == b':'
-        && tb[3..5].iter().all(u8::is_ascii_digit)
-        && tb[5] == b':'
-        && tb[6..8].iter().all(u8::is_ascii_digit);
-    if !hms_ok {
-        return None;
-    }
-    let (clock, zone) = match time.find(['Z', 'z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "Z"),
+    let num = |s: &str, max_len: usize| -> Option<u32> {
+        (!s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
     };
-    let zone = if zone.eq_ignore_ascii_case("z") {
-        "Z"
+    let date_end = text.find(['T', 't', ' ']).unwrap_or(text.len());
+    let mut date = text[..date_end].split('-');
+    let (year, month, day) = (date.next()?, date.next()?, date.next()?);
+    if date.next().is_some() || year.len() != 4 {
+        return None;
+    }
+    let (year, month, day) = (num(year, 4)?, num(month, 2)?, num(day, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day == 0 || day > days[month as usize - 1] {
+        return None;
+    }
+    let ymd = format!("{year:04}-{month:02}-{day:02}");
+    if date_end == text.len() {
+        return Some(format!("{ymd}T00:00:00Z"));
+    }
+    let separator = text.as_bytes()[date_end];
+    let rest = &text[date_end + 1..];
+    let (clock, zone) = if separator == b' ' {
+        (rest, "Z")
     } else {
-        zone
+        let at = rest.find(['Z', '+', '-'])?;
+        (&rest[..at], &rest[at..])
     };
-    let (whole, fraction) = match clock.split_once('.') {
-        Some((w, f)) => (w, f.trim_end_matches('0')),
-        None => (clock, ""),
+    let zone = match zone {
+        "Z" | "+00:00" | "-00:00" => "Z".to_owned(),
+        z => {
+            let (h, m) = z[1..].split_once(':')?;
+            (h.len() == 2 && m.len() == 2 && num(h, 2)? < 24 && num(m, 2)? < 60)
+                .then(|| z.to_owned())?
+        }
     };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut parts = hms.split(':');
+    let (h, m, sec) = (
+        num(parts.next()?, 2)?,
+        num(parts.next()?, 2)?,
+        num(parts.next()?, 2)?,
+    );
+    if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    if !fraction.is_empty() && num(fraction, 9).is_none() {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
     let fraction = if fraction.is_empty() {
         String::new()
     } else {
         format!(".{fraction}")
     };
-    Some(format!("{}T{whole}{fraction}{zone}", &text[..10]))
+    Some(format!("{ymd}T{h:02}:{m:02}:{sec:02}{fraction}{zone}"))
 }
 
 /// Splits an encrypted YAML stream into its documents and the first document's metadata.
@@ -561,7 +669,13 @@ fn string_style(text: &str) -> Style {
     if text.is_empty() {
         return Style::Double;
     }
-    let printable = text.chars().all(|c| c == '\n' || !c.is_control());
+    // Line and paragraph separators are line breaks to YAML readers, and a BOM is invisible.
+    let printable = text.chars().all(|c| {
+        c == '\n' || !(c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
+    });
+    if text.trim_matches('\n').is_empty() {
+        return Style::Double;
+    }
     if text.contains('\n') {
         let trailing_space = text
             .split('\n')
@@ -654,6 +768,10 @@ fn double_quoted(text: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            '\u{feff}' => out.push_str("\\uFEFF"),
             c if c.is_control() => out.push_str(&format!("\\x{:02X}", c as u32)),
             c => out.push(c),
         }
@@ -716,6 +834,31 @@ mod tests {
         );
         assert_eq!(get("g"), Value::Scalar(Scalar::Str(b"5".to_vec())));
         assert_eq!(get("h"), Value::Scalar(Scalar::Bool(true)));
+        let ty = |t: &str| scalar(t, ScalarStyle::Plain, None);
+        assert_eq!(
+            ty("2024-01-02T03:04:05+00:00"),
+            Value::Scalar(Scalar::Time("2024-01-02T03:04:05Z".into()))
+        );
+        assert_eq!(
+            ty("2024-1-2"),
+            Value::Scalar(Scalar::Time("2024-01-02T00:00:00Z".into()))
+        );
+        assert_eq!(
+            ty("2024-01-02 03:04:05"),
+            Value::Scalar(Scalar::Time("2024-01-02T03:04:05Z".into()))
+        );
+        assert_eq!(
+            ty("2024-13-45"),
+            Value::Scalar(Scalar::Str(b"2024-13-45".to_vec()))
+        );
+        assert_eq!(
+            ty("2024-01-02T03:04:05"),
+            Value::Scalar(Scalar::Str(b"2024-01-02T03:04:05".to_vec()))
+        );
+        assert_eq!(ty("_1"), Value::Scalar(Scalar::Str(b"_1".to_vec())));
+        assert_eq!(ty("0X1F"), Value::Scalar(Scalar::Int(31)));
+        assert_eq!(ty("1_000"), Value::Scalar(Scalar::Int(1000)));
+        assert_eq!(ty("1."), Value::Scalar(Scalar::Float(1.0)));
     }
 
     #[test]
@@ -733,6 +876,19 @@ mod tests {
     }
 
     #[test]
+    fn comments_stay_in_their_block() {
+        let docs = parse("a:\n    b: 1\n    # end of a\nl:\n    - x\n# top\nd: 1\n").unwrap();
+        let Entry::Pair(_, Value::Map(a)) = &docs[0][0] else {
+            panic!()
+        };
+        assert_eq!(a.last(), Some(&Entry::Comment(" end of a".into())));
+        assert!(docs[0].contains(&Entry::Comment(" top".into())));
+        assert!(parse("a: 1\na: 2\n").is_err());
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+        assert!(parse(bomb).is_err());
+    }
+
+    #[test]
     fn writes_like_sops() {
         let text = "# c\na: 1\nl:\n    - x\n    - k: v\n      m:\n        name: \"yes\"\ns: |\n    one\n    two\n";
         let docs = parse(text).unwrap();
@@ -741,6 +897,8 @@ mod tests {
         assert!(string_style("3.13.2") == Style::Plain);
         assert!(string_style("1:20") == Style::Double);
         assert!(string_style("1_000") == Style::Double);
+        assert!(string_style("\n") == Style::Double);
+        assert!(string_style("a\u{2028}b") == Style::Double);
         assert_eq!(go_float_g(1000.0), "1000");
     }
 }
