@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use regex::Regex;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::Exit;
 
@@ -25,6 +26,16 @@ pub struct Rule {
     age: Option<Strings>,
     #[serde(default)]
     pgp: Option<Strings>,
+    #[serde(default)]
+    kms: Option<IgnoredAny>,
+    #[serde(default)]
+    gcp_kms: Option<IgnoredAny>,
+    #[serde(default)]
+    azure_keyvault: Option<IgnoredAny>,
+    #[serde(default)]
+    hc_vault_transit_uri: Option<IgnoredAny>,
+    #[serde(default)]
+    hckms: Option<IgnoredAny>,
     #[serde(default)]
     key_groups: Vec<Group>,
     #[serde(default)]
@@ -51,6 +62,18 @@ struct Group {
     age: Option<Strings>,
     #[serde(default)]
     merge: Vec<Group>,
+    #[serde(default)]
+    pgp: Option<IgnoredAny>,
+    #[serde(default)]
+    kms: Option<IgnoredAny>,
+    #[serde(default)]
+    gcp_kms: Option<IgnoredAny>,
+    #[serde(default)]
+    azure_keyvault: Option<IgnoredAny>,
+    #[serde(default)]
+    hc_vault: Option<IgnoredAny>,
+    #[serde(default)]
+    hckms: Option<IgnoredAny>,
 }
 
 /// A comma-separated string or a list of them, as sops accepts for key lists.
@@ -77,6 +100,25 @@ impl Strings {
 }
 
 impl Group {
+    fn foreign_kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = [
+            ("pgp", self.pgp.is_some()),
+            ("kms", self.kms.is_some()),
+            ("gcp_kms", self.gcp_kms.is_some()),
+            ("azure_keyvault", self.azure_keyvault.is_some()),
+            ("hc_vault", self.hc_vault.is_some()),
+            ("hckms", self.hckms.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(kind, _)| kind)
+        .collect();
+        for nested in &self.merge {
+            kinds.extend(nested.foreign_kinds());
+        }
+        kinds
+    }
+
     fn recipients(&self) -> Vec<String> {
         let mut out = self.age.as_ref().map(Strings::split).unwrap_or_default();
         for nested in &self.merge {
@@ -97,9 +139,30 @@ impl Rule {
         }
     }
 
-    /// Whether the rule names PGP keys (which sealbox cannot use).
-    pub fn has_pgp(&self) -> bool {
-        self.pgp.as_ref().is_some_and(|p| !p.split().is_empty())
+    /// The kinds of non-age keys the rule names: sealbox cannot encrypt for them, so a file
+    /// made from this rule would lock their holders out.
+    pub fn foreign_kinds(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if self.pgp.as_ref().is_some_and(|p| !p.split().is_empty()) {
+            kinds.push("pgp");
+        }
+        for (kind, set) in [
+            ("kms", self.kms.is_some()),
+            ("gcp_kms", self.gcp_kms.is_some()),
+            ("azure_keyvault", self.azure_keyvault.is_some()),
+            ("hc_vault", self.hc_vault_transit_uri.is_some()),
+            ("hckms", self.hckms.is_some()),
+        ] {
+            if set {
+                kinds.push(kind);
+            }
+        }
+        for group in &self.key_groups {
+            kinds.extend(group.foreign_kinds());
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
     }
 
     /// The rule's selector, as `(metadata name, value)`.

@@ -883,3 +883,40 @@ fn comment_selectors_from_sops_yaml_interoperate() {
         );
     }
 }
+
+#[test]
+fn other_key_kinds_survive_changes_and_are_never_dropped_silently() {
+    let env = Env::new();
+    let dir = sealbox_tests::root().join("testdata/sops/mic92-sops-nix");
+    // age and PGP recipients in one group, made by sops 3.7
+    std::fs::copy(dir.join("secrets.yaml"), env.path("s.yaml")).unwrap();
+    let key = dir.join("age-keys.txt");
+    let pgp_before = env.read("s.yaml").matches("fp: ").count();
+    assert_eq!(pgp_before, 2);
+    let mut set = env.sealbox(&["set", "s.yaml", r#"["new"]"#, r#""value""#]);
+    set.0.env("SOPS_AGE_KEY_FILE", &key);
+    set.run().ok();
+    let after = env.read("s.yaml");
+    assert_eq!(after.matches("fp: ").count(), 2, "{after}");
+    assert_eq!(after.matches("created_at: ").count(), 2, "{after}");
+    let mut sops = env.sops(&["decrypt", "--extract", r#"["new"]"#, "s.yaml"]);
+    sops.0.env("SOPS_AGE_KEY_FILE", &key);
+    assert_eq!(sops.run().ok(), "value");
+    // a new data key cannot be wrapped for the PGP holders: refused, file untouched
+    let mut rotate = env.sealbox(&["rotate", "-i", "s.yaml"]);
+    rotate.0.env("SOPS_AGE_KEY_FILE", &key);
+    let err = rotate.run().fails();
+    assert!(err.contains("also wrapped for pgp keys"), "{err}");
+    assert_eq!(env.read("s.yaml"), after);
+    // a creation rule that names PGP keys is refused rather than half followed
+    let r = env.age_keygen("k.txt");
+    env.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {r}\n    pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n"
+        ),
+    );
+    env.write("p.json", JSON);
+    let err = env.sealbox(&["encrypt", "p.json"]).run().fails();
+    assert!(err.contains("also names pgp keys"), "{err}");
+}

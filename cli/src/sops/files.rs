@@ -76,13 +76,27 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
         (Some(rule), true) => rule.groups(),
         (None, true) => Vec::new(),
     };
+    if let Some(rule) = &rule
+        && flags.age.is_empty()
+    {
+        let kinds = rule.foreign_kinds();
+        if !kinds.is_empty() {
+            return Err(Exit::new(
+                1,
+                format!(
+                    "the matching .sops.yaml rule also names {} keys; sealbox encrypts for age only (PGP is not supported, age only), so their holders could not decrypt: use sops for this file or give --age",
+                    kinds.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
     if groups.iter().all(|g| g.is_empty()) {
-        let why = if rule.as_ref().is_some_and(sopsconfig::Rule::has_pgp) {
-            "the matching .sops.yaml rule names only PGP keys: PGP is not supported, age only"
-        } else {
-            "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys"
-        };
-        return Err(Exit::new(1, why).into());
+        return Err(Exit::new(
+            1,
+            "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys",
+        )
+        .into());
     }
     Ok(EncryptSettings {
         groups,

@@ -57,7 +57,7 @@ pub fn normalize_lastmodified(text: &str) -> Result<String, Error> {
         None => return Err(bad()),
     };
     let seconds = head.split('.').next().ok_or_else(bad)?;
-    if seconds.len() != 19 || !seconds.is_char_boundary(10) || &seconds[10..11] != "T" {
+    if seconds.len() != 19 || !seconds.is_ascii() || seconds.as_bytes()[10] != b'T' {
         return Err(bad());
     }
     Ok(format!("{seconds}{offset}"))
@@ -125,6 +125,7 @@ mod tests {
             "2026-05-22T20:16:23-07:00"
         );
         assert!(normalize_lastmodified("yesterday").is_err());
+        assert!(normalize_lastmodified("2026-05-2é0:16:23Z").is_err());
     }
 
     #[test]

@@ -156,9 +156,11 @@ impl ForeignKeys {
     }
 }
 
-/// A non-age master key; its fields are not needed.
+/// A non-age master key, kept field for field so rewriting the file leaves it intact for its
+/// holder (sealbox cannot use it).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ForeignKey {}
+#[serde(transparent)]
+pub struct ForeignKey(pub serde_json::Map<String, Json>);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyGroup {
@@ -169,6 +171,23 @@ pub struct KeyGroup {
 }
 
 impl Metadata {
+    /// Refuses to replace the data key's wrapping when holders of non-age keys would lose
+    /// access: sealbox can wrap keys for age only.
+    pub fn check_age_only(&self, action: &str) -> Result<(), Error> {
+        let kinds: Vec<&str> = self
+            .groups()
+            .iter()
+            .flat_map(|g| g.foreign.kinds())
+            .collect();
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Metadata(format!(
+            "this file's data key is also wrapped for {} keys, which sealbox cannot wrap a key for: {action} it with sops, or remove those keys first",
+            kinds.join(", ")
+        )))
+    }
+
     /// The key groups to open: the top-level lists as one group when any is set, else
     /// `key_groups`.
     pub fn groups(&self) -> Vec<KeyGroup> {

@@ -342,6 +342,7 @@ impl OpenFile {
         shamir_threshold: usize,
         now: std::time::SystemTime,
     ) -> Result<Vec<u8>, Error> {
+        self.metadata.check_age_only("rotate")?;
         let key = cipher::DataKey::generate()?;
         let mut meta = Metadata::for_recipients(groups, shamir_threshold, &key)?;
         meta.copy_rules_from(&self.metadata);
@@ -363,6 +364,7 @@ impl OpenFile {
         groups: &[Vec<String>],
         shamir_threshold: usize,
     ) -> Result<Vec<u8>, Error> {
+        self.metadata.check_age_only("update the keys of")?;
         let (branches, old) = load(self.format, original)?;
         let mut meta = Metadata::for_recipients(groups, shamir_threshold, &self.key)?;
         meta.copy_rules_from(&old);

@@ -77,12 +77,14 @@ pub fn combine(shares: &[Zeroizing<Vec<u8>>]) -> Result<Zeroizing<Vec<u8>>, Erro
         .map(|s| s.len())
         .filter(|l| *l >= 2)
         .ok_or_else(bad)?;
+    if shares.iter().any(|s| s.len() != len) {
+        return Err(bad());
+    }
     let xs: Vec<u8> = shares.iter().map(|s| s[len - 1]).collect();
-    if shares.iter().any(|s| s.len() != len)
-        || xs
-            .iter()
-            .enumerate()
-            .any(|(i, x)| xs[..i].contains(x) || *x == 0)
+    if xs
+        .iter()
+        .enumerate()
+        .any(|(i, x)| xs[..i].contains(x) || *x == 0)
     {
         return Err(bad());
     }
@@ -121,6 +123,8 @@ mod tests {
             let chosen: Vec<_> = pick.iter().map(|&i| shares[i].clone()).collect();
             assert_eq!(combine(&chosen).unwrap().as_slice(), secret.as_slice());
         }
+        let short = vec![shares[0].clone(), Zeroizing::new(vec![1u8])];
+        assert!(combine(&short).is_err());
         let two: Vec<_> = shares[..2].to_vec();
         assert_ne!(combine(&two).unwrap().as_slice(), secret.as_slice());
     }
