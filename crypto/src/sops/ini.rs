@@ -19,13 +19,16 @@ struct Section {
     entries: Branch,
 }
 
-/// Parses an INI file into `[section → {key → value}]`, `DEFAULT` first.
+/// Parses an INI file into `[section → {key → value}]`, `DEFAULT` first, the way go-ini
+/// reads it: a repeated key keeps its first place and its last value, a later `[DEFAULT]`
+/// header goes back to the default section, `\` continues a line.
 pub fn parse(text: &str) -> Result<Branch, Error> {
     let mut sections = vec![Section {
         name: DEFAULT.into(),
         comments: Vec::new(),
         entries: Branch::new(),
     }];
+    let mut current = 0;
     let mut pending: Vec<String> = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((n, raw)) = lines.next() {
@@ -37,18 +40,27 @@ pub fn parse(text: &str) -> Result<Branch, Error> {
             pending.push(comment.trim_start().to_owned());
             continue;
         }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let name = name.trim().to_owned();
+        if let Some(header) = line.strip_prefix('[') {
+            let close = header.find(']').ok_or_else(|| {
+                Error::Store(format!("line {}: a section header has no closing ]", n + 1))
+            })?;
+            let name = header[..close].trim().to_owned();
             let comments = std::mem::take(&mut pending);
-            if name == DEFAULT {
-                sections[0].comments.extend(comments);
-            } else {
-                sections.push(Section {
-                    name,
-                    comments,
-                    entries: Branch::new(),
-                });
-            }
+            current = match sections
+                .iter()
+                .position(|s| s.name == name && name == DEFAULT)
+            {
+                Some(at) => at,
+                None => {
+                    sections.push(Section {
+                        name,
+                        comments: Vec::new(),
+                        entries: Branch::new(),
+                    });
+                    sections.len() - 1
+                }
+            };
+            sections[current].comments.extend(comments);
             continue;
         }
         let at = line.find(['=', ':']).ok_or_else(|| {
@@ -62,22 +74,34 @@ pub fn parse(text: &str) -> Result<Branch, Error> {
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
             (multi_line(body, &mut lines, n)?, None)
         } else {
-            single_value(rest)
+            let mut rest = rest.to_owned();
+            while rest.ends_with('\\') && !rest.starts_with('`') {
+                rest.pop();
+                match lines.next() {
+                    Some((_, next)) => rest.push_str(next.trim()),
+                    None => break,
+                }
+            }
+            single_value(&rest)
         };
-        let section = sections.last_mut().expect("DEFAULT exists");
-        section.entries.push(Entry::Pair(
-            key,
-            Value::Scalar(Scalar::Str(value.into_bytes())),
-        ));
-        // go-ini keeps one comment per key: the lines above it, else its inline comment.
-        let comment = if pending.is_empty() {
-            inline.map(|c| vec![c]).unwrap_or_default()
-        } else {
-            std::mem::take(&mut pending)
-        };
-        section
-            .entries
-            .extend(comment.into_iter().map(Entry::Comment));
+        // go-ini keeps the comment lines above a key and its inline comment.
+        let mut comments = std::mem::take(&mut pending);
+        comments.extend(inline);
+        let section = &mut sections[current];
+        let value = Value::Scalar(Scalar::Str(value.into_bytes()));
+        let existing = section.entries.iter_mut().find_map(|e| match e {
+            Entry::Pair(k, v) if *k == key => Some(v),
+            _ => None,
+        });
+        match existing {
+            Some(slot) => *slot = value,
+            None => {
+                section.entries.push(Entry::Pair(key, value));
+                section
+                    .entries
+                    .extend(comments.into_iter().map(Entry::Comment));
+            }
+        }
     }
     Ok(sections
         .into_iter()
@@ -89,23 +113,35 @@ pub fn parse(text: &str) -> Result<Branch, Error> {
         .collect())
 }
 
-/// A one-line value: quoted (`"`, `'` or backquote) or cut at the first `;`/`#`, which starts
-/// an inline comment.
+/// go-ini's one-line value: a backquoted value runs to the last backquote; otherwise an
+/// inline comment is cut at the first `;`/`#`, then quotes are removed when they surround the
+/// whole value.
 fn single_value(rest: &str) -> (String, Option<String>) {
-    for quote in ['"', '\'', '`'] {
-        if let Some(body) = rest.strip_prefix(quote)
-            && let Some(end) = body.find(quote)
-        {
-            return (body[..end].to_owned(), None);
-        }
+    if let Some(body) = rest.strip_prefix('`')
+        && let Some(end) = body.rfind('`')
+    {
+        return (body[..end].to_owned(), None);
     }
-    match rest.find([';', '#']) {
+    let rest = rest.trim();
+    let (value, comment) = match rest.find([';', '#']) {
         Some(i) => (
-            rest[..i].trim_end().to_owned(),
+            rest[..i].trim(),
             Some(rest[i + 1..].trim_start().to_owned()),
         ),
-        None => (rest.trim_end().to_owned(), None),
-    }
+        None => (rest, None),
+    };
+    let surrounded = |q: char| {
+        value.len() >= 2
+            && value.starts_with(q)
+            && value.ends_with(q)
+            && value.matches(q).count() == 2
+    };
+    let value = if surrounded('"') || surrounded('\'') {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    };
+    (value.to_owned(), comment)
 }
 
 fn multi_line<'a>(
@@ -279,8 +315,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn follows_go_ini_on_duplicates_quotes_and_default() {
+        let tree = parse(
+            "[s]\nk = 1\nk = 2\nq = \"a b\"\nh = \"x;y\"\n[DEFAULT]\nd = 3\nc = one \\\n  two\n",
+        )
+        .unwrap();
+        let Entry::Pair(_, Value::Map(default)) = &tree[0] else {
+            panic!()
+        };
+        assert_eq!(
+            default[0],
+            Entry::Pair("d".into(), Value::Scalar(Scalar::Str(b"3".to_vec())))
+        );
+        assert_eq!(
+            default[1],
+            Entry::Pair("c".into(), Value::Scalar(Scalar::Str(b"one two".to_vec())))
+        );
+        let Entry::Pair(_, Value::Map(s)) = &tree[1] else {
+            panic!()
+        };
+        assert_eq!(
+            s[0],
+            Entry::Pair("k".into(), Value::Scalar(Scalar::Str(b"2".to_vec())))
+        );
+        assert_eq!(
+            s[1],
+            Entry::Pair("q".into(), Value::Scalar(Scalar::Str(b"a b".to_vec())))
+        );
+        assert_eq!(
+            s[2],
+            Entry::Pair("h".into(), Value::Scalar(Scalar::Str(b"\"x".to_vec())))
+        );
+        assert_eq!(s.len(), 4, "the inline comment y\" follows h");
+    }
+
+    #[test]
     fn parses_sections_comments_and_quotes() {
-        let tree = parse("; top\nk = v\n[s]\n# about a\na : \"x;y\"\nb = 1;note\n").unwrap();
+        let tree = parse("; top\nk = v\n[s]\n# about a\na : `x;y`\nb = 1;note\n").unwrap();
         let Entry::Pair(name, Value::Map(default)) = &tree[0] else {
             panic!()
         };
