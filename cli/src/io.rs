@@ -59,6 +59,25 @@ pub fn write_output(path: Option<&Path>, contents: &[u8], readers: Readers) -> R
             .context("could not write to stdout")?;
         return out.flush().context("could not write to stdout");
     };
+    // A link is followed, so the file it points at is replaced and the link stays.
+    let resolved;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(path)
+            .with_context(|| format!("cannot follow the link {}", path.display()))?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    // Devices and pipes (`/dev/stdout`, a FIFO) cannot be replaced: write through them.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let mut target = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        return target
+            .write_all(contents)
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

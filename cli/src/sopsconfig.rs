@@ -165,6 +165,20 @@ impl Rule {
         kinds
     }
 
+    fn selector_count(&self) -> usize {
+        [
+            &self.unencrypted_suffix,
+            &self.encrypted_suffix,
+            &self.unencrypted_regex,
+            &self.encrypted_regex,
+            &self.unencrypted_comment_regex,
+            &self.encrypted_comment_regex,
+        ]
+        .iter()
+        .filter(|v| v.is_some())
+        .count()
+    }
+
     /// The rule's selector, as `(metadata name, value)`.
     pub fn selector(&self) -> Option<(String, String)> {
         [
@@ -195,8 +209,12 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// The first creation rule of `config` matching `file`. A config without a matching rule is
 /// an error, as in sops.
-pub fn matching_rule(config: &Path, file: &str) -> Result<Rule> {
-    find_rule(config, file)?.ok_or_else(|| {
+pub fn matching_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
+    if !has_creation_rules(config)? {
+        // A config with only `stores:` or `destination_rules` counts as none.
+        return Ok(None);
+    }
+    find_rule(config, file)?.map(Some).ok_or_else(|| {
         Exit::new(
             1,
             format!(
@@ -208,14 +226,25 @@ pub fn matching_rule(config: &Path, file: &str) -> Result<Rule> {
     })
 }
 
+fn load(config: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    serde_saphyr::from_str(&text)
+        .map_err(|e| Exit::new(1, format!("error loading config {}: {e}", config.display())).into())
+}
+
+fn has_creation_rules(config: &Path) -> Result<bool> {
+    Ok(!load(config)?.creation_rules.is_empty())
+}
+
 /// The first creation rule of `config` whose `path_regex` matches `file` (relative to the
 /// config's directory), if any.
 pub fn find_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let parsed: Config = serde_saphyr::from_str(&text)
-        .map_err(|e| Exit::new(1, format!("error loading config {}: {e}", config.display())))?;
-    let base = config.parent().unwrap_or(Path::new("."));
+    let parsed = load(config)?;
+    let base = match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let absolute = std::env::current_dir()
         .map(|cwd| cwd.join(file))
         .unwrap_or_else(|_| PathBuf::from(file));
@@ -236,6 +265,16 @@ pub fn find_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
             )
         })?;
         if regex.is_match(&relative) {
+            if rule.selector_count() > 1 {
+                return Err(Exit::new(
+                    8,
+                    format!(
+                        "{}: a creation rule may set only one of the *_suffix / *_regex selectors",
+                        config.display()
+                    ),
+                )
+                .into());
+            }
             return Ok(Some(rule.clone()));
         }
     }

@@ -117,3 +117,34 @@ fn check_fails_on_plain_secrets_and_rule_covered_files_and_passes_the_rest() {
             .contains("1 unencrypted secret(s) in 2 file(s)")
     );
 }
+
+#[test]
+fn check_does_not_fail_open() {
+    let env = Env::new();
+    let r = env.age_keygen("key.txt");
+    // a plain Secret next to a document the stream parser refuses (a top-level list)
+    env.write("mixed.yaml", format!("- a\n- b\n---\n{SECRET}"));
+    // a SOPS file whose selector left the Secret's data clear
+    env.write("narrow.yaml", SECRET);
+    let enc = env
+        .sops(&[
+            "encrypt",
+            "--age",
+            &r,
+            "--encrypted-regex",
+            "^nothing$",
+            "narrow.yaml",
+        ])
+        .run();
+    assert!(enc.output.status.success(), "{}", enc.stderr());
+    env.write("narrow.enc.yaml", &enc.output.stdout);
+    let err = env
+        .sealbox(&["check", "mixed.yaml", "narrow.enc.yaml"])
+        .run()
+        .fails();
+    assert!(
+        err.contains("mixed.yaml: document 1: Kubernetes Secret prod/db is not encrypted"),
+        "{err}"
+    );
+    assert!(err.contains("narrow.enc.yaml: document 1: Kubernetes Secret prod/db has values under data/stringData left clear"), "{err}");
+}

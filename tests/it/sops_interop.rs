@@ -290,7 +290,7 @@ fn tampering_wrong_keys_and_double_encryption_get_sops_exit_codes() {
     let run = env.sealbox(&["decrypt", "enc.env"]).run();
     assert_eq!(exit_code(&run), 128);
     assert!(
-        run.stderr().contains("no age identities found"),
+        run.stderr().contains("age identities looked for in"),
         "{}",
         run.stderr()
     );

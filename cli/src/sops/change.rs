@@ -205,11 +205,18 @@ pub fn updatekeys(args: &UpdatekeysArgs) -> Result<()> {
     let config = sopsconfig::find(args.config.as_deref())
         .ok_or_else(|| Exit::new(1, "updatekeys needs a .sops.yaml (or --config)"))?;
     for path in &args.files {
-        let rule = sopsconfig::matching_rule(&config, &path.to_string_lossy())?;
+        let rule = sopsconfig::matching_rule(&config, &path.to_string_lossy())?
+            .ok_or_else(|| Exit::new(1, format!("{}: has no creation_rules", config.display())))?;
         let wanted: Vec<Vec<String>> = rule.groups();
         let (file, text) = open(path, args.input_type, false)?;
         let current = file.recipient_groups();
-        if current == wanted && file.metadata.shamir_threshold == rule.shamir_threshold {
+        // sops keeps the file's threshold unless the rule sets one, and clamps it to the groups.
+        let threshold = match rule.shamir_threshold {
+            0 => file.metadata.shamir_threshold.min(wanted.len()),
+            t => t,
+        };
+        let threshold = if wanted.len() < 2 { 0 } else { threshold };
+        if current == wanted && file.metadata.shamir_threshold == threshold {
             println!("File {} already up to date", path.display());
             continue;
         }
@@ -228,7 +235,7 @@ pub fn updatekeys(args: &UpdatekeysArgs) -> Result<()> {
             println!("Changes not applied to {}", path.display());
             continue;
         }
-        let out = file.rewrap(&text, &wanted, rule.shamir_threshold)?;
+        let out = file.rewrap(&text, &wanted, threshold)?;
         io::write_output(Some(path), &out, Readers::Anyone)?;
         println!("File {} synced with new keys", path.display());
     }

@@ -75,6 +75,10 @@ pub fn exec_env(args: &ExecEnvArgs) -> Result<()> {
 
 pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
     let _ = args.no_fifo;
+    let name = args.filename.as_deref().unwrap_or("tmp-file");
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Exit::new(1, format!("--filename {name:?} must be a plain file name")).into());
+    }
     let file = open(&args.file, args.input_type)?;
     let format = args.output_type.map_or(file.format, Into::into);
     let plain = zeroize::Zeroizing::new(file.plain(format)?);
@@ -83,9 +87,7 @@ pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .context("cannot create a private temporary directory")?;
-    let path = dir
-        .path()
-        .join(args.filename.as_deref().unwrap_or("tmp-file"));
+    let path = dir.path().join(name);
     io::write_output(Some(&path), &plain, Readers::Owner)?;
     let command = args.command.replace("{}", &path.to_string_lossy());
     let status = std::process::Command::new("/bin/sh")

@@ -20,7 +20,8 @@ pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
         // encrypt them too, so the drop-in mode does not do this).
         settings.selector = Some(("encrypted_regex".into(), KUBERNETES_SECRET_FIELDS.into()));
     }
-    let out = sops::encrypt_file(format, &bytes, &settings, SystemTime::now())
+    let output = flags.output_type.map_or(format, Into::into);
+    let out = sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now())
         .with_context(|| source_name(flags))?;
     write(flags, &out, Readers::Anyone)
 }
@@ -62,7 +63,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
             .map(|f| f.to_string_lossy().into_owned())
     });
     let rule = match (sopsconfig::find(flags.config.as_deref()), name) {
-        (Some(config), Some(name)) => Some(sopsconfig::matching_rule(&config, &name)?),
+        (Some(config), Some(name)) => sopsconfig::matching_rule(&config, &name)?,
         _ => None,
     };
     let flag_recipients: Vec<String> = flags
@@ -130,13 +131,10 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
 /// Opens a sops file with the age identities from the environment, as every command that
 /// decrypts does. Like the sops CLI (not its library), a file without `version` is refused.
 pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -> Result<OpenFile> {
-    let (identities, sources) = age_identities()?;
+    let (identities, notes) = age_identities();
     let file = OpenFile::open(format, text, &identities, ignore_mac).map_err(|e| {
-        let hint = if identities.is_empty() && matches!(e, sops::Error::NoUsableKey { .. }) {
-            format!(
-                "; no age identities found (looked in {})",
-                sources.join(", ")
-            )
+        let hint = if matches!(e, sops::Error::NoUsableKey { .. }) {
+            format!("; age identities looked for in: {}", notes.join(", "))
         } else {
             String::new()
         };

@@ -7,47 +7,67 @@ use sealbox_crypto::sops::keys;
 
 use crate::io;
 
-/// age identities from every source sops reads, merged (spec §8), with the places looked at.
-pub fn age_identities() -> Result<(Vec<age::x25519::Identity>, Vec<String>)> {
+/// age identities from every source sops reads, merged (spec §8). A source that fails (a
+/// missing file, a failing command, a line that is no age identity) does not stop the others;
+/// its problem is returned with the places looked at, for the message if no key opens the file.
+pub fn age_identities() -> (Vec<age::x25519::Identity>, Vec<String>) {
     let mut identities = Vec::new();
-    let mut sources = Vec::new();
+    let mut notes = Vec::new();
+    let mut add = |source: String, text: Result<zeroize::Zeroizing<String>>| match text
+        .and_then(|t| Ok(keys::parse_identities(&t)?))
+    {
+        Ok(found) => {
+            notes.push(format!("{source} ({} identities)", found.len()));
+            identities.extend(found);
+        }
+        Err(e) => notes.push(format!("{source} ({e:#})")),
+    };
     if let Some(inline) = std::env::var_os("SOPS_AGE_KEY") {
-        sources.push("SOPS_AGE_KEY".to_owned());
-        identities
-            .extend(keys::parse_identities(&inline.to_string_lossy()).context("SOPS_AGE_KEY")?);
+        add(
+            "SOPS_AGE_KEY".into(),
+            Ok(zeroize::Zeroizing::new(
+                inline.to_string_lossy().into_owned(),
+            )),
+        );
     }
     if let Some(file) = std::env::var_os("SOPS_AGE_KEY_FILE") {
         let file = PathBuf::from(file);
-        sources.push(format!("SOPS_AGE_KEY_FILE={}", file.display()));
-        let text = io::read_text(Some(&file), "SOPS_AGE_KEY_FILE")?;
-        identities
-            .extend(keys::parse_identities(&text).with_context(|| file.display().to_string())?);
+        add(
+            format!("SOPS_AGE_KEY_FILE={}", file.display()),
+            io::read_text(Some(&file), "SOPS_AGE_KEY_FILE"),
+        );
     }
     if let Some(cmd) = std::env::var_os("SOPS_AGE_KEY_CMD") {
         let cmd = cmd.to_string_lossy().into_owned();
-        sources.push(format!("SOPS_AGE_KEY_CMD={cmd}"));
-        let mut words = cmd.split_whitespace();
-        let program = words.next().context("SOPS_AGE_KEY_CMD is empty")?;
-        let output = std::process::Command::new(program)
-            .args(words)
-            .output()
-            .with_context(|| format!("cannot run SOPS_AGE_KEY_CMD {cmd:?}"))?;
-        if !output.status.success() {
-            bail!("SOPS_AGE_KEY_CMD {cmd:?} failed ({})", output.status);
-        }
-        let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned());
-        identities.extend(keys::parse_identities(&text).context("SOPS_AGE_KEY_CMD output")?);
+        add(format!("SOPS_AGE_KEY_CMD={cmd}"), run_key_command(&cmd));
     }
     if let Some(default) = default_key_file() {
-        sources.push(default.display().to_string());
         if default.exists() {
-            let text = io::read_text(Some(&default), "keys.txt")?;
-            identities.extend(
-                keys::parse_identities(&text).with_context(|| default.display().to_string())?,
+            add(
+                default.display().to_string(),
+                io::read_text(Some(&default), "keys.txt"),
             );
+        } else {
+            notes.push(format!("{} (not found)", default.display()));
         }
     }
-    Ok((identities, sources))
+    (identities, notes)
+}
+
+/// Runs `SOPS_AGE_KEY_CMD` (split on whitespace, no shell) and returns what it printed.
+fn run_key_command(cmd: &str) -> Result<zeroize::Zeroizing<String>> {
+    let mut words = cmd.split_whitespace();
+    let program = words.next().context("the command is empty")?;
+    let output = std::process::Command::new(program)
+        .args(words)
+        .output()
+        .with_context(|| format!("cannot run {program:?}"))?;
+    if !output.status.success() {
+        bail!("it failed ({})", output.status);
+    }
+    Ok(zeroize::Zeroizing::new(
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
 }
 
 /// `$XDG_CONFIG_HOME/sops/age/keys.txt`, else `~/.config/sops/age/keys.txt`.

@@ -58,14 +58,14 @@ impl Format {
     /// sops picks the store by file name suffix: `.yaml`/`.yml`, `.json`, `.env`, `.ini`, else
     /// binary.
     pub fn from_path(path: &str) -> Format {
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        // Case matters, as in sops: `X.YAML` is a binary file to it.
+        if path.ends_with(".yaml") || path.ends_with(".yml") {
             Format::Yaml
-        } else if lower.ends_with(".json") {
+        } else if path.ends_with(".json") {
             Format::Json
-        } else if lower.ends_with(".env") {
+        } else if path.ends_with(".env") {
             Format::Dotenv
-        } else if lower.ends_with(".ini") {
+        } else if path.ends_with(".ini") {
             Format::Ini
         } else {
             Format::Binary
@@ -94,6 +94,9 @@ pub enum Error {
     /// The file cannot be read or written in its format.
     #[error("{0}")]
     Store(String),
+    /// A plaintext with nothing to encrypt (no YAML document).
+    #[error("the file has no documents to encrypt")]
+    Empty,
     /// Several YAML documents asked for in a format that holds one.
     #[error("{0:?} holds a single document: a multi-document YAML file cannot be written as {0:?}")]
     OneDocumentOnly(Format),
@@ -156,6 +159,7 @@ impl Error {
             Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
             Error::NotSopsFile => 1,
             Error::AlreadyEncrypted => 203,
+            Error::Empty => 92,
             Error::Path(_) => 91,
             Error::Store(_) | Error::OneDocumentOnly(_) => 2,
             _ => 1,
@@ -212,9 +216,11 @@ pub fn emit_encrypted(
     }
 }
 
-/// Encrypts a plaintext file with a fresh data key. `now` becomes `lastmodified`.
+/// Encrypts a plaintext file with a fresh data key, written in `output` format (usually the
+/// input's). `now` becomes `lastmodified`.
 pub fn encrypt_file(
     format: Format,
+    output: Format,
     plaintext: &[u8],
     settings: &EncryptSettings,
     now: std::time::SystemTime,
@@ -236,7 +242,7 @@ pub fn encrypt_file(
         &mac::format_lastmodified(now)?,
         None,
     )?;
-    emit_encrypted(format, &branches, &meta)
+    emit_encrypted(output, &branches, &meta)
 }
 
 /// Splits an encrypted file into its branches and metadata.

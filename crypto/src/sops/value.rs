@@ -157,8 +157,9 @@ pub fn parse_path(text: &str) -> Result<Vec<Step>, Error> {
     let mut rest = text.trim();
     while !rest.is_empty() {
         let inner = rest.strip_prefix('[').ok_or_else(bad)?;
-        if let Some(quoted) = inner.strip_prefix('"') {
-            let end = quoted.find("\"]").ok_or_else(bad)?;
+        if let Some(quote) = inner.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            let quoted = &inner[1..];
+            let end = quoted.find(&format!("{quote}]")).ok_or_else(bad)?;
             steps.push(Step::Key(quoted[..end].to_owned()));
             rest = &quoted[end + 2..];
         } else {
@@ -216,6 +217,10 @@ mod path_tests {
             ]
         );
         assert!(parse_path("a.b").is_err());
+        assert_eq!(
+            parse_path("['a'][1]").unwrap(),
+            [Step::Key("a".into()), Step::Index(1)]
+        );
         let leaf = Value::Scalar(Scalar::Int(7));
         let branch = vec![Entry::Pair(
             "a".into(),

@@ -280,7 +280,7 @@ fn encrypt_then_decrypt_round_trips_every_implemented_store() {
                 ..Default::default()
             },
         ] {
-            let enc = encrypt_file(format, plain, &settings, now).unwrap();
+            let enc = encrypt_file(format, format, plain, &settings, now).unwrap();
             let text = String::from_utf8(enc).unwrap();
             assert!(text.contains("ENC[AES256_GCM,data:"), "{text}");
             if format == Format::Dotenv {
@@ -295,7 +295,7 @@ fn encrypt_then_decrypt_round_trips_every_implemented_store() {
                 .unwrap_or_else(|e| panic!("{format:?} {settings:?}: {e}\n{text}"));
             assert_eq!(opened, plain, "{format:?} {settings:?}");
             // encrypting an encrypted file is refused (sops exit 203)
-            let again = encrypt_file(format, text.as_bytes(), &settings, now);
+            let again = encrypt_file(format, format, text.as_bytes(), &settings, now);
             if format != Format::Binary {
                 assert!(matches!(again, Err(Error::AlreadyEncrypted)), "{format:?}");
             }

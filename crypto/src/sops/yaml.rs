@@ -459,7 +459,7 @@ pub fn load_plain(text: &str) -> Result<Vec<Branch>, Error> {
         return Err(Error::AlreadyEncrypted);
     }
     if docs.is_empty() {
-        return Err(Error::Store("the YAML file has no documents".into()));
+        return Err(Error::Empty);
     }
     Ok(docs)
 }
