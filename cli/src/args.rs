@@ -207,7 +207,7 @@ impl Cli {
             }
             Command::Sops { args } => {
                 let argv = std::iter::once("sops".into()).chain(args);
-                sops::run_dropin(<sops::SopsArgs as Parser>::parse_from(argv))
+                sops::run_dropin(sops::parse_dropin(argv))
             }
         }
     }

@@ -920,3 +920,30 @@ fn other_key_kinds_survive_changes_and_are_never_dropped_silently() {
     let err = env.sealbox(&["encrypt", "p.json"]).run().fails();
     assert!(err.contains("also names pgp keys"), "{err}");
 }
+
+#[test]
+fn sops_global_flags_before_the_command_are_accepted() {
+    let (env, r) = setup();
+    env.write("rules.yaml", format!("creation_rules:\n  - age: {r}\n"));
+    env.write("p.json", JSON);
+    let out = env
+        .sealbox(&[
+            "sops",
+            "--verbose",
+            "--config",
+            "rules.yaml",
+            "--disable-version-check",
+            "encrypt",
+            "p.json",
+        ])
+        .run()
+        .ok();
+    env.write("enc.json", out);
+    let plain = with_key(
+        &env,
+        env.sealbox(&["sops", "--decryption-order", "age", "decrypt", "enc.json"]),
+    )
+    .run()
+    .ok();
+    assert_eq!(plain, JSON);
+}

@@ -2,6 +2,7 @@
 //! through a link named `sops`), sharing one set of flags with sops's names and exit codes
 //! (spec `sops.md` §8, §10).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -168,6 +169,73 @@ pub fn run_command(command: SopsCommand, mode: Mode) -> Result<()> {
         SopsCommand::ExecEnv(args) => exec::exec_env(&args),
         SopsCommand::ExecFile(args) => exec::exec_file(&args),
     }
+}
+
+/// Parses sops's command line. sops takes some flags before the command
+/// (`sops --config X encrypt f`, `--verbose`, `--disable-version-check`, key-service and
+/// decryption-order settings): `--config` is moved behind the command, the others have no
+/// effect here (age only, no key service, no update check) and are dropped.
+pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
+    const COMMANDS: [&str; 10] = [
+        "encrypt",
+        "decrypt",
+        "edit",
+        "set",
+        "unset",
+        "rotate",
+        "updatekeys",
+        "filestatus",
+        "exec-env",
+        "exec-file",
+    ];
+    const WITHOUT_VALUE: [&str; 4] = [
+        "--verbose",
+        "--disable-version-check",
+        "--check-for-updates",
+        "--enable-local-keyservice",
+    ];
+    const WITH_VALUE: [&str; 3] = ["--keyservice", "--decryption-order", "--indent"];
+    let mut args: Vec<OsString> = Vec::new();
+    let mut config: Vec<OsString> = Vec::new();
+    let mut input = argv.into_iter();
+    let mut command_at = None;
+    while let Some(arg) = input.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let flag = text.split('=').next().unwrap_or_default().to_owned();
+        if command_at.is_none() && COMMANDS.contains(&text.as_str()) && !args.is_empty() {
+            command_at = Some(args.len());
+        }
+        if WITHOUT_VALUE.contains(&flag.as_str()) {
+            continue;
+        }
+        if WITH_VALUE.contains(&flag.as_str()) {
+            if !text.contains('=') {
+                input.next();
+            }
+            continue;
+        }
+        if flag == "--config" && command_at.is_none() {
+            config.push(arg);
+            if !text.contains('=') {
+                config.extend(input.next());
+            }
+            continue;
+        }
+        args.push(arg);
+    }
+    match command_at {
+        // Only these commands read a creation rule; the others have no use for it.
+        Some(at)
+            if ["encrypt", "decrypt", "updatekeys"].contains(&&*args[at].to_string_lossy()) =>
+        {
+            let tail = args.split_off(at + 1);
+            args.extend(config);
+            args.extend(tail);
+        }
+        Some(_) => {}
+        None => args.extend(config),
+    }
+    SopsArgs::parse_from(args)
 }
 
 pub fn run_dropin(args: SopsArgs) -> Result<()> {

@@ -24,8 +24,8 @@ pub enum Value {
     Map(Branch),
 }
 
-/// A leaf value with sops's type.
-#[derive(Debug, Clone, PartialEq)]
+/// A leaf value with sops's type. `Debug` shows the type and size, never the value.
+#[derive(Clone, PartialEq)]
 pub enum Scalar {
     /// `type:str`; raw bytes (the binary store puts arbitrary bytes here).
     Str(Vec<u8>),
@@ -36,6 +36,17 @@ pub enum Scalar {
     Time(String),
     /// Legacy `type:bytes`.
     Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}(<{} bytes redacted>)",
+            self.kind(),
+            self.to_bytes().len()
+        )
+    }
 }
 
 impl Scalar {
@@ -171,13 +182,13 @@ pub fn parse_path(text: &str) -> Result<Vec<Step>, Error> {
     Ok(steps)
 }
 
-/// The value at `path` in a branch (the last of duplicate keys, as sops does).
+/// The value at `path` in a branch (the first of duplicate keys, as sops does).
 pub fn lookup<'a>(branch: &'a Branch, path: &[Step]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     let Step::Key(key) = first else {
         return None;
     };
-    let value = branch.iter().rev().find_map(|e| match e {
+    let value = branch.iter().find_map(|e| match e {
         Entry::Pair(k, v) if k == key => Some(v),
         _ => None,
     })?;
@@ -244,7 +255,7 @@ pub fn set(branch: &mut Branch, path: &[Step], value: Value) -> Result<bool, Err
             "a path must start with a key, like [\"key\"]".into(),
         ));
     };
-    let slot = match branch.iter_mut().rev().find_map(|e| match e {
+    let slot = match branch.iter_mut().find_map(|e| match e {
         Entry::Pair(k, v) if k == key => Some(v),
         _ => None,
     }) {
@@ -282,7 +293,8 @@ fn set_in(slot: &mut Value, path: &[Step], value: Value) -> Result<bool, Error> 
                 .collect();
             match positions.get(*i) {
                 Some(&at) => set_in(&mut items[at], rest, value),
-                None if *i == positions.len() => {
+                // Past the end: appended, as sops does.
+                None => {
                     items.push(Value::Null);
                     let last = items.last_mut().expect("just pushed");
                     if let Some(Step::Key(_)) = rest.first() {
@@ -290,9 +302,6 @@ fn set_in(slot: &mut Value, path: &[Step], value: Value) -> Result<bool, Error> 
                     }
                     set_in(last, rest, value).map(|_| true)
                 }
-                None => Err(Error::Path(format!(
-                    "index {i} is past the end of the list"
-                ))),
             }
         }
         (_, step) => Err(Error::Path(format!(
@@ -321,7 +330,7 @@ pub fn unset(branch: &mut Branch, path: &[Step]) -> Result<(), Error> {
     };
     let at = branch
         .iter()
-        .rposition(|e| matches!(e, Entry::Pair(k, _) if k == key))
+        .position(|e| matches!(e, Entry::Pair(k, _) if k == key))
         .ok_or_else(missing)?;
     if rest.is_empty() {
         branch.remove(at);
@@ -370,7 +379,11 @@ mod set_tests {
         assert!(set(&mut b, &parse_path(r#"["n"]["m"]"#).unwrap(), s("1")).unwrap());
         assert!(set(&mut b, &parse_path(r#"["a"][1]"#).unwrap(), s("y")).unwrap());
         assert!(!set(&mut b, &parse_path(r#"["a"][0]"#).unwrap(), s("x")).unwrap());
-        assert!(set(&mut b, &parse_path(r#"["a"][5]"#).unwrap(), s("z")).is_err());
+        assert!(set(&mut b, &parse_path(r#"["a"][5]"#).unwrap(), s("z")).unwrap());
+        assert_eq!(
+            lookup(&b, &parse_path(r#"["a"][2]"#).unwrap()),
+            Some(&s("z"))
+        );
         assert_eq!(
             lookup(&b, &parse_path(r#"["n"]["m"]"#).unwrap()),
             Some(&s("1"))
