@@ -649,6 +649,35 @@ fn filestatus_and_exec_commands() {
         .run()
         .ok();
     assert_eq!(cat, JSON);
+    // by default {} is a FIFO (nothing on disk); --no-fifo gives a 0600 file
+    with_key(
+        &env,
+        env.sealbox(&["exec-file", "enc.json", "test -p {} && cat {} >/dev/null"]),
+    )
+    .run()
+    .ok();
+    with_key(
+        &env,
+        env.sealbox(&[
+            "exec-file",
+            "--no-fifo",
+            "enc.json",
+            r#"test -f {} && test "$(stat -c %a {})" = 600"#,
+        ]),
+    )
+    .run()
+    .ok();
+    // a command that never reads the FIFO does not hang sealbox
+    with_key(&env, env.sealbox(&["exec-file", "enc.json", "true"]))
+        .run()
+        .ok();
+    let err = with_key(
+        &env,
+        env.sealbox(&["exec-file", "--filename", "../x", "enc.json", "true"]),
+    )
+    .run()
+    .fails();
+    assert!(err.contains("must be a plain file name"), "{err}");
 }
 
 const YAML: &str = "# top comment\napiVersion: v1\nkind: Config\nmetadata:\n  name: db  # the name\n  labels:\n    app: web\ndata:\n  password: hunter2\n  port: 5432\n  ratio: 1.5\n  enabled: true\n  answer: \"yes\"\n  when: 2024-01-02\n  octal: 017\n  multi: |\n    line1\n    line2\n  folded: >\n    folded text\n    here\nlist:\n  # first item\n  - a\n  - 1\n  - nested:\n      x: y\n      z: [1, 2]\nempty_map: {}\nempty_list: []\nnothing: null\nsecret_unencrypted: plain\n---\n# second document\nsecond: doc\n";

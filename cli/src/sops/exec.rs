@@ -29,8 +29,8 @@ pub struct ExecFileArgs {
     file: PathBuf,
     /// Run through /bin/sh -c, with {} replaced by the plaintext file's path.
     command: String,
-    /// Accepted for compatibility: the plaintext always goes to a 0600 file in a private
-    /// directory, removed afterwards.
+    /// Write the plaintext to a 0600 file (in a private directory, removed afterwards) instead
+    /// of handing it over through a FIFO, for commands that need to seek or read it twice.
     #[arg(long = "no-fifo")]
     no_fifo: bool,
     /// The plaintext file's name inside the private directory.
@@ -73,8 +73,9 @@ pub fn exec_env(args: &ExecEnvArgs) -> Result<()> {
     finish(cmd.status().context("cannot run /bin/sh")?)
 }
 
+/// Runs the command with `{}` replaced by a path in a private directory. By default that path
+/// is a FIFO, as in sops, so the plaintext never lands on disk.
 pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
-    let _ = args.no_fifo;
     let name = args.filename.as_deref().unwrap_or("tmp-file");
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(Exit::new(1, format!("--filename {name:?} must be a plain file name")).into());
@@ -88,14 +89,55 @@ pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
         .tempdir()
         .context("cannot create a private temporary directory")?;
     let path = dir.path().join(name);
-    io::write_output(Some(&path), &plain, Readers::Owner)?;
     let command = args.command.replace("{}", &path.to_string_lossy());
-    let status = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&command)
-        .status();
+    let run = || {
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&command)
+            .status()
+            .context("cannot run /bin/sh")
+    };
+    let status = if args.no_fifo {
+        io::write_output(Some(&path), &plain, Readers::Owner)?;
+        run()
+    } else {
+        through_fifo(&path, &plain, run)
+    };
     drop(dir);
-    finish(status.context("cannot run /bin/sh")?)
+    finish(status?)
+}
+
+/// Serves `plain` through a FIFO at `path` while `run` runs.
+fn through_fifo(
+    path: &std::path::Path,
+    plain: &[u8],
+    run: impl FnOnce() -> Result<std::process::ExitStatus>,
+) -> Result<std::process::ExitStatus> {
+    use rustix::fs::{CWD, Mode, OFlags, mkfifoat};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    mkfifoat(CWD, path, Mode::RUSR | Mode::WUSR)
+        .with_context(|| format!("cannot create a FIFO at {}", path.display()))?;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            // Opening blocks until the command opens the FIFO for reading.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut fifo| fifo.write_all(plain))
+        });
+        let status = run();
+        if !writer.is_finished() {
+            // The command never read it: a reader of our own releases the blocked writer.
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(OFlags::NONBLOCK.bits() as i32)
+                .open(path);
+        }
+        let _ = writer.join();
+        status
+    })
 }
 
 /// The command's failure is sealbox's, with the same exit status and nothing more to say.
