@@ -2,7 +2,7 @@
 //! ciphertext), `rotate` (new data key), `updatekeys` (same key, new recipients) and
 //! `filestatus`.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -274,18 +274,28 @@ pub fn edit(args: &EditArgs) -> Result<()> {
         .map_or("file".into(), |n| n.to_owned());
     let path = dir.path().join(name);
     io::write_output(Some(&path), &before, Readers::Owner)?;
-    run_editor(&path)?;
-    let after = io::read_bytes(Some(&path), "the edited file")?;
-    drop(dir);
-    if after.as_slice() == before.as_slice() {
-        return Err(Exit::new(200, "File has not changed, exiting.").into());
+    loop {
+        run_editor(&path)?;
+        let after = io::read_bytes(Some(&path), "the edited file")?;
+        if after.as_slice() == before.as_slice() {
+            return Err(Exit::new(200, "File has not changed, exiting.").into());
+        }
+        match file.replace_plain(&after) {
+            Ok(()) => break,
+            // At a terminal, as sops does, back to the editor with the edits kept.
+            Err(e) if std::io::stdin().is_terminal() => {
+                eprint!("{e}\nPress Enter to return to the editor, or Ctrl+C to exit.");
+                std::io::stdin().lock().read_line(&mut String::new())?;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{}: the edited text does not parse; the file was left unchanged",
+                    args.file.display()
+                )));
+            }
+        }
     }
-    file.replace_plain(&after).with_context(|| {
-        format!(
-            "{}: the edited text does not parse; the file was left unchanged",
-            args.file.display()
-        )
-    })?;
+    drop(dir);
     io::write_output(
         Some(&args.file),
         &file.seal(SystemTime::now())?,
