@@ -976,3 +976,39 @@ fn sops_global_flags_before_the_command_are_accepted() {
     .ok();
     assert_eq!(plain, JSON);
 }
+
+#[test]
+fn a_terminated_exec_file_removes_its_plaintext() {
+    let (env, r) = setup();
+    sealed_json(&env, &r);
+    let mut cmd = with_key(
+        &env,
+        env.sealbox(&[
+            "exec-file",
+            "--no-fifo",
+            "enc.json",
+            "echo {} > where.txt; sleep 3",
+        ]),
+    );
+    let mut child = cmd.0.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !env.path("where.txt").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let plaintext = std::path::PathBuf::from(env.read("where.txt").trim());
+    assert!(plaintext.exists());
+    env.command("kill", &["-TERM", &child.id().to_string()])
+        .run()
+        .ok();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(
+        !plaintext.parent().unwrap().exists(),
+        "private directory removed"
+    );
+}

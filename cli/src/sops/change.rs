@@ -14,6 +14,7 @@ use super::TypeArg;
 use super::files;
 use crate::Exit;
 use crate::io::{self, Readers};
+use crate::privatedir::PrivateDir;
 use crate::sopsconfig;
 
 #[derive(Args)]
@@ -263,11 +264,7 @@ pub fn filestatus(args: &FilestatusArgs) -> Result<()> {
 pub fn edit(args: &EditArgs) -> Result<()> {
     let (mut file, _) = open(&args.file, args.input_type, args.ignore_mac)?;
     let before = zeroize::Zeroizing::new(file.plain(file.format)?);
-    let dir = tempfile::Builder::new()
-        .prefix("sealbox-edit-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
+    let dir = PrivateDir::new("sealbox-edit-")?;
     let name = args
         .file
         .file_name()

@@ -11,6 +11,7 @@ use super::TypeArg;
 use super::files;
 use crate::Exit;
 use crate::io::{self, Readers};
+use crate::privatedir::PrivateDir;
 
 #[derive(Args)]
 pub struct ExecEnvArgs {
@@ -83,11 +84,7 @@ pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
     let file = open(&args.file, args.input_type)?;
     let format = args.output_type.map_or(file.format, Into::into);
     let plain = zeroize::Zeroizing::new(file.plain(format)?);
-    let dir = tempfile::Builder::new()
-        .prefix("sealbox-exec-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
+    let dir = PrivateDir::new("sealbox-exec-")?;
     let path = dir.path().join(name);
     let command = args.command.replace("{}", &path.to_string_lossy());
     let run = || {
