@@ -1012,3 +1012,24 @@ fn a_terminated_exec_file_removes_its_plaintext() {
         "private directory removed"
     );
 }
+
+#[test]
+fn files_wrapped_for_an_ssh_ed25519_key_open_with_it() {
+    let env = Env::new();
+    let dir = sealbox_tests::root().join("testdata/sops/generated");
+    let file = dir.join("gen-ssh-ed25519.enc.yaml");
+    let want = std::fs::read_to_string(dir.join("gen-ssh-ed25519.enc.yaml.plain")).unwrap();
+    let mut cmd = env.sealbox(&["decrypt", file.to_str().unwrap()]);
+    cmd.0.env(
+        "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+        dir.join("keys/ssh_ed25519"),
+    );
+    assert_eq!(cmd.run().ok(), want);
+    // ~/.ssh/id_ed25519 is read too, as sops does
+    std::fs::create_dir_all(env.path(".ssh")).unwrap();
+    std::fs::copy(dir.join("keys/ssh_ed25519"), env.path(".ssh/id_ed25519")).unwrap();
+    assert_eq!(
+        env.sealbox(&["decrypt", file.to_str().unwrap()]).run().ok(),
+        want
+    );
+}

@@ -3,16 +3,18 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sops::keys;
+use sealbox_crypto::sops::keys::{self, Identity};
+use sealbox_crypto::sops::ssh::Ed25519Identity;
 
 use crate::io;
 
 /// age identities from every source sops reads, merged (spec §8). A source that fails (a
 /// missing file, a failing command, a line that is no age identity) does not stop the others;
 /// its problem is returned with the places looked at, for the message if no key opens the file.
-pub fn age_identities() -> (Vec<age::x25519::Identity>, Vec<String>) {
+pub fn age_identities() -> (Vec<Identity>, Vec<String>) {
     let mut identities = Vec::new();
     let mut notes = Vec::new();
+    ssh_identities(&mut identities, &mut notes);
     let mut add = |source: String, text: Result<zeroize::Zeroizing<String>>| match text
         .and_then(|t| Ok(keys::parse_identities(&t)?))
     {
@@ -52,6 +54,30 @@ pub fn age_identities() -> (Vec<age::x25519::Identity>, Vec<String>) {
         }
     }
     (identities, notes)
+}
+
+/// SSH Ed25519 keys: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, else `~/.ssh/id_ed25519` if it exists.
+fn ssh_identities(identities: &mut Vec<Identity>, notes: &mut Vec<String>) {
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/id_ed25519"));
+    let (file, required) = match std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
+        Some(f) => (PathBuf::from(f), true),
+        None => match home {
+            Some(h) => (h, false),
+            None => return,
+        },
+    };
+    if !required && !file.exists() {
+        return;
+    }
+    let parsed = io::read_text(Some(&file), "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+        .and_then(|text| Ok(Ed25519Identity::from_openssh(&text)?));
+    match parsed {
+        Ok(identity) => {
+            notes.push(format!("{} (SSH key)", file.display()));
+            identities.push(Identity::SshEd25519(identity));
+        }
+        Err(e) => notes.push(format!("{} ({e:#})", file.display())),
+    }
 }
 
 /// Runs `SOPS_AGE_KEY_CMD` (split on whitespace, no shell) and returns what it printed.

@@ -11,17 +11,43 @@ use super::cipher::DataKey;
 use super::metadata::{AgeKey, Metadata};
 use super::{Error, shamir};
 
+/// A key that can open age stanzas: a native age X25519 identity or an OpenSSH Ed25519 key.
+#[derive(Clone)]
+pub enum Identity {
+    X25519(x25519::Identity),
+    SshEd25519(super::ssh::Ed25519Identity),
+}
+
+impl From<x25519::Identity> for Identity {
+    fn from(identity: x25519::Identity) -> Identity {
+        Identity::X25519(identity)
+    }
+}
+
+impl Identity {
+    fn as_age(&self) -> &dyn age::Identity {
+        match self {
+            Identity::X25519(i) => i,
+            Identity::SshEd25519(i) => i,
+        }
+    }
+}
+
 /// Parses age identities (`AGE-SECRET-KEY-…` lines); blank lines and `#` comments skipped.
 /// Several keys may share a line, separated by whitespace (`SOPS_AGE_KEY` since sops 3.13).
-pub fn parse_identities(text: &str) -> Result<Vec<x25519::Identity>, Error> {
+pub fn parse_identities(text: &str) -> Result<Vec<Identity>, Error> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .flat_map(str::split_whitespace)
         .map(|word| {
-            x25519::Identity::from_str(word).map_err(|_| {
-                Error::Identity("not an age identity (expected an AGE-SECRET-KEY-… line)".into())
-            })
+            x25519::Identity::from_str(word)
+                .map(Identity::X25519)
+                .map_err(|_| {
+                    Error::Identity(
+                        "not an age identity (expected an AGE-SECRET-KEY-… line)".into(),
+                    )
+                })
         })
         .collect()
 }
@@ -37,11 +63,11 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<AgeKey, Error> {
     })
 }
 
-fn unwrap(entry: &AgeKey, identities: &[x25519::Identity]) -> Option<Zeroizing<Vec<u8>>> {
+fn unwrap(entry: &AgeKey, identities: &[Identity]) -> Option<Zeroizing<Vec<u8>>> {
     let decryptor =
         age::Decryptor::new_buffered(age::armor::ArmoredReader::new(entry.enc.as_bytes())).ok()?;
     let mut reader = decryptor
-        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .decrypt(identities.iter().map(Identity::as_age))
         .ok()?;
     let mut out = Zeroizing::new(Vec::new());
     reader.read_to_end(&mut out).ok()?;
@@ -50,10 +76,7 @@ fn unwrap(entry: &AgeKey, identities: &[x25519::Identity]) -> Option<Zeroizing<V
 
 /// Opens the data key with `identities`: any key of a single group, or shares from at least
 /// `shamir_threshold` groups.
-pub fn recover_data_key(
-    meta: &Metadata,
-    identities: &[x25519::Identity],
-) -> Result<DataKey, Error> {
+pub fn recover_data_key(meta: &Metadata, identities: &[Identity]) -> Result<DataKey, Error> {
     let groups = meta.groups();
     if groups.is_empty() {
         return Err(Error::Metadata("No keys found in file".into()));
@@ -97,8 +120,10 @@ mod tests {
 
     #[test]
     fn wraps_and_recovers_with_one_group_and_with_shamir() {
-        let ids: Vec<x25519::Identity> = (0..3).map(|_| x25519::Identity::generate()).collect();
-        let recipient = |i: usize| ids[i].to_public().to_string();
+        let raw: Vec<x25519::Identity> = (0..3).map(|_| x25519::Identity::generate()).collect();
+        let recipients: Vec<String> = raw.iter().map(|i| i.to_public().to_string()).collect();
+        let recipient = |i: usize| recipients[i].clone();
+        let ids: Vec<Identity> = raw.into_iter().map(Identity::from).collect();
         let key = DataKey::generate().unwrap();
 
         let meta = Metadata {

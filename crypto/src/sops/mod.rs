@@ -24,7 +24,7 @@
 //!     stanza.recipient,
 //!     mac::seal(&key, &hash.hex(), lastmodified).unwrap(),
 //! );
-//! let plain = decrypt_file(Format::Dotenv, &file, &[id], false).unwrap();
+//! let plain = decrypt_file(Format::Dotenv, &file, &[id.into()], false).unwrap();
 //! assert_eq!(plain, b"PASSWORD=hunter2\n");
 //! ```
 
@@ -37,6 +37,7 @@ pub mod mac;
 pub mod metadata;
 mod rules;
 pub mod shamir;
+pub mod ssh;
 pub mod tree;
 pub mod value;
 pub mod yaml;
@@ -280,7 +281,7 @@ pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error>
 pub fn decrypt_file(
     format: Format,
     text: &str,
-    identities: &[age::x25519::Identity],
+    identities: &[keys::Identity],
     ignore_mac: bool,
 ) -> Result<Vec<u8>, Error> {
     let file = OpenFile::open(format, text, identities, ignore_mac)?;
@@ -301,7 +302,7 @@ impl OpenFile {
     pub fn open(
         format: Format,
         text: &str,
-        identities: &[age::x25519::Identity],
+        identities: &[keys::Identity],
         ignore_mac: bool,
     ) -> Result<OpenFile, Error> {
         let (mut branches, metadata) = load(format, text)?;

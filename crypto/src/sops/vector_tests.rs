@@ -16,6 +16,8 @@ struct Vector {
     format: String,
     #[serde(default)]
     age_identities: Vec<String>,
+    /// An OpenSSH key for files wrapped to an `ssh-ed25519` recipient.
+    ssh_identity: Option<String>,
     #[serde(default)]
     expected_exit: i32,
     expected_plaintext: Option<String>,
@@ -44,10 +46,14 @@ fn data_key(hex: &str) -> DataKey {
     DataKey::from_bytes(&bytes).unwrap()
 }
 
-fn identities(v: &Vector) -> Vec<age::x25519::Identity> {
+fn identities(v: &Vector) -> Vec<keys::Identity> {
+    let ssh = v.ssh_identity.iter().map(|f| {
+        keys::Identity::SshEd25519(super::ssh::Ed25519Identity::from_openssh(&read(f)).unwrap())
+    });
     v.age_identities
         .iter()
         .flat_map(|f| keys::parse_identities(&read(f)).unwrap())
+        .chain(ssh)
         .collect()
 }
 
@@ -107,6 +113,7 @@ fn every_yaml_vector_decrypts_to_the_sops_output() {
     assert_eq!(vs.len(), 28);
     let mut failures = Vec::new();
     let mut checked = 0;
+    let mut opened_with_identities = 0;
     // The post-quantum vector carries no data key: its stanza needs an ML-KEM age.
     for v in vs
         .iter()
@@ -128,7 +135,7 @@ fn every_yaml_vector_decrypts_to_the_sops_output() {
         let ids = identities(v);
         if !ids.is_empty() {
             match decrypt_file(Format::Yaml, &text, &ids, false) {
-                Ok(plain) if plain == want.as_bytes() => {}
+                Ok(plain) if plain == want.as_bytes() => opened_with_identities += 1,
                 Ok(_) => failures.push(format!("{}: age path output differs", v.file)),
                 Err(e) => failures.push(format!("{}: age path: {e}", v.file)),
             }
@@ -150,6 +157,10 @@ fn every_yaml_vector_decrypts_to_the_sops_output() {
         failures.join("\n")
     );
     assert_eq!(checked, 19);
+    assert_eq!(
+        opened_with_identities, 14,
+        "every vector with an age or SSH key opens with it"
+    );
 }
 
 #[test]
@@ -178,7 +189,7 @@ fn every_binary_vector_decrypts_to_the_sops_output() {
 }
 
 /// `generated/gen.enc.env` has encrypted values, a clear `_unencrypted` value and a comment.
-fn generated() -> (String, Vec<age::x25519::Identity>) {
+fn generated() -> (String, Vec<keys::Identity>) {
     let v = vectors("dotenv")
         .into_iter()
         .find(|v| v.file == "generated/gen.enc.env")
@@ -229,7 +240,7 @@ fn tampering_is_detected() {
 
     // A wrong identity: exit 128 naming the recipients.
     let other = age::x25519::Identity::generate();
-    let err = decrypt_file(Format::Dotenv, &text, &[other], false).unwrap_err();
+    let err = decrypt_file(Format::Dotenv, &text, &[other.into()], false).unwrap_err();
     assert!(
         err.to_string()
             .contains("age1c0uvtzfkhrslp576mf0fmx9cpsp0fm4gjspmcfhvky9daev4vdfqkahp3q"),
@@ -249,9 +260,11 @@ fn several_yaml_documents_cannot_become_one_json_file() {
 
 #[test]
 fn encrypt_then_decrypt_round_trips_every_implemented_store() {
-    let ids: Vec<age::x25519::Identity> =
+    let raw: Vec<age::x25519::Identity> =
         (0..3).map(|_| age::x25519::Identity::generate()).collect();
-    let r = |i: usize| ids[i].to_public().to_string();
+    let recipients: Vec<String> = raw.iter().map(|i| i.to_public().to_string()).collect();
+    let r = |i: usize| recipients[i].clone();
+    let ids: Vec<keys::Identity> = raw.into_iter().map(keys::Identity::from).collect();
     let now = std::time::SystemTime::now();
     let cases: [(Format, &[u8]); 4] = [
         (Format::Ini, b"; c\nk = v\n\n[s]\n; about A\nA = 1\n"),
