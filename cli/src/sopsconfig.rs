@@ -165,22 +165,8 @@ impl Rule {
         kinds
     }
 
-    fn selector_count(&self) -> usize {
-        [
-            &self.unencrypted_suffix,
-            &self.encrypted_suffix,
-            &self.unencrypted_regex,
-            &self.encrypted_regex,
-            &self.unencrypted_comment_regex,
-            &self.encrypted_comment_regex,
-        ]
-        .iter()
-        .filter(|v| v.is_some())
-        .count()
-    }
-
-    /// The rule's selector, as `(metadata name, value)`.
-    pub fn selector(&self) -> Option<(String, String)> {
+    /// The selectors the rule sets, as `(metadata name, value)`.
+    fn selectors(&self) -> Vec<(&'static str, &String)> {
         [
             ("unencrypted_suffix", &self.unencrypted_suffix),
             ("encrypted_suffix", &self.encrypted_suffix),
@@ -190,7 +176,19 @@ impl Rule {
             ("encrypted_comment_regex", &self.encrypted_comment_regex),
         ]
         .into_iter()
-        .find_map(|(name, v)| v.as_ref().map(|v| (name.to_owned(), v.clone())))
+        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+        .collect()
+    }
+
+    fn selector_count(&self) -> usize {
+        self.selectors().len()
+    }
+
+    /// The rule's selector, as `(metadata name, value)`.
+    pub fn selector(&self) -> Option<(String, String)> {
+        self.selectors()
+            .first()
+            .map(|(name, v)| (name.to_string(), v.to_string()))
     }
 }
 

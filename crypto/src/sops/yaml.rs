@@ -497,9 +497,7 @@ fn write_map(out: &mut String, branch: &Branch, indent: usize) {
         out.push_str(&pad);
         match entry {
             Entry::Comment(text) => {
-                out.push('#');
-                out.push_str(text);
-                out.push('\n');
+                write_comment(out, text);
             }
             Entry::Pair(key, value) => {
                 out.push_str(&key_text(key));
@@ -547,9 +545,7 @@ fn write_seq(out: &mut String, items: &[Value], indent: usize) {
         out.push_str(&pad);
         match item {
             Value::Comment(text) => {
-                out.push('#');
-                out.push_str(text);
-                out.push('\n');
+                write_comment(out, text);
             }
             Value::Seq(inner) if inner.iter().any(|v| !matches!(v, Value::Comment(_))) => {
                 out.push_str("-\n");
@@ -576,9 +572,7 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
     for entry in &branch[..lead] {
         if let Entry::Comment(text) = entry {
             out.push_str(&pad);
-            out.push('#');
-            out.push_str(text);
-            out.push('\n');
+            write_comment(out, text);
         }
     }
     out.push_str(&pad);
@@ -589,9 +583,7 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
         }
         match entry {
             Entry::Comment(text) => {
-                out.push('#');
-                out.push_str(text);
-                out.push('\n');
+                write_comment(out, text);
             }
             Entry::Pair(key, value) => {
                 out.push_str(&key_text(key));
@@ -600,6 +592,13 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
             }
         }
     }
+}
+
+/// A comment line; the text keeps its leading space (`# c` is stored as `" c"`).
+fn write_comment(out: &mut String, text: &str) {
+    out.push('#');
+    out.push_str(text);
+    out.push('\n');
 }
 
 fn key_text(key: &str) -> String {
