@@ -145,6 +145,17 @@ impl Env {
         Cmd(self.isolate(c))
     }
 
+    /// The typage peer (tests/infra/typage/age_peer.mjs: npm age-encryption, post-quantum age)
+    /// with ARGS.
+    pub fn typage(&self, args: &[&str]) -> Cmd {
+        let script = std::env::var("SEALBOX_PEER_TYPAGE").expect(
+            "SEALBOX_PEER_TYPAGE is not set: run the tests through scripts/test.sh, which installs typage",
+        );
+        let mut c = Command::new("node");
+        c.arg(script).args(args);
+        Cmd(self.isolate(c))
+    }
+
     /// A new age identity file (Debian age-keygen) in this directory; returns its recipient.
     pub fn age_keygen(&self, name: &str) -> String {
         let out = self.command("age-keygen", &["-o", name]).run();

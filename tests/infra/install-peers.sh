@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test peers into $PEERS_DIR (default target/peers) and prints the environment
-# the tests read: kubesealpy (Sealed Secrets), the real sops, Debian age, openssl, ssh-keygen. Idempotent: a venv that already has the pinned version is kept.
+# the tests read: kubesealpy (Sealed Secrets), the real sops, Debian age, typage (post-quantum
+# age), openssl, ssh-keygen. Idempotent: a venv that already has the pinned version is kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 peers=${PEERS_DIR:-$root/target/peers}
@@ -23,9 +24,20 @@ if ! "$sopsvenv/bin/python" -c 'import importlib.metadata as m; assert m.version
 fi
 sops_bin=$(ls "$sopsvenv"/bin/sops)
 
-for tool in openssl:openssl ssh-keygen:openssh-client age-keygen:age; do
+for tool in openssl:openssl ssh-keygen:openssh-client age-keygen:age node:nodejs npm:npm; do
   command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool#*:}"; } >&2
 done
 
+# typage (npm age-encryption), the only age here with post-quantum hybrid keys (age1pq1).
+typage=$peers/typage
+if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.json"; then
+  rm -rf "$typage"
+  mkdir -p "$typage"
+  cp "$root"/tests/infra/typage/package.json "$root"/tests/infra/typage/package-lock.json "$typage"/
+  (cd "$typage" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2
+fi
+cp "$root"/tests/infra/typage/age_peer.mjs "$typage"/
+
+echo "export SEALBOX_PEER_TYPAGE=$typage/age_peer.mjs"
 echo "export SEALBOX_PEER_PYTHON=$ksp/bin/python"
 echo "export SEALBOX_PEER_SOPS=$sops_bin"

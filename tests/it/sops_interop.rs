@@ -1033,3 +1033,87 @@ fn files_wrapped_for_an_ssh_ed25519_key_open_with_it() {
         want
     );
 }
+
+/// The `age` entry of a sops JSON file for RECIPIENT.
+fn age_entry<'a>(file: &'a serde_json::Value, recipient: &str) -> &'a serde_json::Value {
+    file["sops"]["age"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["recipient"] == recipient)
+        .unwrap_or_else(|| panic!("no age entry for {recipient}"))
+}
+
+/// The payload of an armored age file, opened by Debian age with `key.txt`, as hex.
+fn age_unwrap_hex(env: &Env, armored: &str) -> String {
+    let run = env.command("age", &["-d", "-i", "key.txt"]).stdin(armored);
+    assert!(run.output.status.success(), "age -d: {}", run.stderr());
+    run.output
+        .stdout
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn post_quantum_age_keys_interoperate_with_typage_both_ways() {
+    // A hybrid (ML-KEM-768 + X25519) key made by typage, and a classic key made by Debian age.
+    let (env, classic) = setup();
+    let keygen = env.typage(&["keygen"]).run().ok();
+    let (pq_identity, pq) = keygen.trim().split_once('\n').unwrap();
+    assert!(pq.starts_with("age1pq1"), "{pq}");
+    env.write("pq.txt", format!("{pq_identity}\n"));
+    env.write("plain.json", JSON);
+    let sealbox_pq = |args: &[&str]| {
+        let mut cmd = env.sealbox(args);
+        cmd.0.env("SOPS_AGE_KEY_FILE", env.path("pq.txt"));
+        cmd.run()
+    };
+
+    // sealbox wraps one data key for both; typage opens the hybrid stanza and Debian age the
+    // X25519 one, and they agree; the real sops opens the file with the classic key.
+    let recipients = format!("{pq},{classic}");
+    let sealed = env
+        .sealbox(&["encrypt", "--age", &recipients, "plain.json"])
+        .run()
+        .ok();
+    env.write("sealed.json", &sealed);
+    let file: serde_json::Value = serde_json::from_str(&sealed).unwrap();
+    let pq_enc = age_entry(&file, pq)["enc"].as_str().unwrap();
+    let classic_enc = age_entry(&file, &classic)["enc"].as_str().unwrap();
+    assert!(pq_enc.contains("BEGIN AGE ENCRYPTED FILE"));
+    let from_typage = env.typage(&["unwrap", "pq.txt"]).stdin(pq_enc).ok();
+    let hex = age_unwrap_hex(&env, classic_enc);
+    assert_eq!(from_typage.trim(), hex);
+    assert_eq!(hex.len(), 64, "a 32-byte data key");
+    let by_sops = with_key(&env, env.sops(&["decrypt", "sealed.json"])).run();
+    assert_eq!(by_sops.ok(), JSON);
+    assert_eq!(sealbox_pq(&["decrypt", "sealed.json"]).ok(), JSON);
+
+    // The real sops wraps for the classic key only; typage wraps the same data key for the
+    // hybrid key and the entry is added (the MAC covers values, not recipients): sealbox opens
+    // the file with nothing but typage's hybrid identity.
+    let by_sops = with_key(
+        &env,
+        env.sops(&["encrypt", "--age", &classic, "plain.json"]),
+    )
+    .run()
+    .ok();
+    let file: serde_json::Value = serde_json::from_str(&by_sops).unwrap();
+    let classic_enc = age_entry(&file, &classic)["enc"].as_str().unwrap();
+    let hex = age_unwrap_hex(&env, classic_enc);
+    let pq_enc = env.typage(&["wrap", pq]).stdin(&hex).ok();
+    // Spliced into the text: re-serialising would reorder the values the MAC covers.
+    let entry = serde_json::json!({ "recipient": pq, "enc": pq_enc });
+    let with_pq = by_sops.replacen("\"age\": [", &format!("\"age\": [{entry},"), 1);
+    assert_ne!(with_pq, by_sops);
+    env.write("from-sops.json", &with_pq);
+    assert_eq!(sealbox_pq(&["decrypt", "from-sops.json"]).ok(), JSON);
+
+    // Another hybrid key opens neither, and the error names the recipients tried.
+    let other = env.typage(&["keygen"]).run().ok();
+    env.write("pq.txt", other.lines().next().unwrap());
+    let wrong = sealbox_pq(&["decrypt", "from-sops.json"]);
+    assert_eq!(exit_code(&wrong), 128);
+    assert!(wrong.stderr().contains(pq), "{}", wrong.stderr());
+}

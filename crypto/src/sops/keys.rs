@@ -9,12 +9,15 @@ use zeroize::Zeroizing;
 
 use super::cipher::DataKey;
 use super::metadata::{AgeKey, Metadata};
+use super::pq::{self, HybridIdentity};
 use super::{Error, shamir};
 
-/// A key that can open age stanzas: a native age X25519 identity or an OpenSSH Ed25519 key.
+/// A key that can open age stanzas: a native age X25519 or post-quantum hybrid identity, or an
+/// OpenSSH Ed25519 key.
 #[derive(Clone)]
 pub enum Identity {
     X25519(x25519::Identity),
+    Hybrid(Box<HybridIdentity>),
     SshEd25519(super::ssh::Ed25519Identity),
 }
 
@@ -28,12 +31,14 @@ impl Identity {
     fn as_age(&self) -> &dyn age::Identity {
         match self {
             Identity::X25519(i) => i,
+            Identity::Hybrid(i) => i.as_ref(),
             Identity::SshEd25519(i) => i,
         }
     }
 }
 
-/// Parses age identities (`AGE-SECRET-KEY-…` lines); blank lines and `#` comments skipped.
+/// Parses age identities (`AGE-SECRET-KEY-1…` and `AGE-SECRET-KEY-PQ-1…` lines); blank lines
+/// and `#` comments skipped.
 /// Several keys may share a line, separated by whitespace (`SOPS_AGE_KEY` since sops 3.13).
 pub fn parse_identities(text: &str) -> Result<Vec<Identity>, Error> {
     text.lines()
@@ -41,25 +46,35 @@ pub fn parse_identities(text: &str) -> Result<Vec<Identity>, Error> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .flat_map(str::split_whitespace)
         .map(|word| {
-            x25519::Identity::from_str(word)
-                .map(Identity::X25519)
-                .map_err(|_| {
-                    Error::Identity(
-                        "not an age identity (expected an AGE-SECRET-KEY-… line)".into(),
-                    )
-                })
+            let parsed = if word.starts_with("AGE-SECRET-KEY-PQ-") {
+                HybridIdentity::from_str(word)
+                    .map(|i| Identity::Hybrid(Box::new(i)))
+                    .ok()
+            } else {
+                x25519::Identity::from_str(word).map(Identity::X25519).ok()
+            };
+            parsed.ok_or_else(|| {
+                Error::Identity("not an age identity (expected an AGE-SECRET-KEY-… line)".into())
+            })
         })
         .collect()
 }
 
 /// Wraps `payload` (the data key or a share) for one age recipient, armored as sops writes it.
 pub fn wrap(recipient: &str, payload: &[u8]) -> Result<AgeKey, Error> {
-    let parsed = x25519::Recipient::from_str(recipient.trim())
-        .map_err(|e| Error::Identity(format!("not an age X25519 recipient {recipient:?}: {e}")))?;
-    let enc = age::encrypt_and_armor(&parsed, payload).map_err(|_| Error::Encrypt)?;
+    let trimmed = recipient.trim();
+    let enc = if trimmed.starts_with("age1pq1") {
+        age::encrypt_and_armor(&pq::parse_recipient(trimmed)?, payload)
+    } else {
+        let parsed = x25519::Recipient::from_str(trimmed).map_err(|e| {
+            Error::Identity(format!("not an age X25519 recipient {recipient:?}: {e}"))
+        })?;
+        age::encrypt_and_armor(&parsed, payload)
+    }
+    .map_err(|_| Error::Encrypt)?;
     Ok(AgeKey {
         enc,
-        recipient: recipient.trim().to_owned(),
+        recipient: trimmed.to_owned(),
     })
 }
 

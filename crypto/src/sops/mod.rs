@@ -35,6 +35,7 @@ pub mod json;
 pub mod keys;
 pub mod mac;
 pub mod metadata;
+pub mod pq;
 mod rules;
 pub mod shamir;
 pub mod ssh;
