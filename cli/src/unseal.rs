@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sealed::manifest::{
-    OwnerReference, SEALED_SECRET_API_VERSION, object_ref, parse_objects, render,
+use sealbox_crypto::sealed::manifest::{object_ref, parse_objects, render};
+use sealbox_crypto::sealed::{
+    PrivateKey, SealedSecret, keyfile, open_items, owner_reference, unseal as unseal_one,
 };
-use sealbox_crypto::sealed::{PrivateKey, SealedSecret, keyfile, open_items, unseal as unseal_one};
 
 use crate::args::{KeySourceArgs, UnsealArgs, ValidateArgs};
 use crate::io::{self, Readers};
@@ -31,15 +31,11 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
     let mut errors = Vec::new();
     for ss in &sealed {
         match unseal_one(ss, &keys) {
-            Ok(mut secret) => {
-                if mimic == Mimic::Kubeseal && !skips_owner_reference(ss) {
-                    secret.metadata.owner_references = vec![OwnerReference {
-                        api_version: SEALED_SECRET_API_VERSION.into(),
-                        kind: "SealedSecret".into(),
-                        name: ss.metadata.name.clone(),
-                        uid: String::new(),
-                        controller: Some(true),
-                    }];
+            Ok(unsealed) => {
+                let mut secret = unsealed.secret;
+                if mimic == Mimic::Kubeseal {
+                    secret.metadata.owner_references =
+                        owner_reference(ss, "").into_iter().collect();
                 }
                 out.push_str(&zeroize::Zeroizing::new(render(
                     &secret,
@@ -57,15 +53,6 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
 }
 
 /// Upstream leaves the owner reference out when the template asks it to (spec §2.3 step 6).
-fn skips_owner_reference(ss: &SealedSecret) -> bool {
-    ss.spec
-        .template
-        .metadata
-        .annotations
-        .get("sealedsecrets.bitnami.com/skip-set-owner-references")
-        .is_some_and(|v| v == "true")
-}
-
 pub fn validate(args: &ValidateArgs) -> Result<()> {
     let keys = load_keys(&args.keys)?;
     let sealed = read_sealed(args.input.as_deref(), args.namespace.as_deref())?;
@@ -127,7 +114,7 @@ pub fn load_keys(args: &KeySourceArgs) -> Result<Vec<PrivateKey>> {
     Ok(keys)
 }
 
-fn read_sealed(path: Option<&Path>, namespace: Option<&str>) -> Result<Vec<SealedSecret>> {
+pub fn read_sealed(path: Option<&Path>, namespace: Option<&str>) -> Result<Vec<SealedSecret>> {
     let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
     let text = io::read_text(path, "--sealed-secret-file")?;
     let mut docs: Vec<SealedSecret> =

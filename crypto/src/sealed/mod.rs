@@ -32,7 +32,8 @@ pub use keys::{PrivateKey, PublicKey, private_keys_from_pem};
 pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes, SecretText};
 pub use scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope, UnknownScope};
 pub use secret::{
-    ItemFailure, ItemResult, UnsealError, UnsealErrorKind, open_items, seal_secret, unseal,
+    ItemFailure, ItemResult, SKIP_SET_OWNER_REFERENCES, UnsealError, UnsealErrorKind, Unsealed,
+    open_items, owner_reference, seal_secret, unseal,
 };
 
 /// Errors of the Sealed Secrets primitives. Messages for the ciphertext cases match upstream's.

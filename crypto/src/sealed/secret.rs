@@ -1,12 +1,16 @@
 //! Whole-object semantics: kubeseal's `NewSealedSecret` (Secret → SealedSecret) and the
 //! controller's `Unseal` (SealedSecret → Secret), spec `sealed-secrets.md` §2.3, §4.2.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::manifest::{
-    LAST_APPLIED, SECRET_API_VERSION, SealedSecretSpec, SecretTemplate, object_ref,
+    LAST_APPLIED, OwnerReference, SEALED_SECRET_API_VERSION, SECRET_API_VERSION, SealedSecretSpec,
+    SecretTemplate, object_ref,
 };
+
+/// Template annotation: no owner reference on the Secret (spec §2.4).
+pub const SKIP_SET_OWNER_REFERENCES: &str = "sealedsecrets.bitnami.com/skip-set-owner-references";
 use super::{Error, ObjectMeta, PrivateKey, PublicKey, Scope, SealedSecret, Secret, SecretBytes};
 use super::{decode_base64, encode_base64, hybrid};
 
@@ -86,31 +90,37 @@ pub struct ItemFailure {
 }
 
 /// Opens every `encryptedData` item independently with the label from the SealedSecret's own
-/// metadata (never the template's). `keys` are tried in order, so pass the newest first.
+/// metadata (never the template's). `keys` are tried in order, so pass the newest first; the
+/// key that opened an item is tried first for the next ones, as items are usually sealed
+/// together. Each result names its key by its index in `keys`.
 pub fn open_items(sealed: &SealedSecret, keys: &[PrivateKey]) -> Vec<ItemResult> {
     let meta = &sealed.metadata;
     let scope = Scope::from_annotations(&meta.annotations);
     let label = scope.label(&meta.namespace, &meta.name);
-    sealed
-        .spec
-        .encrypted_data
-        .iter()
-        .map(|(item, b64)| {
-            let outcome = decode_base64(b64)
-                .and_then(|ct| hybrid::open(keys, &ct, &label))
-                .map(|(plaintext, index)| (SecretBytes(plaintext), index))
-                .map_err(|error| {
-                    let opens_under = matches!(error, Error::NoKeyCouldDecrypt)
-                        .then(|| other_scope_that_opens(sealed, scope, b64, keys))
-                        .flatten();
-                    ItemFailure { error, opens_under }
-                });
-            ItemResult {
-                item: item.clone(),
-                outcome,
-            }
-        })
-        .collect()
+    let mut order = keys.to_vec();
+    let mut index_of: Vec<usize> = (0..keys.len()).collect();
+    let mut results = Vec::with_capacity(sealed.spec.encrypted_data.len());
+    for (item, b64) in &sealed.spec.encrypted_data {
+        let outcome = decode_base64(b64)
+            .and_then(|ct| hybrid::open(&order, &ct, &label))
+            .map(|(plaintext, at)| {
+                let index = index_of[at];
+                order[..=at].rotate_right(1);
+                index_of[..=at].rotate_right(1);
+                (SecretBytes(plaintext), index)
+            })
+            .map_err(|error| {
+                let opens_under = matches!(error, Error::NoKeyCouldDecrypt)
+                    .then(|| other_scope_that_opens(sealed, scope, b64, keys))
+                    .flatten();
+                ItemFailure { error, opens_under }
+            });
+        results.push(ItemResult {
+            item: item.clone(),
+            outcome,
+        });
+    }
+    results
 }
 
 /// Costs one RSA operation per key and scope, only on failure.
@@ -186,11 +196,40 @@ impl fmt::Display for UnsealError {
     }
 }
 
+/// The owner reference the controller puts on the Secret of `sealed` (spec §2.3 step 6), or
+/// `None` when its template carries `skip-set-owner-references: "true"`. `uid` is the
+/// SealedSecret's (empty offline, as kubeseal's recovery unseal leaves it).
+pub fn owner_reference(sealed: &SealedSecret, uid: &str) -> Option<OwnerReference> {
+    let skip = sealed
+        .spec
+        .template
+        .metadata
+        .annotations
+        .get(SKIP_SET_OWNER_REFERENCES)
+        .is_some_and(|v| v == "true");
+    (!skip).then(|| OwnerReference {
+        api_version: SEALED_SECRET_API_VERSION.into(),
+        kind: "SealedSecret".into(),
+        name: sealed.metadata.name.clone(),
+        uid: uid.to_owned(),
+        controller: Some(true),
+    })
+}
+
+/// A SealedSecret opened by [`unseal`].
+#[derive(Debug)]
+pub struct Unsealed {
+    pub secret: Secret,
+    /// Indexes into the keys given of those that opened the items (a controller remembers
+    /// them to try first next time).
+    pub opened_with: BTreeSet<usize>,
+}
+
 /// Unseals a SealedSecret into the Secret the controller would create, all-or-nothing:
 /// template metadata with name and namespace forced from the SealedSecret, template type and
 /// immutability, and every item decrypted. No owner reference is set; callers that mimic the
-/// controller add it.
-pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, UnsealError> {
+/// controller add it. `keys` are tried in order for each item.
+pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, UnsealError> {
     let object = object_ref(&sealed.metadata);
     let unsupported = |why: &str| UnsealError {
         object: object.clone(),
@@ -214,10 +253,12 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
     }
     let mut data = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut opened_with = BTreeSet::new();
     for result in open_items(sealed, keys) {
         match result.outcome {
-            Ok((plaintext, _)) => {
+            Ok((plaintext, index)) => {
                 data.insert(result.item, plaintext);
+                opened_with.insert(index);
             }
             Err(failure) => failures.push((result.item, failure)),
         }
@@ -232,7 +273,7 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
     let mut metadata = template.metadata.clone();
     metadata.name = sealed.metadata.name.clone();
     metadata.namespace = sealed.metadata.namespace.clone();
-    Ok(Secret {
+    let secret = Secret {
         kind: "Secret".into(),
         api_version: SECRET_API_VERSION.into(),
         metadata,
@@ -240,13 +281,17 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Secret, Unse
         data,
         string_data: BTreeMap::new(),
         type_: template.type_.clone(),
+    };
+    Ok(Unsealed {
+        secret,
+        opened_with,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealed::manifest::{OwnerReference, SecretText};
+    use crate::sealed::manifest::SecretText;
     use std::sync::LazyLock;
 
     static KEY: LazyLock<PrivateKey> = LazyLock::new(|| PrivateKey::generate(2048).unwrap());
@@ -294,7 +339,7 @@ mod tests {
         assert_eq!(t.metadata.annotations["keep"], "me");
         assert!(sealed.metadata.labels.is_empty() && sealed.metadata.annotations.is_empty());
 
-        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap();
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap().secret;
         assert_eq!(opened.data["a"].as_slice(), b"from-data");
         assert_eq!(opened.data["b"].as_slice(), b"from-string");
         assert!(opened.string_data.is_empty());
@@ -309,7 +354,7 @@ mod tests {
         let mut sealed = seal_secret(&s, KEY.public_key()).unwrap();
         sealed.metadata.name = "renamed".into();
         sealed.spec.template.metadata.name = "template-name".into();
-        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap();
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap().secret;
         assert_eq!(opened.metadata.name, "renamed");
         assert_eq!(opened.metadata.namespace, "ns");
     }
@@ -347,5 +392,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("using deprecated 'data' field"), "{err}");
+    }
+
+    #[test]
+    fn items_report_the_key_that_opened_them_trying_the_last_one_first() {
+        let other = PrivateKey::generate(2048).unwrap();
+        let sealed = seal_secret(&secret(), KEY.public_key()).unwrap();
+        let keys = [other, KEY.clone()];
+        let results = open_items(&sealed, &keys);
+        assert_eq!(results.len(), 2);
+        for r in &results {
+            assert_eq!(r.outcome.as_ref().unwrap().1, 1, "{}", r.item);
+        }
+        let opened = unseal(&sealed, &keys).unwrap();
+        assert_eq!(opened.opened_with, [1].into());
     }
 }

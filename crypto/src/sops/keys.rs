@@ -37,7 +37,7 @@ impl Identity {
     }
 }
 
-/// Parses age identities (`AGE-SECRET-KEY-1…` and `AGE-SECRET-KEY-PQ-1…` lines); blank lines
+/// Parses age identities (`AGE-SECRET-KEY-…` and `AGE-SECRET-KEY-PQ-…` lines); blank lines
 /// and `#` comments skipped.
 /// Several keys may share a line, separated by whitespace (`SOPS_AGE_KEY` since sops 3.13).
 pub fn parse_identities(text: &str) -> Result<Vec<Identity>, Error> {
