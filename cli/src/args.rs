@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::controller::ControllerArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealbox_crypto::sealed::Scope;
 use sealbox_crypto::sealed::manifest::Format;
@@ -94,6 +95,12 @@ pub struct SealArgs {
     /// Default: the newest certificate of the local key store.
     #[arg(long, env = "SEALED_SECRETS_CERT")]
     pub cert: Option<String>,
+    /// Seal with the certificate of the running controller, fetched through the Kubernetes
+    /// API server's service proxy (kubeconfig as kubectl's). In kubeseal mode: print it.
+    #[arg(long = "fetch-cert")]
+    pub fetch_cert: bool,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
     /// strict (bound to name and namespace), namespace-wide or cluster-wide. Default: the
     /// Secret's scope annotations, else strict; with --merge-into, the target file's scope
     /// (a different one is refused).

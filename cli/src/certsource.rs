@@ -1,5 +1,6 @@
-//! The public key to seal with: `--cert FILE|URL`, else the local key store. A certificate
-//! must not be expired (kubeseal refuses, with no override); a bare public key has no expiry.
+//! The public key to seal with: `--cert FILE|URL`, else the controller's (`--fetch-cert`), else
+//! the local key store. A certificate must not be expired (kubeseal refuses, with no
+//! override); a bare public key has no expiry.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -7,11 +8,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::{Certificate, PublicKey};
 
+use crate::controller::ControllerArgs;
 use crate::keystore;
 
 /// The public key to seal with, from a certificate that is not expired or a bare public key.
-pub fn load(cert: Option<&str>) -> Result<PublicKey> {
-    let (pem, origin) = read_pem(cert)?;
+pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<PublicKey> {
+    let (pem, origin) = read_pem(cert, online)?;
     if pem.contains("-----BEGIN CERTIFICATE-----") {
         let cert = Certificate::from_pem(&pem).with_context(|| origin.clone())?;
         cert.check_not_expired(SystemTime::now())?;
@@ -21,11 +23,19 @@ pub fn load(cert: Option<&str>) -> Result<PublicKey> {
     }
 }
 
-/// The PEM text of `--cert` or of the key store's newest certificate, and where it came from.
-pub fn read_pem(cert: Option<&str>) -> Result<(String, String)> {
-    Ok(match cert {
-        Some(source) => (read_source(source)?, without_credentials(source)),
-        None => match keystore::newest_certificate()? {
+/// The PEM text of `--cert`, of the controller `online` names, or of the key store's newest
+/// certificate, and where it came from.
+pub fn read_pem(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<(String, String)> {
+    Ok(match (cert, online) {
+        (Some(source), _) => (read_source(source)?, without_credentials(source)),
+        (None, Some(controller)) => (
+            controller.fetch_cert()?,
+            format!(
+                "controller {}/{}",
+                controller.controller_namespace, controller.controller_name
+            ),
+        ),
+        (None, None) => match keystore::newest_certificate()? {
             Some((_, pem)) => (pem, format!("key store {}", keystore::dir()?.display())),
             None => bail!(
                 "no certificate to seal with: pass --cert FILE|URL (for example the output of \

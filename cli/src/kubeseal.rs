@@ -1,17 +1,16 @@
 //! Drop-in kubeseal: kubeseal's offline flags, output shapes and exit behaviour (spec §4.1),
-//! running the same code as the native subcommands. Flags that need a live controller
-//! (`--validate`, `--re-encrypt`, fetching the cert from the cluster) fail with the offline
-//! alternative.
+//! running the same code as the native subcommands. `--fetch-cert`, `--validate` and
+//! `--re-encrypt` reach the controller through the API server as kubeseal does.
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Parser;
 use sealbox_crypto::sealed::manifest::Format;
 
 use crate::args::{FormatArg, KeySourceArgs, SealArgs, UnsealArgs};
 use crate::unseal::Mimic;
-use crate::{certsource, kubeconfig, seal, unseal};
+use crate::{certsource, kubeconfig, online, seal, unseal};
 
 #[derive(Parser)]
 #[command(
@@ -28,29 +27,12 @@ pub struct KubesealArgs {
     /// Private key files (PEM, a Secret with tls.key, or the backup List); repeat or comma-separate.
     #[arg(long = "recovery-private-key", value_delimiter = ',')]
     recovery_private_key: Vec<PathBuf>,
-    /// Print the sealing certificate (from --cert, else the local key store) and exit.
-    #[arg(long = "fetch-cert")]
-    fetch_cert: bool,
-    /// Validate against a live controller (not available offline; see `sealbox validate`).
+    /// Validate each SealedSecret against the running controller (POST /v1/verify).
     #[arg(long)]
     validate: bool,
-    /// Re-encrypt through a live controller (not available offline).
+    /// Re-encrypt each SealedSecret with the controller's newest key (POST /v1/rotate).
     #[arg(long = "re-encrypt", alias = "rotate")]
     re_encrypt: bool,
-    /// Controller namespace (only for online operations).
-    #[arg(
-        long = "controller-namespace",
-        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-        default_value = "kube-system"
-    )]
-    controller_namespace: String,
-    /// Controller name (only for online operations).
-    #[arg(
-        long = "controller-name",
-        env = "SEALED_SECRETS_CONTROLLER_NAME",
-        default_value = "sealed-secrets-controller"
-    )]
-    controller_name: String,
     /// Kubeconfig whose current context gives the default namespace.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -74,20 +56,15 @@ pub fn run(args: KubesealArgs) -> Result<()> {
         kubeconfig::set_context(context);
     }
     if args.validate || args.re_encrypt {
-        bail!(
-            "{} needs the controller {}/{} in a cluster, which this offline kubeseal mode does not reach; offline: `sealbox validate --recovery-private-key KEY` or `sealbox kubeseal --recovery-unseal --recovery-private-key OLD.key | sealbox kubeseal --cert NEW.pem`",
-            if args.validate {
-                "--validate"
-            } else {
-                "--re-encrypt"
-            },
-            args.controller_namespace,
-            args.controller_name
-        );
+        return online::validate_or_reencrypt(&args.seal, args.re_encrypt);
     }
-    if args.fetch_cert {
+    if args.seal.fetch_cert {
         // Printed as read: kubeseal copies the stream without checking expiry.
-        print!("{}", certsource::read_pem(args.seal.cert.as_deref())?.0);
+        let online = args.seal.cert.is_none().then_some(&args.seal.controller);
+        print!(
+            "{}",
+            certsource::read_pem(args.seal.cert.as_deref(), online)?.0
+        );
         return Ok(());
     }
     if args.recovery_unseal {

@@ -20,7 +20,10 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     if !args.from_file.is_empty() {
         bail!("--from-file is only valid with --raw");
     }
-    let key = certsource::load(args.cert.as_deref())?;
+    let key = certsource::load(
+        args.cert.as_deref(),
+        args.fetch_cert.then_some(&args.controller),
+    )?;
     let secrets = read_secrets(args.secret_file.as_deref())?;
     if let Some(target) = &args.merge_into {
         return merge_into(args, target, secrets, &key);
@@ -152,7 +155,10 @@ fn raw(args: &SealArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(kubeconfig::context_namespace),
     };
-    let key = certsource::load(args.cert.as_deref())?;
+    let key = certsource::load(
+        args.cert.as_deref(),
+        args.fetch_cert.then_some(&args.controller),
+    )?;
     let data = match args.from_file.first() {
         // `[key=]path`: the key part is ignored in raw mode.
         Some(spec) => {

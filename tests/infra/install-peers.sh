@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test peers into $PEERS_DIR (default target/peers) and prints the environment
 # the tests read: kubesealpy (Sealed Secrets), the real sops, Debian age, typage (post-quantum
-# age), openssl, ssh-keygen. Idempotent: a venv that already has the pinned version is kept.
+# age), openssl, ssh-keygen, and the Kubernetes API emulator's Python. Idempotent: a venv that already has the pinned version is kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 peers=${PEERS_DIR:-$root/target/peers}
@@ -28,6 +28,14 @@ for tool in openssl:openssl ssh-keygen:openssh-client age-keygen:age node:nodejs
   command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool#*:}"; } >&2
 done
 
+# The Kubernetes API emulator (tests/infra/kapi_emulator.py, vendored from ../shared/testinfra).
+kapi=$peers/venv-kapi
+if ! "$kapi/bin/python" -c 'import importlib.metadata as m; assert m.version("aiohttp") == "3.14.5"' 2>/dev/null; then
+  rm -rf "$kapi"
+  python3 -m venv "$kapi"
+  "$kapi/bin/pip" install --quiet --disable-pip-version-check 'aiohttp==3.14.5' 'jsonpatch==1.47' 'PyYAML==6.0.3'
+fi
+
 # typage (npm age-encryption), the only age here with post-quantum hybrid keys (age1pq1).
 typage=$peers/typage
 if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.json"; then
@@ -38,6 +46,7 @@ if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.
 fi
 cp "$root"/tests/infra/typage/age_peer.mjs "$typage"/
 
+echo "export SEALBOX_KAPI_PYTHON=$kapi/bin/python"
 echo "export SEALBOX_PEER_TYPAGE=$typage/age_peer.mjs"
 echo "export SEALBOX_PEER_PYTHON=$ksp/bin/python"
 echo "export SEALBOX_PEER_SOPS=$sops_bin"

@@ -2,6 +2,7 @@
 //! which installs the peers (kubesealpy) and exports where they are.
 
 mod check;
+mod controller_e2e;
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;

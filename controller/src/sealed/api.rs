@@ -1,0 +1,172 @@
+//! The HTTP API kubeseal calls (spec `sealed-secrets.md` §3.5), reached through the API
+//! server's service proxy: `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`,
+//! `/healthz`; and `/metrics` on the metrics port.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use sealbox_crypto::sealed::{
+    self as crypto, ObjectMeta, Scope, SealedSecret, manifest::parse_documents,
+};
+
+use super::keyring::KeyRing;
+use super::metrics::{HttpLabels, Metrics};
+
+#[derive(Clone)]
+struct Api {
+    ring: Arc<KeyRing>,
+    metrics: Arc<Metrics>,
+}
+
+/// The kubeseal-facing router (`--listen-addr`).
+pub fn router(ring: Arc<KeyRing>, metrics: Arc<Metrics>) -> Router {
+    let state = Api { ring, metrics };
+    Router::new()
+        .route(
+            "/healthz",
+            any(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "ok\n",
+                )
+            }),
+        )
+        .route("/v1/cert.pem", get(cert))
+        .route("/v1/verify", post(verify))
+        .route("/v1/rotate", post(rotate))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// The metrics router (`--listen-metrics-addr`).
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
+}
+
+async fn count(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    if path.starts_with("/v1/") {
+        api.metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                path,
+                code: response.status().as_u16().to_string(),
+                method,
+            })
+            .inc();
+    }
+    response
+}
+
+async fn cert(State(api): State<Api>) -> Response {
+    match api.ring.newest() {
+        Some(key) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            key.cert_pem.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot get certificate\n",
+        )
+            .into_response(),
+    }
+}
+
+/// One SealedSecret from a JSON or YAML body; several documents are refused as upstream does.
+fn one_sealed_secret(body: &[u8]) -> Result<SealedSecret, Box<Response>> {
+    let bad = |why: String| Box::new((StatusCode::INTERNAL_SERVER_ERROR, why).into_response());
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8 text\n".into()))?;
+    let mut docs: Vec<SealedSecret> = parse_documents(text).map_err(|e| bad(format!("{e}\n")))?;
+    if docs.len() != 1 {
+        return Err(bad(format!(
+            "expected one SealedSecret, found {} documents\n",
+            docs.len()
+        )));
+    }
+    Ok(docs.remove(0))
+}
+
+/// Decrypts on a blocking thread: RSA private operations would stall the async runtime.
+async fn open(api: &Api, sealed: SealedSecret) -> Result<crypto::Secret, crypto::UnsealError> {
+    let keys = api.ring.keys_for("");
+    tokio::task::spawn_blocking(move || crypto::unseal(&sealed, &keys).map(|u| u.secret))
+        .await
+        .expect("unsealing does not panic")
+}
+
+async fn verify(State(api): State<Api>, body: Bytes) -> Response {
+    let sealed = match one_sealed_secret(&body) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    match open(&api, sealed).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn rotate(State(api): State<Api>, body: Bytes) -> Response {
+    let mut sealed = match one_sealed_secret(&body) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let Some(newest) = api.ring.newest() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot get certificate\n",
+        )
+            .into_response();
+    };
+    // The object's own name, namespace and scope are what the items were sealed for; the
+    // template must say the same, or re-sealing would move them (upstream #1885).
+    let own: ObjectMeta = sealed.metadata.clone();
+    let template = &mut sealed.spec.template.metadata;
+    template.name = own.name.clone();
+    template.namespace = own.namespace.clone();
+    let mut secret = match open(&api, sealed).await {
+        Ok(opened) => opened,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    Scope::from_annotations(&own.annotations).apply_to(&mut secret.metadata.annotations);
+    let key = newest.private.public_key().clone();
+    let resealed = tokio::task::spawn_blocking(move || crypto::seal_secret(&secret, &key))
+        .await
+        .expect("sealing does not panic");
+    match resealed {
+        Ok(mut out) => {
+            out.metadata = ObjectMeta {
+                annotations: own.annotations,
+                labels: own.labels,
+                ..out.metadata
+            };
+            match serde_json::to_string(&out) {
+                Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+            }
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}

@@ -1,0 +1,125 @@
+//! Prometheus metrics with sealed-secrets' names (spec `sealed-secrets.md` §3.6), so existing
+//! dashboards and alerts keep working. Labels never carry secret values.
+
+use kube::ResourceExt;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::crd::SealedSecret;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    reason: String,
+    namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    namespace: String,
+    name: String,
+    condition: String,
+    ss_app_kubernetes_io_instance: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub path: String,
+    pub code: String,
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    revision: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    unseal_requests: Counter,
+    unseal_errors: Family<ErrorLabels, Counter>,
+    condition_info: Family<ConditionLabels, Gauge>,
+    pub http_requests: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("sealed_secrets_controller");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                revision: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information", build_info);
+        let mut m = Metrics {
+            unseal_requests: Counter::default(),
+            unseal_errors: Family::default(),
+            condition_info: Family::default(),
+            http_requests: Family::default(),
+            registry,
+        };
+        m.registry.register(
+            "unseal_requests",
+            "Total number of sealed secret unseal requests",
+            m.unseal_requests.clone(),
+        );
+        m.registry.register(
+            "unseal_errors",
+            "Total number of sealed secret unseal errors by reason",
+            m.unseal_errors.clone(),
+        );
+        m.registry.register(
+            "condition_info",
+            "Current SealedSecret condition status: -1 False, 0 Unknown, 1 True",
+            m.condition_info.clone(),
+        );
+        m.registry.register(
+            "http_requests",
+            "Total number of HTTP requests by path, code and method",
+            m.http_requests.clone(),
+        );
+        m
+    }
+}
+
+impl Metrics {
+    pub fn unseal_request(&self) {
+        self.unseal_requests.inc();
+    }
+
+    pub fn unseal_error(&self, reason: &str, namespace: &str) {
+        self.unseal_errors
+            .get_or_create(&ErrorLabels {
+                reason: reason.into(),
+                namespace: namespace.into(),
+            })
+            .inc();
+    }
+
+    pub fn condition(&self, ss: &SealedSecret, synced: bool) {
+        let labels = ConditionLabels {
+            namespace: ss.namespace().unwrap_or_default(),
+            name: ss.name_any(),
+            condition: "Synced".into(),
+            ss_app_kubernetes_io_instance: ss
+                .labels()
+                .get("app.kubernetes.io/instance")
+                .cloned()
+                .unwrap_or_default(),
+        };
+        self.condition_info
+            .get_or_create(&labels)
+            .set(if synced { 1 } else { -1 });
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        out
+    }
+}

@@ -1,0 +1,8 @@
+//! The Sealed Secrets controller: [`keyring`] (keys in Secrets, renewal, adoption of restored
+//! backups), [`reconciler`] (SealedSecret → Secret), [`api`] (what kubeseal calls) and
+//! [`metrics`].
+
+pub mod api;
+pub mod keyring;
+pub mod metrics;
+pub mod reconciler;

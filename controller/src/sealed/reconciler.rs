@@ -1,0 +1,363 @@
+//! The SealedSecret reconciler (spec `sealed-secrets.md` §2.3–§2.6, §3.2, §3.3): unseals each
+//! SealedSecret into its Secret, all-or-nothing, and reports the outcome in `status`, Events
+//! and metrics.
+//!
+//! Unlike sealed-secrets it decrypts on a bounded pool (one RSA operation per core at a time),
+//! tries the key that last opened a SealedSecret first, and does not decrypt again a
+//! SealedSecret whose Secret is in place and whose spec has not changed since.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use sealbox_crypto::sealed as crypto;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use super::keyring::KeyRing;
+use super::metrics::Metrics;
+use crate::crd::{SealedSecret, SealedSecretCondition, SealedSecretStatus};
+
+/// Annotation on an existing Secret: the controller may take it over (spec §2.4).
+const MANAGED: &str = "sealedsecrets.bitnami.com/managed";
+/// Annotation on an existing Secret: merge into it instead of replacing it.
+const PATCH: &str = "sealedsecrets.bitnami.com/patch";
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub ring: Arc<KeyRing>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub update_status: bool,
+    /// One permit per core: RSA private operations never queue behind more of themselves
+    /// than the machine can run.
+    pub pool: Arc<Semaphore>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        ring: Arc<KeyRing>,
+        metrics: Arc<Metrics>,
+        update_status: bool,
+    ) -> Context {
+        let reporter = Reporter {
+            controller: "sealbox-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            ring,
+            metrics,
+            update_status,
+            pool: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+/// Why a reconcile failed; the text goes into the status and the Event.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An item did not open (wrong key, wrong namespace or name, tampered ciphertext).
+    #[error("Failed to unseal: {0}")]
+    Unseal(String),
+    /// A Secret of that name exists and this SealedSecret may not touch it.
+    #[error(
+        "Resource \"{0}\" already exists and is not managed by SealedSecret: delete it, or annotate it with sealedsecrets.bitnami.com/managed=\"true\" to let the SealedSecret take it over"
+    )]
+    Unmanaged(String),
+    /// The API server refused a read or a write.
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::Unseal(_) => "unseal",
+            Error::Unmanaged(_) => "unmanaged",
+            Error::Kube(_) => "update",
+        }
+    }
+}
+
+/// Runs the reconciler until the process stops. `key_changes` fires when a key is added to
+/// the ring from outside (a restored backup): every SealedSecret is then looked at again.
+pub async fn run(ctx: Arc<Context>, key_changes: impl Stream<Item = ()> + Send + 'static) {
+    let sealed: Api<SealedSecret> = Api::all(ctx.client.clone());
+    let secrets: Api<Secret> = Api::all(ctx.client.clone());
+    Controller::new(sealed, watcher::Config::default())
+        .owns(secrets, watcher::Config::default())
+        .reconcile_all_on(key_changes)
+        .with_config(controller::Config::default().concurrency(64))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+fn error_policy(_: Arc<SealedSecret>, error: &Error, _: Arc<Context>) -> Action {
+    match error {
+        // Nothing changes until the SealedSecret, the Secret or the key ring does.
+        Error::Unseal(_) | Error::Unmanaged(_) => Action::requeue(Duration::from_secs(300)),
+        Error::Kube(_) => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if ss.meta().deletion_timestamp.is_some() {
+        ctx.ring.forget(&ss.uid().unwrap_or_default());
+        return Ok(Action::await_change());
+    }
+    let result = unseal_into_secret(&ss, &ctx).await;
+    let object = ss.object_ref(&());
+    let namespace = ss.namespace().unwrap_or_default();
+    match &result {
+        Ok(Outcome::Unchanged) => {}
+        Ok(Outcome::Written) => {
+            info!(sealedsecret = %format!("{namespace}/{}", ss.name_any()), "unsealed");
+            publish(
+                &ctx,
+                &object,
+                EventType::Normal,
+                "Unsealed",
+                "SealedSecret unsealed successfully",
+            )
+            .await;
+        }
+        Err(error) => {
+            warn!(sealedsecret = %format!("{namespace}/{}", ss.name_any()), "{error}");
+            ctx.metrics.unseal_error(error.reason(), &namespace);
+            let reason = match error {
+                Error::Unseal(_) => "ErrUnsealFailed",
+                _ => "ErrUpdateFailed",
+            };
+            publish(
+                &ctx,
+                &object,
+                EventType::Warning,
+                reason,
+                &error.to_string(),
+            )
+            .await;
+        }
+    }
+    if ctx.update_status {
+        let message = result.as_ref().err().map(ToString::to_string);
+        if let Err(e) = update_status(&ss, &ctx, message).await {
+            ctx.metrics.unseal_error("status", &namespace);
+            warn!(
+                "cannot update the status of {namespace}/{}: {e}",
+                ss.name_any()
+            );
+        }
+    }
+    ctx.metrics.condition(&ss, result.is_ok());
+    result.map(|_| Action::await_change())
+}
+
+async fn publish(
+    ctx: &Context,
+    object: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: "Unseal".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, object).await {
+        warn!("cannot publish an event: {e}");
+    }
+}
+
+enum Outcome {
+    /// The Secret was already what the SealedSecret says.
+    Unchanged,
+    Written,
+}
+
+fn is_synced(ss: &SealedSecret) -> bool {
+    ss.status.as_ref().is_some_and(|s| {
+        s.observed_generation == ss.meta().generation
+            && s.conditions
+                .first()
+                .is_some_and(|c| c.type_ == "Synced" && c.status == "True")
+    })
+}
+
+fn controlled_by(secret: &Secret, uid: &str) -> bool {
+    secret
+        .owner_references()
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid == uid)
+}
+
+fn annotated(secret: &Secret, annotation: &str) -> bool {
+    secret
+        .annotations()
+        .get(annotation)
+        .is_some_and(|v| v == "true")
+}
+
+async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome, Error> {
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let uid = ss.uid().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets.get_opt(&name).await?;
+    let ours = existing.as_ref().is_some_and(|s| controlled_by(s, &uid));
+    if ours && is_synced(ss) {
+        return Ok(Outcome::Unchanged);
+    }
+    let unmanaged = existing
+        .as_ref()
+        .is_some_and(|s| !ours && !annotated(s, MANAGED) && !annotated(s, PATCH));
+    if unmanaged {
+        return Err(Error::Unmanaged(name));
+    }
+    ctx.metrics.unseal_request();
+    let desired = unseal(ss, ctx).await?;
+    let Some(current) = existing else {
+        secrets.create(&PostParams::default(), &desired).await?;
+        return Ok(Outcome::Written);
+    };
+    let merged = merge(current.clone(), desired);
+    if merged == current {
+        return Ok(Outcome::Unchanged);
+    }
+    secrets
+        .replace(&name, &PostParams::default(), &merged)
+        .await?;
+    Ok(Outcome::Written)
+}
+
+/// Decrypts on the pool and returns the Secret the SealedSecret describes.
+async fn unseal(ss: &SealedSecret, ctx: &Context) -> Result<Secret, Error> {
+    let uid = ss.uid().unwrap_or_default();
+    let sealed: crypto::SealedSecret = serde_json::to_value(ss)
+        .and_then(serde_json::from_value)
+        .map_err(|e| Error::Unseal(format!("malformed SealedSecret: {e}")))?;
+    let keys = ctx.ring.keys_for(&uid);
+    let permit = ctx
+        .pool
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the pool is never closed");
+    let opened = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crypto::unseal(&sealed, &keys).map(|u| (u, keys, sealed))
+    })
+    .await
+    .expect("unsealing does not panic");
+    let (unsealed, keys, sealed) = opened.map_err(|e| Error::Unseal(e.to_string()))?;
+    if let Some(first) = unsealed.opened_with.first() {
+        ctx.ring.remember(&uid, &keys[*first]);
+    }
+    let mut secret = unsealed.secret;
+    secret.metadata.owner_references = crypto::owner_reference(&sealed, &uid).into_iter().collect();
+    serde_json::to_value(&secret)
+        .and_then(serde_json::from_value)
+        .map_err(|e| Error::Unseal(format!("cannot build the Secret: {e}")))
+}
+
+/// The Secret to write over `current` (spec §2.5): replaced wholesale (data, labels,
+/// annotations, owners; other metadata kept), or merged into when it carries `patch`, keeping
+/// its owners unless it is also `managed`.
+fn merge(mut current: Secret, desired: Secret) -> Secret {
+    let patch = annotated(&current, PATCH);
+    let managed = annotated(&current, MANAGED);
+    if patch {
+        let data = current.data.get_or_insert_with(BTreeMap::new);
+        data.extend(desired.data.unwrap_or_default());
+        let meta = &mut current.metadata;
+        meta.labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(desired.metadata.labels.unwrap_or_default());
+        meta.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(desired.metadata.annotations.unwrap_or_default());
+        if managed {
+            meta.owner_references = desired.metadata.owner_references;
+        }
+    } else {
+        current.data = desired.data;
+        let meta = &mut current.metadata;
+        meta.labels = desired.metadata.labels;
+        meta.annotations = desired.metadata.annotations;
+        meta.owner_references = desired
+            .metadata
+            .owner_references
+            .or_else(|| Some(Vec::<OwnerReference>::new()));
+    }
+    current.type_ = desired.type_;
+    current.immutable = desired.immutable.or(current.immutable);
+    current
+}
+
+async fn update_status(
+    ss: &SealedSecret,
+    ctx: &Context,
+    error: Option<String>,
+) -> kube::Result<()> {
+    let now = now_rfc3339();
+    let status = if error.is_none() { "True" } else { "False" };
+    let previous = ss.status.as_ref().and_then(|s| s.conditions.first());
+    let flipped = previous.is_none_or(|c| c.status != status);
+    if !flipped
+        && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.meta().generation
+        && previous.and_then(|c| c.message.clone()) == error
+    {
+        return Ok(());
+    }
+    let condition = SealedSecretCondition {
+        type_: "Synced".into(),
+        status: status.into(),
+        last_update_time: Some(now.clone()),
+        last_transition_time: if flipped {
+            Some(now)
+        } else {
+            previous.and_then(|c| c.last_transition_time.clone())
+        },
+        reason: None,
+        message: error,
+    };
+    let status = SealedSecretStatus {
+        observed_generation: ss.meta().generation,
+        conditions: vec![condition],
+    };
+    let api: Api<SealedSecret> =
+        Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        &ss.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// RFC 3339 UTC to the second, as Kubernetes writes times.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formattable")
+}

@@ -1,0 +1,242 @@
+//! A Kubernetes API emulator (tests/infra/kapi_emulator.py) and sealbox-controller processes for
+//! one test, each stopped when dropped. The controller runs as it would in a cluster: a normal
+//! process reading its kubeconfig.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Env, controller_bin, root};
+
+/// How long a test waits for something the controller does before failing. Generous, since
+/// a slow CI machine must not fail a test; nothing here measures speed.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The status and body of a response.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn send(method: &str, url: &str, body: Option<&str>) -> Reply {
+    let agent = agent();
+    let result = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        ("POST", Some(b)) => agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(b),
+        ("PUT", Some(b)) => agent
+            .put(url)
+            .header("Content-Type", "application/json")
+            .send(b),
+        other => panic!("unsupported request {other:?}"),
+    };
+    let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    Reply {
+        status: response.status().as_u16(),
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// Polls `probe` until it gives a value, failing the test with `what` after [`PATIENCE`].
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Kubernetes API emulator with owner-reference garbage collection.
+pub struct Cluster {
+    child: Child,
+    pub url: String,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub fn start(env: &Env, name: &str) -> Cluster {
+        let python = std::env::var("SEALBOX_KAPI_PYTHON").expect(
+            "SEALBOX_KAPI_PYTHON is not set: run the tests through scripts/test.sh, which installs the emulator's Python",
+        );
+        let kubeconfig = env.path(&format!("{name}.kubeconfig"));
+        let mut child = Command::new(python)
+            .arg(root().join("tests/infra/kapi_emulator.py"))
+            .args(["--port", "0", "--gc", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Kubernetes API emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("the emulator did not start: {line:?}"))
+            .to_owned();
+        Cluster {
+            child,
+            url,
+            kubeconfig,
+        }
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let body = body.map(|b| b.to_string());
+        send(method, &format!("{}{path}", self.url), body.as_deref())
+    }
+
+    /// The object at `path`, or `None` when there is none.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let reply = self.request("GET", path, None);
+        match reply.status {
+            404 => None,
+            200 => Some(reply.json()),
+            other => panic!("GET {path}: {other} {}", reply.body),
+        }
+    }
+
+    /// Creates `object` in the collection at `path` (what `kubectl create` does).
+    pub fn create(&self, path: &str, object: &Value) -> Value {
+        self.create_text(path, &object.to_string())
+    }
+
+    /// Creates the object in `text` (JSON or YAML) in the collection at `path`.
+    pub fn create_text(&self, path: &str, text: &str) -> Value {
+        let reply = send("POST", &format!("{}{path}", self.url), Some(text));
+        assert_eq!(reply.status, 201, "POST {path}: {}", reply.body);
+        reply.json()
+    }
+
+    pub fn replace(&self, path: &str, object: &Value) -> Value {
+        let reply = self.request("PUT", path, Some(object));
+        assert_eq!(reply.status, 200, "PUT {path}: {}", reply.body);
+        reply.json()
+    }
+
+    pub fn delete(&self, path: &str) {
+        let reply = self.request("DELETE", path, None);
+        assert_eq!(reply.status, 200, "DELETE {path}: {}", reply.body);
+    }
+
+    /// The items of the list at `path`.
+    pub fn list(&self, path: &str) -> Vec<Value> {
+        self.get(path).expect("a list")["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `sealbox-controller` process for a [`Cluster`], its keys in `kube-system`, reachable
+/// through the Service `sealed-secrets-controller` there (port `http`), as upstream's.
+pub struct Controller {
+    child: Child,
+    pub url: String,
+    pub metrics_url: String,
+    pub log: PathBuf,
+}
+
+impl Controller {
+    pub fn start(env: &Env, cluster: &Cluster, args: &[&str]) -> Controller {
+        let (api_port, metrics_port) = (free_port(), free_port());
+        let log = env.path(&format!("controller-{api_port}.log"));
+        let output = std::fs::File::create(&log).unwrap();
+        let child = Command::new(controller_bin())
+            .arg(format!("--listen-addr=127.0.0.1:{api_port}"))
+            .arg(format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"))
+            .args(args)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("POD_NAMESPACE", "kube-system")
+            .env("RUST_LOG", "info")
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .expect("start sealbox-controller");
+        let service = serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "sealed-secrets-controller", "namespace": "kube-system"},
+            "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": api_port}]}
+        });
+        let path = "/api/v1/namespaces/kube-system/services";
+        if cluster
+            .get(&format!("{path}/sealed-secrets-controller"))
+            .is_some()
+        {
+            cluster.delete(&format!("{path}/sealed-secrets-controller"));
+        }
+        cluster.create(path, &service);
+        let controller = Controller {
+            child,
+            url: format!("http://127.0.0.1:{api_port}"),
+            metrics_url: format!("http://127.0.0.1:{metrics_port}"),
+            log,
+        };
+        wait_for("the controller to serve its certificate", || {
+            std::net::TcpStream::connect(("127.0.0.1", api_port))
+                .ok()
+                .and_then(|_| (controller.get("/v1/cert.pem").status == 200).then_some(()))
+        });
+        controller
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        send("GET", &format!("{}{path}", self.url), None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        send("POST", &format!("{}{path}", self.url), Some(body))
+    }
+
+    /// What the controller logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

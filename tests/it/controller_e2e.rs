@@ -1,0 +1,240 @@
+//! sealbox-controller end to end: the real CLI and controller binaries against the Kubernetes
+//! API emulator (tests/infra/kapi_emulator.py), the controller running as a normal process on
+//! its kubeconfig, as it would against a real cluster.
+
+use sealbox_crypto::sealed::decode_base64;
+use sealbox_tests::cluster::{Cluster, Controller, wait_for};
+use sealbox_tests::{Env, Run};
+use serde_json::{Value, json};
+
+const SS: &str = "/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets";
+const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+
+fn secret_manifest(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: default\n  labels:\n    app: web\ntype: kubernetes.io/basic-auth\nstringData:\n  username: admin\n  password: {value}\n"
+    )
+}
+
+/// `sealbox seal --fetch-cert` against `cluster`'s controller, JSON out.
+fn seal_online(env: &Env, cluster: &Cluster, manifest: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["seal", "--fetch-cert", "-o", "json"];
+    args.extend_from_slice(extra);
+    let mut cmd = env.sealbox(&args);
+    cmd.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let out = cmd.stdin(manifest).ok();
+    serde_json::from_str(&out).unwrap()
+}
+
+fn data(secret: &Value, item: &str) -> String {
+    let b64 = secret["data"][item]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {item} in {secret}"));
+    String::from_utf8(decode_base64(b64).unwrap()).unwrap()
+}
+
+fn condition(cluster: &Cluster, name: &str) -> Option<(String, String, i64, i64)> {
+    let ss = cluster.get(&format!("{SS}/{name}"))?;
+    let c = &ss["status"]["conditions"][0];
+    Some((
+        c["status"].as_str()?.to_owned(),
+        c["message"].as_str().unwrap_or_default().to_owned(),
+        ss["status"]["observedGeneration"].as_i64()?,
+        ss["metadata"]["generation"].as_i64()?,
+    ))
+}
+
+fn events_for(cluster: &Cluster, name: &str) -> Vec<(String, String, String)> {
+    cluster
+        .list("/apis/events.k8s.io/v1/namespaces/default/events")
+        .iter()
+        .filter(|e| e["regarding"]["name"] == name)
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["reason"].as_str().unwrap_or_default().to_owned(),
+                e["note"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_controller_unseals_what_the_cli_sealed_with_its_fetched_cert() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let controller = Controller::start(&env, &cluster, &[]);
+
+    // kubeseal mode prints the controller's certificate, fetched through the service proxy.
+    let mut fetch = env.sealbox(&["kubeseal", "--fetch-cert"]);
+    fetch.0.env("KUBECONFIG", &cluster.kubeconfig);
+    assert_eq!(fetch.run().ok(), controller.get("/v1/cert.pem").body);
+
+    // Seal → apply → the Secret appears with the data, type, labels and owner.
+    let sealed = seal_online(&env, &cluster, &secret_manifest("web", "s3cret"), &[]);
+    let created = cluster.create(SS, &sealed);
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_owned();
+    let secret = wait_for("the Secret", || cluster.get(&format!("{SECRETS}/web")));
+    assert_eq!(data(&secret, "password"), "s3cret");
+    assert_eq!(data(&secret, "username"), "admin");
+    assert_eq!(secret["type"], "kubernetes.io/basic-auth");
+    assert_eq!(secret["metadata"]["labels"]["app"], "web");
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "SealedSecret");
+    assert_eq!(owner["uid"], uid.as_str());
+    assert_eq!(owner["controller"], true);
+    let (status, _, observed, generation) = wait_for("status Synced", || {
+        condition(&cluster, "web").filter(|c| c.0 == "True")
+    });
+    assert_eq!((status.as_str(), observed), ("True", generation));
+    assert!(
+        events_for(&cluster, "web")
+            .iter()
+            .any(|e| e.1 == "Unsealed")
+    );
+
+    // Editing the SealedSecret updates the Secret.
+    let resealed = seal_online(&env, &cluster, &secret_manifest("web", "n3w"), &[]);
+    let mut current = cluster.get(&format!("{SS}/web")).unwrap();
+    current["spec"] = resealed["spec"].clone();
+    cluster.replace(&format!("{SS}/web"), &current);
+    wait_for("the updated Secret", || {
+        cluster
+            .get(&format!("{SECRETS}/web"))
+            .filter(|s| data(s, "password") == "n3w")
+    });
+
+    // Deleting the Secret re-creates it.
+    cluster.delete(&format!("{SECRETS}/web"));
+    let again = wait_for("the re-created Secret", || {
+        cluster.get(&format!("{SECRETS}/web"))
+    });
+    assert_eq!(data(&again, "password"), "n3w");
+
+    // A SealedSecret sealed for another namespace: no Secret, status False, a Warning Event.
+    let mut moved = seal_online(
+        &env,
+        &cluster,
+        &secret_manifest("moved", "x").replace("namespace: default", "namespace: team-a"),
+        &[],
+    );
+    moved["metadata"]["namespace"] = json!("default");
+    cluster.create(SS, &moved);
+    let (status, message, _, _) = wait_for("status False", || {
+        condition(&cluster, "moved").filter(|c| c.0 == "False")
+    });
+    assert_eq!(status, "False");
+    assert!(message.contains("no key could decrypt secret"), "{message}");
+    assert!(cluster.get(&format!("{SECRETS}/moved")).is_none());
+    let events = wait_for("a Warning event", || {
+        Some(events_for(&cluster, "moved")).filter(|e| e.iter().any(|e| e.0 == "Warning"))
+    });
+    assert!(
+        events.iter().any(|e| e.1 == "ErrUnsealFailed"),
+        "{events:?}"
+    );
+
+    // An unowned Secret of the same name is left alone.
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mine"},
+                "data": {"password": "b3JpZ2luYWw="}}),
+    );
+    cluster.create(
+        SS,
+        &seal_online(&env, &cluster, &secret_manifest("mine", "sealed"), &[]),
+    );
+    let (_, message, _, _) = wait_for("status False", || {
+        condition(&cluster, "mine").filter(|c| c.0 == "False")
+    });
+    assert!(message.contains("not managed by SealedSecret"), "{message}");
+    let untouched = cluster.get(&format!("{SECRETS}/mine")).unwrap();
+    assert_eq!(data(&untouched, "password"), "original");
+    assert!(untouched["metadata"]["ownerReferences"].is_null());
+
+    // Online validate and re-encrypt in kubeseal mode.
+    let path = env.write("web.json", resealed.to_string());
+    let mut validate = env.sealbox(&["kubeseal", "--validate", "-f", path.to_str().unwrap()]);
+    validate.0.env("KUBECONFIG", &cluster.kubeconfig);
+    validate.run().ok();
+    let path = env.write("moved.json", moved.to_string());
+    let mut validate = env.sealbox(&["kubeseal", "--validate", "-f", path.to_str().unwrap()]);
+    validate.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let err = validate.run().fails();
+    assert!(
+        err.contains("unable to decrypt sealed secret: default/moved"),
+        "{err}"
+    );
+    drop(controller);
+}
+
+#[test]
+fn a_kubesealpy_sealed_secret_is_unsealed_by_the_controller() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let controller = Controller::start(&env, &cluster, &[]);
+    let cert = env.write("cert.pem", controller.get("/v1/cert.pem").body);
+    let spec = json!({"name": "peer", "namespace": "default", "scope": "strict",
+                      "labels": {"from": "kubesealpy"}, "data": {"token": "cGVlci10b2tlbg=="}});
+    let sealed: Run = env
+        .peer(&["seal", cert.to_str().unwrap()])
+        .stdin(spec.to_string());
+    cluster.create_text(SS, &sealed.ok());
+    let secret = wait_for("the Secret", || cluster.get(&format!("{SECRETS}/peer")));
+    assert_eq!(data(&secret, "token"), "peer-token");
+    assert_eq!(secret["metadata"]["labels"]["from"], "kubesealpy");
+}
+
+#[test]
+fn renewed_and_restored_keys_all_open() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let controller = Controller::start(&env, &cluster, &["--key-renew-period=3s"]);
+    let keys = |cluster: &Cluster| {
+        cluster.list(
+            "/api/v1/namespaces/kube-system/secrets?labelSelector=sealedsecrets.bitnami.com%2Fsealed-secrets-key%3Dactive",
+        )
+    };
+    let old = seal_online(&env, &cluster, &secret_manifest("old", "before"), &[]);
+    wait_for("a renewed key", || {
+        (keys(&cluster).len() >= 2).then_some(())
+    });
+    let new = seal_online(&env, &cluster, &secret_manifest("new", "after"), &[]);
+    assert_ne!(old["spec"]["encryptedData"], new["spec"]["encryptedData"]);
+    cluster.create(SS, &old);
+    cluster.create(SS, &new);
+    for (name, value) in [("old", "before"), ("new", "after")] {
+        let s = wait_for(name, || cluster.get(&format!("{SECRETS}/{name}")));
+        assert_eq!(data(&s, "password"), value);
+    }
+    for key in keys(&cluster) {
+        assert_eq!(key["type"], "kubernetes.io/tls");
+        assert!(
+            key["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("sealed-secrets-key")
+        );
+    }
+
+    // Another cluster's keys, restored here as `kubectl apply -f main.key` would, open that
+    // cluster's SealedSecrets without a restart.
+    let other = Cluster::start(&env, "c2");
+    let other_controller = Controller::start(&env, &other, &[]);
+    let theirs = seal_online(&env, &other, &secret_manifest("theirs", "from-c2"), &[]);
+    drop(other_controller);
+    cluster.create(SS, &theirs);
+    wait_for("status False before the restore", || {
+        condition(&cluster, "theirs").filter(|c| c.0 == "False")
+    });
+    for mut key in keys(&other) {
+        let meta = key["metadata"].as_object_mut().unwrap();
+        meta.retain(|k, _| ["name", "namespace", "labels"].contains(&k.as_str()));
+        cluster.create("/api/v1/namespaces/kube-system/secrets", &key);
+    }
+    let s = wait_for("the restored cluster's Secret", || {
+        cluster.get(&format!("{SECRETS}/theirs"))
+    });
+    assert_eq!(data(&s, "password"), "from-c2");
+    drop(controller);
+}
