@@ -48,7 +48,10 @@ pub fn validate_or_reencrypt(args: &SealArgs, re_encrypt: bool) -> Result<()> {
     let input = args.secret_file.as_deref();
     let docs = read_sealed(input, args.namespace.as_deref())?;
     if !re_encrypt {
-        return docs.iter().try_for_each(|ss| verify(&args.controller, ss));
+        return docs
+            .iter()
+            .try_for_each(|ss| verify(&args.controller, ss))
+            .context("--validate asks the running controller; offline: `sealbox validate --recovery-private-key KEY`");
     }
     let format = match args.format {
         Some(FormatArg::Yaml) => Format::Yaml,
@@ -56,7 +59,10 @@ pub fn validate_or_reencrypt(args: &SealArgs, re_encrypt: bool) -> Result<()> {
     };
     let mut out = String::new();
     for ss in &docs {
-        out.push_str(&render(&reencrypt(&args.controller, ss)?, format)?);
+        let rotated = reencrypt(&args.controller, ss).context(
+            "--re-encrypt asks the running controller; offline: `sealbox kubeseal --recovery-unseal --recovery-private-key OLD.key | sealbox kubeseal --cert NEW.pem`",
+        )?;
+        out.push_str(&render(&rotated, format)?);
     }
     let target = args.sealed_secret_file.as_deref().or(input);
     io::write_output(target, out.as_bytes(), Readers::Anyone)
