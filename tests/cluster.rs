@@ -228,6 +228,10 @@ impl Controller {
         send("POST", &format!("{}{path}", self.url), Some(body))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the controller logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::controller::ControllerArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealbox_crypto::sealed::Scope;
 use sealbox_crypto::sealed::manifest::Format;
 
-use crate::{check, keystore, kubeseal, seal, sops, unseal};
+use crate::controller::ControllerArgs;
+use crate::{check, clusterkeys, keystore, kubeseal, online, seal, sops, unseal};
 
 #[derive(Parser)]
 #[command(
@@ -32,8 +32,21 @@ enum Command {
     Seal(SealArgs),
     /// Decrypt SealedSecrets back into Secrets with private keys (disaster recovery).
     Unseal(UnsealArgs),
-    /// Check offline that every item of SealedSecrets opens, and with which key.
+    /// Check that every item of SealedSecrets opens: offline with private keys (and which key),
+    /// or --online through the running controller.
     Validate(ValidateArgs),
+    /// Re-encrypt every SealedSecret in the YAML/JSON files under PATHS with the controller's
+    /// newest key, in place (only the ciphertexts change; atomic writes; a summary at the end).
+    Reencrypt {
+        /// Files or directories (searched recursively, .git skipped).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Namespace for SealedSecrets that do not set one (default: kubeconfig context).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
     /// Pre-commit guard: fail when a Kubernetes Secret or a file a .sops.yaml rule covers is
     /// unencrypted. SealedSecrets, SOPS files and ExternalSecrets pass.
     Check {
@@ -41,7 +54,8 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Manage the local key store that seal and unseal use when no cert or key is given.
+    /// The local key store that seal and unseal use when no cert or key is given; backup and
+    /// restore of a cluster controller's keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -70,6 +84,22 @@ enum KeysCommand {
     Renew,
     /// Print the newest certificate (PEM) to share with people who seal.
     ExportCert,
+    /// Save the controller's key Secrets from the cluster (a List, mode 0600), as the upstream
+    /// runbook's `kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`.
+    Backup {
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+    /// Put the key Secrets of a backup into the cluster's controller namespace.
+    Restore {
+        /// The backup file (a List or Secrets with tls.key and tls.crt).
+        file: PathBuf,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
 }
 
 /// kubeseal's `-o` values.
@@ -193,6 +223,11 @@ pub struct ValidateArgs {
     /// Namespace for SealedSecrets that do not set one.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// Ask the running controller (POST /v1/verify) instead of using private keys.
+    #[arg(long, conflicts_with = "recovery_private_key")]
+    pub online: bool,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }
 
 impl Cli {
@@ -200,12 +235,28 @@ impl Cli {
         match self.command {
             Command::Seal(args) => seal::run(&args, Format::Yaml),
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
+            Command::Validate(args) if args.online => online::validate_online(
+                &args.controller,
+                args.input.as_deref(),
+                args.namespace.as_deref(),
+            ),
             Command::Validate(args) => unseal::validate(&args),
+            Command::Reencrypt {
+                paths,
+                namespace,
+                controller,
+            } => online::reencrypt_paths(&paths, &controller, namespace.as_deref()),
             Command::Check { paths } => check::run(&paths),
             Command::Keys { command } => match command {
                 KeysCommand::Init => keystore::init(),
                 KeysCommand::Renew => keystore::renew(),
                 KeysCommand::ExportCert => keystore::export_cert(),
+                KeysCommand::Backup { output, controller } => {
+                    clusterkeys::backup(&controller, output.as_deref())
+                }
+                KeysCommand::Restore { file, controller } => {
+                    clusterkeys::restore(&controller, &file)
+                }
             },
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {

@@ -9,14 +9,11 @@ use anyhow::{Result, bail};
 use sealbox_crypto::sealed::manifest::{ObjectMeta, object_ref};
 use sealbox_crypto::sops::{self, Branch, Entry, Format, Scalar, Step, Value};
 
-use crate::sopsconfig;
+use crate::{io, sopsconfig};
 
 pub fn run(paths: &[PathBuf]) -> Result<()> {
     let config = sopsconfig::find(None);
-    let mut files = Vec::new();
-    for path in paths {
-        collect(path, &mut files)?;
-    }
+    let files = io::files_under(paths)?;
     let mut problems = Vec::new();
     for file in &files {
         problems.extend(check_file(file, config.as_deref())?);
@@ -30,23 +27,6 @@ pub fn run(paths: &[PathBuf]) -> Result<()> {
             problems.len(),
             files.len()
         );
-    }
-    Ok(())
-}
-
-/// Files under `path`, skipping `.git`.
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_none_or(|n| n != ".git"))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            collect(&entry, out)?;
-        }
-    } else if path.exists() {
-        out.push(path.to_owned());
     }
     Ok(())
 }

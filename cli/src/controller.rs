@@ -3,13 +3,10 @@
 //! `/api/v1/namespaces/<ns>/services/http:<name>:<port>/proxy/<path>`, with the port named by
 //! the Service's first port.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::kubeconfig;
+use crate::kubeapi::{KubeApi, Reply};
 
 /// Where the controller runs (kubeseal's flags and environment).
 #[derive(Args, Clone, Default)]
@@ -28,12 +25,6 @@ pub struct ControllerArgs {
         default_value = "sealed-secrets-controller"
     )]
     pub controller_name: String,
-}
-
-/// A reply from the controller.
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
 }
 
 impl ControllerArgs {
@@ -64,49 +55,9 @@ impl ControllerArgs {
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&str>) -> Result<Reply> {
-        let api = kubeconfig::api_server()?;
-        let agent = agent(&api)?;
-        let auth = api.token.as_ref().map(|t| format!("Bearer {}", t.as_str()));
-        let send = |method: &str, url: &str, body: Option<&str>| -> Result<Reply> {
-            let result = match (method, body) {
-                ("GET", _) => {
-                    let mut req = agent.get(url);
-                    if let Some(auth) = &auth {
-                        req = req.header("Authorization", auth);
-                    }
-                    req.call()
-                }
-                (_, body) => {
-                    let mut req = agent.post(url).header("Content-Type", "application/json");
-                    if let Some(auth) = &auth {
-                        req = req.header("Authorization", auth);
-                    }
-                    req.send(body.unwrap_or_default())
-                }
-            };
-            let mut response = result.with_context(|| {
-                format!(
-                    "cannot reach the Kubernetes API server {} for the {}",
-                    api.server,
-                    self.describe()
-                )
-            })?;
-            Ok(Reply {
-                status: response.status().as_u16(),
-                body: response
-                    .body_mut()
-                    .with_config()
-                    .limit(16 << 20)
-                    .read_to_string()
-                    .unwrap_or_default(),
-            })
-        };
+        let api = KubeApi::connect()?;
         let (ns, name) = (&self.controller_namespace, &self.controller_name);
-        let service = send(
-            "GET",
-            &format!("{}/api/v1/namespaces/{ns}/services/{name}", api.server),
-            None,
-        )?;
+        let service = api.get(&format!("/api/v1/namespaces/{ns}/services/{name}"))?;
         if service.status != 200 {
             bail!(
                 "cannot find the {} (HTTP {}): check --controller-namespace and --controller-name, or seal offline with --cert",
@@ -117,39 +68,10 @@ impl ControllerArgs {
         let svc: serde_json::Value = serde_json::from_str(&service.body)
             .with_context(|| format!("the API server sent a malformed Service {ns}/{name}"))?;
         let port = svc["spec"]["ports"][0]["name"].as_str().unwrap_or_default();
-        let url = format!(
-            "{}/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy{path}",
-            api.server
-        );
-        send(method, &url, body)
-    }
-}
-
-fn agent(api: &kubeconfig::ApiServer) -> Result<ureq::Agent> {
-    let roots = match &api.ca_pem {
-        Some(pem) => {
-            let certs = ureq::tls::parse_pem(pem.as_bytes())
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .context("kubeconfig: the cluster's certificate authority is not valid PEM")?;
-            ureq::tls::RootCerts::new_with_certs(&certs)
+        let proxied = format!("/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy{path}");
+        match (method, body) {
+            ("GET", _) => api.get(&proxied),
+            (_, body) => api.post(&proxied, body.unwrap_or_default()),
         }
-        None => ureq::tls::RootCerts::PlatformVerifier,
-    };
-    let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .root_certs(roots)
-        .disable_verification(api.insecure)
-        .build();
-    Ok(ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent())
+    }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use zeroize::Zeroizing;
@@ -39,6 +39,32 @@ pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Zeroizing<Vec<u8>>>
         }
     };
     Ok(Zeroizing::new(bytes))
+}
+
+/// The files named by `paths`, directories searched recursively in name order (`.git`
+/// skipped).
+pub fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = fs::read_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.file_name().is_none_or(|n| n != ".git"))
+                .collect();
+            entries.sort();
+            for entry in entries {
+                collect(&entry, out)?;
+            }
+        } else if path.exists() {
+            out.push(path.to_owned());
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &mut files)?;
+    }
+    Ok(files)
 }
 
 /// Who may read an output file.

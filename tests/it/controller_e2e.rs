@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 const SS: &str = "/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets";
 const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+const KEYS: &str = "/api/v1/namespaces/kube-system/secrets?labelSelector=sealedsecrets.bitnami.com%2Fsealed-secrets-key%3Dactive";
 
 fn secret_manifest(name: &str, value: &str) -> String {
     format!(
@@ -190,11 +191,7 @@ fn renewed_and_restored_keys_all_open() {
     let env = Env::new();
     let cluster = Cluster::start(&env, "c1");
     let controller = Controller::start(&env, &cluster, &["--key-renew-period=3s"]);
-    let keys = |cluster: &Cluster| {
-        cluster.list(
-            "/api/v1/namespaces/kube-system/secrets?labelSelector=sealedsecrets.bitnami.com%2Fsealed-secrets-key%3Dactive",
-        )
-    };
+    let keys = |cluster: &Cluster| cluster.list(KEYS);
     let old = seal_online(&env, &cluster, &secret_manifest("old", "before"), &[]);
     wait_for("a renewed key", || {
         (keys(&cluster).len() >= 2).then_some(())
@@ -227,14 +224,154 @@ fn renewed_and_restored_keys_all_open() {
     wait_for("status False before the restore", || {
         condition(&cluster, "theirs").filter(|c| c.0 == "False")
     });
-    for mut key in keys(&other) {
-        let meta = key["metadata"].as_object_mut().unwrap();
-        meta.retain(|k, _| ["name", "namespace", "labels"].contains(&k.as_str()));
-        cluster.create("/api/v1/namespaces/kube-system/secrets", &key);
-    }
+    let mut backup = env.sealbox(&["keys", "backup", "-o", "c2.key"]);
+    backup.0.env("KUBECONFIG", &other.kubeconfig);
+    assert!(backup.run().ok().is_empty());
+    let mode = std::fs::metadata(env.path("c2.key")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    // The backup also opens the other cluster's SealedSecret offline.
+    let offline = env
+        .sealbox(&["unseal", "-k", "c2.key"])
+        .stdin(theirs.to_string())
+        .ok();
+    assert!(offline.contains("password: ZnJvbS1jMg=="), "{offline}");
+    let mut restore = env.sealbox(&["keys", "restore", "c2.key"]);
+    restore.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let said = restore.run();
+    said.ok();
+    assert!(
+        said.stderr().contains("restored 1 key(s)"),
+        "{}",
+        said.stderr()
+    );
     let s = wait_for("the restored cluster's Secret", || {
         cluster.get(&format!("{SECRETS}/theirs"))
     });
     assert_eq!(data(&s, "password"), "from-c2");
     drop(controller);
+}
+
+/// `sealbox` with `cluster`'s kubeconfig.
+fn online(env: &Env, cluster: &Cluster, args: &[&str]) -> sealbox_tests::Cmd {
+    let mut cmd = env.sealbox(args);
+    cmd.0.env("KUBECONFIG", &cluster.kubeconfig);
+    cmd
+}
+
+#[test]
+fn reencrypt_moves_a_directory_to_the_newest_key_and_validate_online_agrees() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let controller = Controller::start(&env, &cluster, &["--key-renew-period=0"]);
+    let first_cert = controller.get("/v1/cert.pem").body;
+
+    // A GitOps tree: YAML with a comment and a ConfigMap beside a SealedSecret, JSON, and a file
+    // with no SealedSecret.
+    std::fs::create_dir_all(env.path("repo/apps/web")).unwrap();
+    let sealed_yaml = |name: &str, value: &str| {
+        online(&env, &cluster, &["seal", "--fetch-cert"])
+            .stdin(secret_manifest(name, value))
+            .ok()
+    };
+    let web = format!(
+        "# the web app's credentials\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  a: b\n",
+        sealed_yaml("web", "w1")
+    );
+    env.write("repo/apps/web/secrets.yaml", &web);
+    let db = seal_online(&env, &cluster, &secret_manifest("db", "d1"), &[]);
+    env.write(
+        "repo/apps/db.json",
+        serde_json::to_string_pretty(&db).unwrap(),
+    );
+    env.write("repo/README.yaml", "kind: Note\ntext: not a secret\n");
+    online(
+        &env,
+        &cluster,
+        &["validate", "--online", "-f", "repo/apps/db.json"],
+    )
+    .run()
+    .ok();
+
+    // Renew (SIGUSR1 adds a key, as the renewal timer does), then re-encrypt the tree.
+    let pid = controller.pid();
+    std::process::Command::new("kill")
+        .args(["-USR1", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_for("the new certificate", || {
+        (controller.get("/v1/cert.pem").body != first_cert).then_some(())
+    });
+    let run = online(&env, &cluster, &["reencrypt", "repo"]).run();
+    let out = run.ok();
+    assert!(
+        out.contains("secrets.yaml: 1 SealedSecret(s) re-encrypted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("db.json: 1 SealedSecret(s) re-encrypted"),
+        "{out}"
+    );
+    assert!(
+        run.stderr()
+            .contains("re-encrypted 2 SealedSecret(s) in 2 of 3 file(s)"),
+        "{}",
+        run.stderr()
+    );
+    let after = env.read("repo/apps/web/secrets.yaml");
+    assert!(
+        after.starts_with("# the web app's credentials\n"),
+        "{after}"
+    );
+    assert!(
+        after.ends_with("kind: ConfigMap\nmetadata:\n  name: web\ndata:\n  a: b\n"),
+        "{after}"
+    );
+    assert_ne!(after, web);
+    assert_eq!(
+        env.read("repo/README.yaml"),
+        "kind: Note\ntext: not a secret\n"
+    );
+
+    // Every item now opens with the newest key alone, and the controller still unseals them.
+    let current = controller.get("/v1/cert.pem").body;
+    let decoded =
+        |v: &Value| String::from_utf8(decode_base64(v.as_str().unwrap()).unwrap()).unwrap();
+    let keys = cluster.list(KEYS);
+    assert_eq!(keys.len(), 2);
+    let newest = keys
+        .iter()
+        .find(|k| decoded(&k["data"]["tls.crt"]) == current)
+        .unwrap();
+    let newest_only = env.write("newest.pem", decoded(&newest["data"]["tls.key"]));
+    let web_sealed = after
+        .split("---\napiVersion: v1\nkind: ConfigMap")
+        .next()
+        .unwrap()
+        .to_owned();
+    for sealed in [web_sealed, env.read("repo/apps/db.json")] {
+        env.sealbox(&["validate", "-k", newest_only.to_str().unwrap()])
+            .stdin(&sealed)
+            .ok();
+        online(&env, &cluster, &["validate", "--online"])
+            .stdin(&sealed)
+            .ok();
+    }
+    let db: Value = serde_json::from_str(&env.read("repo/apps/db.json")).unwrap();
+    cluster.create(SS, &db);
+    let s = wait_for("the Secret", || cluster.get(&format!("{SECRETS}/db")));
+    assert_eq!(data(&s, "password"), "d1");
+
+    // A file whose SealedSecret the controller cannot open is reported and left unchanged.
+    let mut broken = db.clone();
+    broken["metadata"]["name"] = json!("renamed");
+    let text = serde_json::to_string_pretty(&broken).unwrap();
+    env.write("repo/broken.json", &text);
+    let err = online(&env, &cluster, &["reencrypt", "repo/broken.json"])
+        .run()
+        .fails();
+    assert!(err.contains("broken.json"), "{err}");
+    assert_eq!(env.read("repo/broken.json"), text);
 }

@@ -20,11 +20,9 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use rand::seq::SliceRandom;
+use sealbox_crypto::sealed::keyfile::KEY_LABEL;
 use sealbox_crypto::sealed::{Certificate, KeyPair, PrivateKey, private_keys_from_pem};
 use tracing::{info, warn};
-
-/// The label that marks key Secrets; only the value `active` is loaded.
-pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
 /// One key with the certificate kubeseal seals to.
 pub struct Key {

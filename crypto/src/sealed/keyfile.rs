@@ -10,6 +10,9 @@ use serde::Deserialize;
 use super::manifest::parse_documents;
 use super::{Error, PrivateKey, SecretBytes, private_keys_from_pem};
 
+/// The label on the controller's key Secrets (`active` for keys in use), spec §1.4.
+pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+
 /// A Secret or a List of them; only what key loading needs.
 #[derive(Deserialize, Default)]
 struct KeyDocument {
