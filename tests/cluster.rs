@@ -228,6 +228,11 @@ impl Controller {
         send("POST", &format!("{}{path}", self.url), Some(body))
     }
 
+    /// `GET /metrics` on the metrics port.
+    pub fn metrics(&self) -> Reply {
+        send("GET", &format!("{}/metrics", self.metrics_url), None)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -149,9 +149,66 @@ fn the_controller_unseals_what_the_cli_sealed_with_its_fetched_cert() {
         condition(&cluster, "mine").filter(|c| c.0 == "False")
     });
     assert!(message.contains("not managed by SealedSecret"), "{message}");
-    let untouched = cluster.get(&format!("{SECRETS}/mine")).unwrap();
+    let mut untouched = cluster.get(&format!("{SECRETS}/mine")).unwrap();
     assert_eq!(data(&untouched, "password"), "original");
     assert!(untouched["metadata"]["ownerReferences"].is_null());
+
+    // Annotated `managed`, it is taken over: replaced and owned from then on.
+    untouched["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/managed": "true"});
+    cluster.replace(&format!("{SECRETS}/mine"), &untouched);
+    let taken = wait_for("the taken-over Secret", || {
+        cluster
+            .get(&format!("{SECRETS}/mine"))
+            .filter(|s| data(s, "password") == "sealed")
+    });
+    assert_eq!(
+        taken["metadata"]["ownerReferences"][0]["kind"],
+        "SealedSecret"
+    );
+    wait_for("status True", || {
+        condition(&cluster, "mine").filter(|c| c.0 == "True")
+    });
+
+    // Annotated `patch`, an unowned Secret keeps its other keys and gets the sealed ones.
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "merged", "annotations": {"sealedsecrets.bitnami.com/patch": "true"}},
+                "data": {"extra": "a2VwdA=="}}),
+    );
+    cluster.create(
+        SS,
+        &seal_online(&env, &cluster, &secret_manifest("merged", "p"), &[]),
+    );
+    let merged = wait_for("the patched Secret", || {
+        cluster
+            .get(&format!("{SECRETS}/merged"))
+            .filter(|s| s["data"]["password"].is_string())
+    });
+    assert_eq!(data(&merged, "extra"), "kept");
+    assert_eq!(data(&merged, "password"), "p");
+    assert!(
+        merged["metadata"]["ownerReferences"].is_null(),
+        "patch alone takes no ownership"
+    );
+
+    // Metrics with sealed-secrets' names.
+    let metrics = controller.metrics();
+    assert!(
+        metrics
+            .body
+            .contains("sealed_secrets_controller_unseal_requests_total"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains(
+            "sealed_secrets_controller_unseal_errors_total{reason=\"unseal\",namespace=\"default\"}"
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics.body.contains("sealed_secrets_controller_condition_info{namespace=\"default\",name=\"web\",condition=\"Synced\",ss_app_kubernetes_io_instance=\"\"} 1"), "{}", metrics.body);
 
     // Online validate and re-encrypt in kubeseal mode.
     let path = env.write("web.json", resealed.to_string());
@@ -374,4 +431,78 @@ fn reencrypt_moves_a_directory_to_the_newest_key_and_validate_online_agrees() {
         .fails();
     assert!(err.contains("broken.json"), "{err}");
     assert_eq!(env.read("repo/broken.json"), text);
+}
+
+/// A key Secret as a bring-your-own key is made (docs/bring-your-own-certificates.md upstream):
+/// `openssl req -x509 -newkey rsa:4096` (PKCS#8 key), `kubernetes.io/tls`.
+fn openssl_key_secret(env: &Env, name: &str, labelled: bool) -> (Value, String) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    let subject = "/CN=sealed-secret/O=sealed-secret";
+    let args = [
+        "req", "-x509", "-nodes", "-newkey", "rsa:4096", "-days", "365", "-subj", subject,
+    ];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend(["-keyout", &key, "-out", &crt]);
+    let run = env.command("openssl", &args).run();
+    assert!(run.output.status.success(), "openssl: {}", run.stderr());
+    let b64 = |f: &str| sealbox_crypto::sealed::encode_base64(env.read(f).as_bytes());
+    let labels = if labelled {
+        json!({"sealedsecrets.bitnami.com/sealed-secrets-key": "active"})
+    } else {
+        json!({})
+    };
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
+        "data": {"tls.key": b64(&key), "tls.crt": b64(&crt)}});
+    (secret, env.read(&crt))
+}
+
+#[test]
+fn an_existing_installations_keys_are_adopted_and_the_cutoff_forces_a_new_one() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let keys_path = "/api/v1/namespaces/kube-system/secrets";
+    // A pre-0.9 single key (named exactly the prefix, no label) and a newer labelled one.
+    let (legacy, legacy_cert) = openssl_key_secret(&env, "sealed-secrets-key", false);
+    // Certificates order by NotBefore, to the second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (current, current_cert) = openssl_key_secret(&env, "sealed-secrets-keyabcde", true);
+    cluster.create(keys_path, &legacy);
+    cluster.create(keys_path, &current);
+
+    let controller = Controller::start(&env, &cluster, &[]);
+    assert_eq!(
+        controller.get("/v1/cert.pem").body,
+        current_cert,
+        "the newest key seals"
+    );
+    assert_eq!(
+        cluster.list(KEYS).len(),
+        1,
+        "no key generated when there is one"
+    );
+    // Sealed with the legacy key's certificate, it still opens.
+    env.write("legacy.pem", &legacy_cert);
+    let mut seal = env.sealbox(&["seal", "--cert", "legacy.pem", "-o", "json"]);
+    seal.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let sealed: Value =
+        serde_json::from_str(&seal.stdin(secret_manifest("old", "v")).ok()).unwrap();
+    cluster.create(SS, &sealed);
+    let s = wait_for("the Secret", || cluster.get(&format!("{SECRETS}/old")));
+    assert_eq!(data(&s, "password"), "v");
+    drop(controller);
+
+    // A cut-off after the newest key's NotBefore makes a new key at start-up.
+    let cutoff = std::process::Command::new("date")
+        .arg("-R")
+        .output()
+        .unwrap();
+    let cutoff = String::from_utf8(cutoff.stdout).unwrap();
+    let controller = Controller::start(
+        &env,
+        &cluster,
+        &[&format!("--key-cutoff-time={}", cutoff.trim())],
+    );
+    assert_eq!(cluster.list(KEYS).len(), 2);
+    assert_ne!(controller.get("/v1/cert.pem").body, current_cert);
 }

@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use sealbox_crypto::sealed as crypto;
@@ -97,8 +98,14 @@ impl Error {
 pub async fn run(ctx: Arc<Context>, key_changes: impl Stream<Item = ()> + Send + 'static) {
     let sealed: Api<SealedSecret> = Api::all(ctx.client.clone());
     let secrets: Api<Secret> = Api::all(ctx.client.clone());
+    // Every Secret maps to the SealedSecret of its name: owned Secrets, and also `managed`,
+    // `patch` and owner-less ones, so a take-over annotation or a deletion acts at once.
     Controller::new(sealed, watcher::Config::default())
-        .owns(secrets, watcher::Config::default())
+        .watches(secrets, watcher::Config::default(), |secret: Secret| {
+            secret
+                .namespace()
+                .map(|ns| ObjectRef::<SealedSecret>::new(&secret.name_any()).within(&ns))
+        })
         .reconcile_all_on(key_changes)
         .with_config(controller::Config::default().concurrency(64))
         .run(reconcile, error_policy, ctx)
