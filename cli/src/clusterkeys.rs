@@ -28,6 +28,7 @@ struct KeySecret {
     api_version: String,
     #[serde(default = "secret_kind")]
     kind: String,
+    #[serde(default)]
     metadata: KeyMeta,
     #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
     type_: String,
@@ -112,15 +113,15 @@ pub fn restore(controller: &ControllerArgs, file: &Path) -> Result<()> {
     let ns = &controller.controller_namespace;
     let text = io::read_text(Some(file), "FILE")?;
     keyfile::private_keys(&text).with_context(|| file.display().to_string())?;
+    // A List (or several appended with >>), or Secret documents: each document read as both.
+    let lists: Vec<KeyList> = parse_documents(&text)?;
+    let singles: Vec<KeySecret> = parse_documents(&text)?;
     let mut secrets = Vec::new();
-    for doc in parse_documents::<KeyList>(&text)? {
-        match doc.kind.as_str() {
-            "List" | "SecretList" => secrets.extend(doc.items),
-            _ => secrets.extend(
-                parse_documents::<KeySecret>(&text)?
-                    .into_iter()
-                    .filter(|s| s.kind == "Secret"),
-            ),
+    for (list, single) in lists.into_iter().zip(singles) {
+        match list.kind.as_str() {
+            "List" | "SecretList" => secrets.extend(list.items),
+            "Secret" => secrets.push(single),
+            _ => {}
         }
     }
     let api = KubeApi::connect()?;
@@ -139,7 +140,8 @@ pub fn restore(controller: &ControllerArgs, file: &Path) -> Result<()> {
             200 | 201 => restored += 1,
             409 => present += 1,
             other => bail!(
-                "cannot create key Secret {ns}/{name}: HTTP {other} (restored {restored} so far)"
+                "cannot create key Secret {ns}/{name}: HTTP {other}: {} (restored {restored} so far)",
+                reply.body.trim()
             ),
         }
     }

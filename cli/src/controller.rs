@@ -58,12 +58,18 @@ impl ControllerArgs {
         let api = KubeApi::connect()?;
         let (ns, name) = (&self.controller_namespace, &self.controller_name);
         let service = api.get(&format!("/api/v1/namespaces/{ns}/services/{name}"))?;
-        if service.status != 200 {
-            bail!(
-                "cannot find the {} (HTTP {}): check --controller-namespace and --controller-name, or seal offline with --cert",
+        match service.status {
+            200 => {}
+            401 | 403 => bail!(
+                "the Kubernetes API server refused to show the {} (HTTP {}: {}): check the kubeconfig's credentials and that your user may get services and services/proxy there, or seal offline with --cert",
                 self.describe(),
-                service.status
-            );
+                service.status,
+                service.body.trim()
+            ),
+            other => bail!(
+                "cannot find the {} (HTTP {other}): check --controller-namespace and --controller-name, or seal offline with --cert",
+                self.describe()
+            ),
         }
         let svc: serde_json::Value = serde_json::from_str(&service.body)
             .with_context(|| format!("the API server sent a malformed Service {ns}/{name}"))?;

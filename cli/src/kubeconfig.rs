@@ -60,6 +60,10 @@ struct UserEntry {
     client_certificate: Option<PathBuf>,
     #[serde(default)]
     exec: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    auth_provider: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    username: Option<String>,
 }
 
 /// How to reach the API server of the current context.
@@ -141,13 +145,17 @@ pub fn api_server() -> anyhow::Result<ApiServer> {
         .find(|u| u.name == context.user)
         .map(|u| &u.user);
     let unsupported = user.is_some_and(|u| {
-        (u.exec.is_some() || u.client_certificate.is_some() || u.client_certificate_data.is_some())
+        (u.exec.is_some()
+            || u.auth_provider.is_some()
+            || u.username.is_some()
+            || u.client_certificate.is_some()
+            || u.client_certificate_data.is_some())
             && u.token.is_none()
             && u.token_file.is_none()
     });
     if unsupported {
         bail!(
-            "kubeconfig user {:?} authenticates with a client certificate or an exec plugin, which sealbox does not support yet: fetch the certificate once with a token-based context, or seal offline with --cert",
+            "kubeconfig user {:?} authenticates with a client certificate, an exec or auth-provider plugin, or a password, which sealbox does not support yet: fetch the certificate once with a token-based context, or seal offline with --cert",
             context.user
         );
     }

@@ -8,10 +8,10 @@ use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_documents, render};
 use sealbox_crypto::sealed::{Scope, SealedSecret};
 
-use crate::args::{FormatArg, SealArgs};
+use crate::args::SealArgs;
 use crate::controller::ControllerArgs;
 use crate::io::{self, Readers};
-use crate::seal::resolve_namespace;
+use crate::seal::{output_format, resolve_namespace};
 use crate::unseal::read_sealed;
 
 /// Asks the controller whether every item of `sealed` opens.
@@ -57,9 +57,11 @@ pub fn validate_or_reencrypt(args: &SealArgs, re_encrypt: bool) -> Result<()> {
             .try_for_each(|ss| verify(&args.controller, ss))
             .context("--validate asks the running controller; offline: `sealbox validate --recovery-private-key KEY`");
     }
-    let format = match args.format {
-        Some(FormatArg::Yaml) => Format::Yaml,
-        _ => Format::Json,
+    // Written where -w says, else back into -f; a .yaml/.yml target is written as YAML.
+    let target = args.sealed_secret_file.as_deref().or(input);
+    let format = match target.and_then(Path::extension) {
+        Some(e) if e == "yaml" || e == "yml" => Format::Yaml,
+        _ => output_format(args, Format::Json),
     };
     let mut out = String::new();
     for ss in &docs {
@@ -68,7 +70,6 @@ pub fn validate_or_reencrypt(args: &SealArgs, re_encrypt: bool) -> Result<()> {
         )?;
         out.push_str(&render(&rotated, format)?);
     }
-    let target = args.sealed_secret_file.as_deref().or(input);
     io::write_output(target, out.as_bytes(), Readers::Anyone)
 }
 
@@ -152,6 +153,7 @@ fn reencrypt_file(
     let docs: Vec<SealedSecret> = parse_documents(&text)?;
     let mut out = text.to_string();
     let mut count = 0;
+    let mut expected = Vec::new();
     for mut ss in docs.into_iter().filter(|d| d.kind == "SealedSecret") {
         let scope = Scope::from_annotations(&ss.metadata.annotations);
         if ss.metadata.namespace.is_empty() && scope != Scope::ClusterWide {
@@ -173,7 +175,20 @@ fn reencrypt_file(
             }
             out = out.replacen(old.as_str(), new, 1);
         }
+        expected.push(rotated.spec.encrypted_data);
         count += 1;
+    }
+    // The same ciphertext may also stand elsewhere (a last-applied annotation): check that
+    // every SealedSecret now carries exactly the new items.
+    let written: Vec<_> = parse_documents::<SealedSecret>(&out)?
+        .into_iter()
+        .filter(|d| d.kind == "SealedSecret")
+        .map(|d| d.spec.encrypted_data)
+        .collect();
+    if written != expected {
+        bail!(
+            "a ciphertext also appears outside encryptedData (a last-applied-configuration annotation?), so it cannot be replaced in place; remove that copy or re-encrypt with `sealbox kubeseal --re-encrypt`"
+        );
     }
     if count > 0 {
         io::write_output(Some(path), out.as_bytes(), Readers::Anyone)?;

@@ -73,7 +73,7 @@ fn seal_all(secrets: &[(Secret, String)], key: &PublicKey) -> Vec<Result<SealedS
 }
 
 /// `-o` wins; else a `-w` file named `.yaml`/`.yml` means YAML; else the mode's default.
-fn output_format(args: &SealArgs, default: Format) -> Format {
+pub fn output_format(args: &SealArgs, default: Format) -> Format {
     let yaml_file = args
         .sealed_secret_file
         .as_deref()

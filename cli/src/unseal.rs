@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::manifest::{object_ref, parse_objects, render};
 use sealbox_crypto::sealed::{
-    PrivateKey, SealedSecret, keyfile, open_items, owner_reference, unseal as unseal_one,
+    PrivateKey, Scope, SealedSecret, keyfile, open_items, owner_reference, unseal as unseal_one,
 };
 
 use crate::args::{KeySourceArgs, UnsealArgs, ValidateArgs};
@@ -123,7 +123,13 @@ pub fn read_sealed(path: Option<&Path>, namespace: Option<&str>) -> Result<Vec<S
         bail!("{source}: no SealedSecret found");
     }
     for ss in &mut docs {
-        // The controller binds the label to the namespace the object lives in.
+        // The controller binds the label to the namespace the object lives in; a cluster-wide
+        // one needs none, and gets none it did not have.
+        if Scope::from_annotations(&ss.metadata.annotations) == Scope::ClusterWide
+            && namespace.is_none()
+        {
+            continue;
+        }
         ss.metadata.namespace = resolve_namespace(&ss.metadata.namespace, namespace)
             .with_context(|| format!("{source}: SealedSecret {}", object_ref(&ss.metadata)))?;
     }

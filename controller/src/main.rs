@@ -58,11 +58,11 @@ struct Flags {
     )]
     listen_metrics_addr: String,
     /// Write .status on SealedSecrets.
-    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     update_status: bool,
     /// Try first the key that last opened a SealedSecret, then the newest (sealbox); false
     /// tries keys in random order, as sealed-secrets does.
-    #[arg(long, env = "SEALBOX_KEY_MEMORY", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALBOX_KEY_MEMORY", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     key_memory: bool,
 }
 
@@ -187,14 +187,7 @@ async fn main() -> anyhow::Result<()> {
         settings.clone(),
         ring.clone(),
     ));
-    tokio::spawn({
-        let (api, ring) = (keys_api.clone(), ring.clone());
-        async move {
-            if let Err(e) = keyring::watch(api, ring, key_changes).await {
-                warn!("watching key Secrets stopped: {e}");
-            }
-        }
-    });
+    tokio::spawn(keyring::watch(keys_api.clone(), ring.clone(), key_changes));
     tokio::spawn({
         let (api, ring, settings) = (keys_api.clone(), ring.clone(), settings.clone());
         async move {
@@ -207,9 +200,22 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
-    let http = serve(api_addr, api::router(ring.clone(), metrics.clone()));
+    // One RSA private operation per core at a time, for the reconciler and the API alike.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = Arc::new(tokio::sync::Semaphore::new(cores));
+    let http = serve(
+        api_addr,
+        api::router(ring.clone(), metrics.clone(), pool.clone()),
+    );
     let metrics_http = serve(metrics_addr, api::metrics_router(metrics.clone()));
-    let ctx = Arc::new(Context::new(client, ring, metrics, flags.update_status));
+    let ctx = Arc::new(Context::new(
+        client,
+        ring,
+        metrics,
+        flags.update_status,
+        pool,
+    ));
+    tokio::spawn(reconciler::forget_deleted(ctx.clone()));
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         r = http => r?,

@@ -47,14 +47,16 @@ fn condition(cluster: &Cluster, name: &str) -> Option<(String, String, i64, i64)
 
 fn events_for(cluster: &Cluster, name: &str) -> Vec<(String, String, String)> {
     cluster
-        .list("/apis/events.k8s.io/v1/namespaces/default/events")
+        .list("/api/v1/namespaces/default/events")
         .iter()
-        .filter(|e| e["regarding"]["name"] == name)
+        .filter(|e| {
+            e["involvedObject"]["name"] == name && e["involvedObject"]["kind"] == "SealedSecret"
+        })
         .map(|e| {
             (
                 e["type"].as_str().unwrap_or_default().to_owned(),
                 e["reason"].as_str().unwrap_or_default().to_owned(),
-                e["note"].as_str().unwrap_or_default().to_owned(),
+                e["message"].as_str().unwrap_or_default().to_owned(),
             )
         })
         .collect()
@@ -431,6 +433,20 @@ fn reencrypt_moves_a_directory_to_the_newest_key_and_validate_online_agrees() {
         .fails();
     assert!(err.contains("broken.json"), "{err}");
     assert_eq!(env.read("repo/broken.json"), text);
+
+    // A copy of a ciphertext outside encryptedData (kubectl's last-applied annotation) would
+    // take the new value in its place: refused, file unchanged.
+    let mut applied = db.clone();
+    applied["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": db.to_string()
+    });
+    let text = serde_json::to_string_pretty(&applied).unwrap();
+    env.write("repo/applied.json", &text);
+    let err = online(&env, &cluster, &["reencrypt", "repo/applied.json"])
+        .run()
+        .fails();
+    assert!(err.contains("outside encryptedData"), "{err}");
+    assert_eq!(env.read("repo/applied.json"), text);
 }
 
 /// A key Secret as a bring-your-own key is made (docs/bring-your-own-certificates.md upstream):
@@ -492,7 +508,8 @@ fn an_existing_installations_keys_are_adopted_and_the_cutoff_forces_a_new_one() 
     assert_eq!(data(&s, "password"), "v");
     drop(controller);
 
-    // A cut-off after the newest key's NotBefore makes a new key at start-up.
+    // A cut-off after the newest key's NotBefore (whole seconds) makes a new key at start-up.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let cutoff = std::process::Command::new("date")
         .arg("-R")
         .output()

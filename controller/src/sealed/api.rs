@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,8 @@ use sealbox_crypto::sealed::{
     self as crypto, ObjectMeta, Scope, SealedSecret, manifest::parse_documents,
 };
 
+use tokio::sync::Semaphore;
+
 use super::keyring::KeyRing;
 use super::metrics::{HttpLabels, Metrics};
 
@@ -22,11 +24,17 @@ use super::metrics::{HttpLabels, Metrics};
 struct Api {
     ring: Arc<KeyRing>,
     metrics: Arc<Metrics>,
+    /// Shared with the reconciler: requests cannot take more than their share of RSA work.
+    pool: Arc<Semaphore>,
 }
 
 /// The kubeseal-facing router (`--listen-addr`).
-pub fn router(ring: Arc<KeyRing>, metrics: Arc<Metrics>) -> Router {
-    let state = Api { ring, metrics };
+pub fn router(ring: Arc<KeyRing>, metrics: Arc<Metrics>, pool: Arc<Semaphore>) -> Router {
+    let state = Api {
+        ring,
+        metrics,
+        pool,
+    };
     Router::new()
         .route(
             "/healthz",
@@ -40,7 +48,7 @@ pub fn router(ring: Arc<KeyRing>, metrics: Arc<Metrics>) -> Router {
         .route("/v1/cert.pem", get(cert))
         .route("/v1/verify", post(verify))
         .route("/v1/rotate", post(rotate))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .route_layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }
 
@@ -64,10 +72,14 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 }
 
 async fn count(State(api): State<Api>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+    // Labelled by route, never by the raw path: unknown paths must not mint new series.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let method = request.method().to_string();
     let response = next.run(request).await;
-    if path.starts_with("/v1/") {
+    if let Some(path) = route.filter(|p| p.starts_with("/v1/")) {
         api.metrics
             .http_requests
             .get_or_create(&HttpLabels {
@@ -112,9 +124,18 @@ fn one_sealed_secret(body: &[u8]) -> Result<SealedSecret, Box<Response>> {
 /// Decrypts on a blocking thread: RSA private operations would stall the async runtime.
 async fn open(api: &Api, sealed: SealedSecret) -> Result<crypto::Secret, crypto::UnsealError> {
     let keys = api.ring.keys_for("");
-    tokio::task::spawn_blocking(move || crypto::unseal(&sealed, &keys).map(|u| u.secret))
+    let permit = api
+        .pool
+        .clone()
+        .acquire_owned()
         .await
-        .expect("unsealing does not panic")
+        .expect("the pool is never closed");
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crypto::unseal(&sealed, &keys).map(|u| u.secret)
+    })
+    .await
+    .expect("unsealing does not panic")
 }
 
 async fn verify(State(api): State<Api>, body: Bytes) -> Response {

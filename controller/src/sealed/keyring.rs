@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use rand::seq::SliceRandom;
 use sealbox_crypto::sealed::keyfile::KEY_LABEL;
@@ -76,7 +76,9 @@ impl KeyRing {
             secret = key.secret,
             "key added to the ring"
         );
-        keys.push(Arc::new(key));
+        // Certificates carry whole seconds: of two made in the same second, the one added
+        // last is the newer (the sort is stable).
+        keys.insert(0, Arc::new(key));
         keys.sort_by_key(|k| std::cmp::Reverse(k.not_before));
         true
     }
@@ -281,17 +283,18 @@ pub async fn renew(api: Api<Secret>, settings: KeySettings, ring: Arc<KeyRing>) 
 
 /// Adopts active key Secrets created or relabelled after startup (a restored backup), and
 /// announces each new key on `changed` so SealedSecrets that failed are tried again.
-pub async fn watch(
-    api: Api<Secret>,
-    ring: Arc<KeyRing>,
-    changed: UnboundedSender<()>,
-) -> anyhow::Result<()> {
+pub async fn watch(api: Api<Secret>, ring: Arc<KeyRing>, changed: UnboundedSender<()>) {
     let config = watcher::Config::default().labels(&format!("{KEY_LABEL}=active"));
-    let mut events = watcher::watcher(api, config).boxed();
-    while let Some(event) = events.try_next().await? {
+    // Errors (an API server restart, an expired watch) are retried with backoff, never fatal.
+    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    while let Some(event) = events.next().await {
         let secret = match event {
-            watcher::Event::Apply(s) | watcher::Event::InitApply(s) => s,
-            _ => continue,
+            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => s,
+            Ok(_) => continue,
+            Err(e) => {
+                warn!("watching key Secrets: {e}");
+                continue;
+            }
         };
         if !is_active(&secret) {
             continue;
@@ -305,7 +308,6 @@ pub async fn watch(
             Err(e) => warn!("{e}"),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -351,6 +353,20 @@ mod tests {
         );
         ring.forget("a");
         assert_eq!(order(&ring, "a"), newest_first);
+    }
+
+    #[test]
+    fn of_two_keys_made_in_the_same_second_the_later_is_newest() {
+        let ring = KeyRing::new(true);
+        let first = key(0);
+        let second = Key {
+            not_before: first.not_before,
+            ..key(0)
+        };
+        let second_fp = second.private.fingerprint().to_owned();
+        ring.add(first);
+        ring.add(second);
+        assert_eq!(ring.newest().unwrap().private.fingerprint(), second_fp);
     }
 
     #[test]

@@ -85,6 +85,19 @@ impl Default for Metrics {
     }
 }
 
+fn condition_labels(ss: &impl ResourceExt) -> ConditionLabels {
+    ConditionLabels {
+        namespace: ss.namespace().unwrap_or_default(),
+        name: ss.name_any(),
+        condition: "Synced".into(),
+        ss_app_kubernetes_io_instance: ss
+            .labels()
+            .get("app.kubernetes.io/instance")
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
 impl Metrics {
     pub fn unseal_request(&self) {
         self.unseal_requests.inc();
@@ -100,19 +113,14 @@ impl Metrics {
     }
 
     pub fn condition(&self, ss: &SealedSecret, synced: bool) {
-        let labels = ConditionLabels {
-            namespace: ss.namespace().unwrap_or_default(),
-            name: ss.name_any(),
-            condition: "Synced".into(),
-            ss_app_kubernetes_io_instance: ss
-                .labels()
-                .get("app.kubernetes.io/instance")
-                .cloned()
-                .unwrap_or_default(),
-        };
         self.condition_info
-            .get_or_create(&labels)
+            .get_or_create(&condition_labels(ss))
             .set(if synced { 1 } else { -1 });
+    }
+
+    /// Drops the series of a deleted SealedSecret, as upstream does.
+    pub fn forget(&self, ss: &impl ResourceExt) {
+        self.condition_info.remove(&condition_labels(ss));
     }
 
     /// The text exposition format.

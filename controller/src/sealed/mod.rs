@@ -3,6 +3,7 @@
 //! [`metrics`].
 
 pub mod api;
+pub mod events;
 pub mod keyring;
 pub mod metrics;
 pub mod reconciler;

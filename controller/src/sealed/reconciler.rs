@@ -13,16 +13,16 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealbox_crypto::sealed as crypto;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use super::events::{self, Kind};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use crate::crd::{SealedSecret, SealedSecretCondition, SealedSecretStatus};
@@ -36,7 +36,6 @@ const PATCH: &str = "sealedsecrets.bitnami.com/patch";
 pub struct Context {
     pub client: Client,
     pub ring: Arc<KeyRing>,
-    pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub update_status: bool,
     /// One permit per core: RSA private operations never queue behind more of themselves
@@ -45,24 +44,20 @@ pub struct Context {
 }
 
 impl Context {
+    /// `pool` bounds RSA work; the HTTP API shares it.
     pub fn new(
         client: Client,
         ring: Arc<KeyRing>,
         metrics: Arc<Metrics>,
         update_status: bool,
+        pool: Arc<Semaphore>,
     ) -> Context {
-        let reporter = Reporter {
-            controller: "sealbox-controller".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
             client,
             ring,
             metrics,
             update_status,
-            pool: Arc::new(Semaphore::new(cores)),
+            pool,
         }
     }
 }
@@ -115,15 +110,36 @@ pub async fn run(ctx: Arc<Context>, key_changes: impl Stream<Item = ()> + Send +
 
 fn error_policy(_: Arc<SealedSecret>, error: &Error, _: Arc<Context>) -> Action {
     match error {
-        // Nothing changes until the SealedSecret, the Secret or the key ring does.
+        // Nothing changes until the SealedSecret, the Secret or the key ring does, and each of
+        // those triggers a reconcile by itself.
         Error::Unseal(_) | Error::Unmanaged(_) => Action::requeue(Duration::from_secs(300)),
+        // Refused for good (immutable, invalid, forbidden): retrying soon only burns RSA work.
+        Error::Kube(kube::Error::Api(status))
+            if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
+        {
+            Action::requeue(Duration::from_secs(300))
+        }
         Error::Kube(_) => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+/// Drops what the controller keeps about deleted SealedSecrets (the `condition_info` series
+/// and the key memory): the reconciler never sees an object that is gone.
+pub async fn forget_deleted(ctx: Arc<Context>) {
+    let api: Api<SealedSecret> = Api::all(ctx.client.clone());
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        if let Ok(watcher::Event::Delete(ss)) = event {
+            ctx.ring.forget(&ss.uid().unwrap_or_default());
+            ctx.metrics.forget(&ss);
+        }
     }
 }
 
 async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
     if ss.meta().deletion_timestamp.is_some() {
-        ctx.ring.forget(&ss.uid().unwrap_or_default());
         return Ok(Action::await_change());
     }
     let result = unseal_into_secret(&ss, &ctx).await;
@@ -133,10 +149,10 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
         Ok(Outcome::Unchanged) => {}
         Ok(Outcome::Written) => {
             info!(sealedsecret = %format!("{namespace}/{}", ss.name_any()), "unsealed");
-            publish(
-                &ctx,
+            events::publish(
+                &ctx.client,
                 &object,
-                EventType::Normal,
+                Kind::Normal,
                 "Unsealed",
                 "SealedSecret unsealed successfully",
             )
@@ -149,10 +165,10 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
                 Error::Unseal(_) => "ErrUnsealFailed",
                 _ => "ErrUpdateFailed",
             };
-            publish(
-                &ctx,
+            events::publish(
+                &ctx.client,
                 &object,
-                EventType::Warning,
+                Kind::Warning,
                 reason,
                 &error.to_string(),
             )
@@ -171,25 +187,6 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
     }
     ctx.metrics.condition(&ss, result.is_ok());
     result.map(|_| Action::await_change())
-}
-
-async fn publish(
-    ctx: &Context,
-    object: &k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Unseal".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, object).await {
-        warn!("cannot publish an event: {e}");
-    }
 }
 
 enum Outcome {
@@ -312,7 +309,8 @@ fn merge(mut current: Secret, desired: Secret) -> Secret {
             .owner_references
             .or_else(|| Some(Vec::<OwnerReference>::new()));
     }
-    current.type_ = desired.type_;
+    // The API server defaults an empty type to Opaque; compare like with like.
+    current.type_ = desired.type_.or_else(|| Some("Opaque".into()));
     current.immutable = desired.immutable.or(current.immutable);
     current
 }
@@ -348,15 +346,13 @@ async fn update_status(
         observed_generation: ss.meta().generation,
         conditions: vec![condition],
     };
+    // PUT, not PATCH: sealed-secrets' ClusterRole grants `update` on sealedsecrets/status.
     let api: Api<SealedSecret> =
         Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(
-        &ss.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    let mut updated = ss.clone();
+    updated.status = Some(status);
+    api.replace_status(&ss.name_any(), &PostParams::default(), &updated)
+        .await?;
     Ok(())
 }
 

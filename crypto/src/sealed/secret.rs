@@ -243,12 +243,12 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, Un
     }
     if sealed.spec.data.is_some() {
         return Err(unsupported(
-            "using deprecated 'data' field, use 'encryptedData' or flip the feature flag",
+            "using deprecated 'data' field, which sealbox does not open: re-seal it into 'encryptedData' with kubeseal or sealbox seal",
         ));
     }
     if !sealed.spec.template.data.is_empty() {
         return Err(unsupported(
-            "spec.template.data holds Go templates, which offline unseal does not render yet",
+            "spec.template.data holds Go templates, which sealbox does not render yet (an existing Secret is left as it is)",
         ));
     }
     let mut data = BTreeMap::new();
