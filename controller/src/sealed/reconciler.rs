@@ -6,8 +6,8 @@
 //! tries the key that last opened a SealedSecret first, and does not decrypt again a
 //! SealedSecret whose Secret is in place and whose spec has not changed since.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -41,6 +41,9 @@ pub struct Context {
     /// One permit per core: RSA private operations never queue behind more of themselves
     /// than the machine can run.
     pub pool: Arc<Semaphore>,
+    /// The generation each SealedSecret (by uid) was last unsealed at: the Secret's own
+    /// watch event can arrive before the status saying so, and must not cost a decrypt.
+    unsealed: Mutex<HashMap<String, i64>>,
 }
 
 impl Context {
@@ -58,7 +61,12 @@ impl Context {
             metrics,
             update_status,
             pool,
+            unsealed: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn unsealed_at(&self, uid: &str) -> Option<i64> {
+        self.unsealed.lock().expect("lock").get(uid).copied()
     }
 }
 
@@ -132,7 +140,9 @@ pub async fn forget_deleted(ctx: Arc<Context>) {
         .boxed();
     while let Some(event) = events.next().await {
         if let Ok(watcher::Event::Delete(ss)) = event {
-            ctx.ring.forget(&ss.uid().unwrap_or_default());
+            let uid = ss.uid().unwrap_or_default();
+            ctx.unsealed.lock().expect("lock").remove(&uid);
+            ctx.ring.forget(&uid);
             ctx.metrics.forget(&ss);
         }
     }
@@ -143,6 +153,13 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let result = unseal_into_secret(&ss, &ctx).await;
+    if result.is_ok() {
+        let generation = ss.meta().generation.unwrap_or_default();
+        ctx.unsealed
+            .lock()
+            .expect("lock")
+            .insert(ss.uid().unwrap_or_default(), generation);
+    }
     let object = ss.object_ref(&());
     let namespace = ss.namespace().unwrap_or_default();
     match &result {
@@ -177,7 +194,10 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
     }
     if ctx.update_status {
         let message = result.as_ref().err().map(ToString::to_string);
-        if let Err(e) = update_status(&ss, &ctx, message).await {
+        let status = update_status(&ss, &ctx, message).await;
+        // 409: the cached object is older than one already written (by this controller, a
+        // moment ago); the write's own watch event brings the current one.
+        if let Err(e) = ignore_conflict(status) {
             ctx.metrics.unseal_error("status", &namespace);
             warn!(
                 "cannot update the status of {namespace}/{}: {e}",
@@ -225,7 +245,8 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = secrets.get_opt(&name).await?;
     let ours = existing.as_ref().is_some_and(|s| controlled_by(s, &uid));
-    if ours && is_synced(ss) {
+    let generation = ss.meta().generation.unwrap_or_default();
+    if ours && (is_synced(ss) || ctx.unsealed_at(&uid) == Some(generation)) {
         return Ok(Outcome::Unchanged);
     }
     let unmanaged = existing
@@ -354,6 +375,13 @@ async fn update_status(
     api.replace_status(&ss.name_any(), &PostParams::default(), &updated)
         .await?;
     Ok(())
+}
+
+fn ignore_conflict(result: kube::Result<()>) -> kube::Result<()> {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        other => other,
+    }
 }
 
 /// RFC 3339 UTC to the second, as Kubernetes writes times.
