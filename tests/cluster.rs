@@ -174,7 +174,6 @@ pub struct Controller {
     child: Child,
     pub url: String,
     pub metrics_url: String,
-    pub log: PathBuf,
 }
 
 impl Controller {
@@ -210,7 +209,6 @@ impl Controller {
             child,
             url: format!("http://127.0.0.1:{api_port}"),
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-            log,
         };
         wait_for("the controller to serve its certificate", || {
             std::net::TcpStream::connect(("127.0.0.1", api_port))
@@ -235,11 +233,6 @@ impl Controller {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// What the controller logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -2,14 +2,13 @@
 //! the local key store. A certificate must not be expired (kubeseal refuses, with no
 //! override); a bare public key has no expiry.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::{Certificate, PublicKey};
 
 use crate::controller::ControllerArgs;
-use crate::keystore;
+use crate::{keystore, kubeapi};
 
 /// The public key to seal with, from a certificate that is not expired or a bare public key.
 pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<PublicKey> {
@@ -71,16 +70,7 @@ fn read_source(source: &str) -> Result<String> {
 /// GET over HTTP(S): the system's trust store (honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`),
 /// proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, anything but 200 is an error.
 fn fetch(url: &str) -> Result<String> {
-    let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build();
-    let agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent = kubeapi::https_agent(ureq::tls::RootCerts::PlatformVerifier, false);
     let mut response = agent
         .get(url)
         .call()

@@ -94,16 +94,23 @@ fn agent(api: &ApiServer) -> Result<ureq::Agent> {
         }
         None => ureq::tls::RootCerts::PlatformVerifier,
     };
+    Ok(https_agent(roots, api.insecure))
+}
+
+/// The CLI's one HTTP(S) client configuration: rustls on aws-lc, `roots` to trust (or no
+/// verification when `insecure`), proxies from the environment, a 30 s limit; every status is
+/// a reply, so callers say what a non-200 means.
+pub fn https_agent(roots: ureq::tls::RootCerts, insecure: bool) -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .root_certs(roots)
-        .disable_verification(api.insecure)
+        .disable_verification(insecure)
         .build();
-    Ok(ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
-        .new_agent())
+        .new_agent()
 }
