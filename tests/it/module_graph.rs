@@ -1,0 +1,261 @@
+//! No module imports a module that imports it back, in any crate. Edges are the `crate::`,
+//! `super::` and `self::` paths a file names outside its `#[cfg(test)]` block (a `mod x;`
+//! declaration is not an import); a path goes to the deepest module file it names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sealbox_tests::root;
+
+/// Module path (`sops::yaml`, `` for the crate root) → source file.
+fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "bin") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            // A binary beside a library is its own crate: it sees only the library's API.
+            let binary_root = path.file_name().is_some_and(|n| n == "main.rs")
+                && path.parent() == Some(src)
+                && src.join("lib.rs").exists();
+            if path.extension().is_none_or(|e| e != "rs") || binary_root {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            let last = parts.last().unwrap().as_str();
+            if last == "mod" || ((last == "lib" || last == "main") && parts.len() == 1) {
+                parts.pop();
+            }
+            found.insert(parts.join("::"), path);
+        }
+    }
+    found
+}
+
+/// Expands `a::{b, c::{d, e}}` into `a::b`, `a::c::d`, `a::c::e`.
+fn expand(path: &str) -> Vec<String> {
+    let path: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = path.find('{') else {
+        return vec![path];
+    };
+    let Some(close) = path.rfind('}').filter(|c| *c > open) else {
+        return vec![path];
+    };
+    let (prefix, inner) = (&path[..open], &path[open + 1..close]);
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| expand(&format!("{prefix}{p}")))
+        .collect()
+}
+
+/// The paths beginning with `crate`, `super` or `self` in `code`.
+fn paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for statement in code.split(';') {
+        let trimmed = statement.trim_start();
+        let body = trimmed
+            .strip_prefix("pub use ")
+            .or_else(|| trimmed.strip_prefix("pub(crate) use "))
+            .or_else(|| trimmed.strip_prefix("use "));
+        let ours = |b: &&str| {
+            ["crate::", "super::", "self::"]
+                .iter()
+                .any(|a| b.starts_with(a))
+        };
+        if let Some(body) = body.filter(|b| b.contains('{')).filter(ours) {
+            out.extend(expand(body.split(" as ").next().unwrap()));
+        }
+    }
+    let bytes = code.as_bytes();
+    for anchor in ["crate::", "super::", "self::"] {
+        for (at, _) in code.match_indices(anchor) {
+            let before = at.checked_sub(1).map(|i| bytes[i] as char);
+            let grouped = code[at + anchor.len()..].starts_with('{');
+            if grouped || before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                continue;
+            }
+            let end = code[at..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .map_or(code.len(), |e| at + e);
+            out.push(code[at..end].trim_end_matches(':').to_owned());
+        }
+    }
+    out
+}
+
+/// The module `path` (as written in module `from`) lands in, if it is another module file.
+fn target(path: &str, from: &str, known: &BTreeMap<String, PathBuf>) -> Option<String> {
+    let mut segs: Vec<&str> = path.split("::").collect();
+    let mut base: Vec<&str> = if from.is_empty() {
+        vec![]
+    } else {
+        from.split("::").collect()
+    };
+    match segs.first().copied() {
+        Some("crate") => base.clear(),
+        Some("self") => {}
+        Some("super") => {
+            base.pop();
+        }
+        _ => return None,
+    }
+    segs.remove(0);
+    while segs.first() == Some(&"super") {
+        base.pop();
+        segs.remove(0);
+    }
+    let mut full: Vec<&str> = base;
+    full.extend(segs);
+    (0..=full.len())
+        .rev()
+        .map(|n| full[..n].join("::"))
+        .find(|m| known.contains_key(m))
+        .filter(|m| m != from)
+}
+
+/// The modules directly below `module`.
+fn children(module: &str, known: &BTreeMap<String, PathBuf>) -> Vec<String> {
+    known
+        .keys()
+        .filter(|k| match module {
+            "" => !k.is_empty() && !k.contains("::"),
+            m => k
+                .strip_prefix(m)
+                .and_then(|rest| rest.strip_prefix("::"))
+                .is_some_and(|rest| !rest.contains("::")),
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `code` names `child::…` as a path of its own (not `other::child::…`).
+fn names_child(code: &str, child: &str) -> bool {
+    let needle = format!("{child}::");
+    code.match_indices(&needle).any(|(at, _)| {
+        let before = &code[..at];
+        !before.ends_with("::")
+            && !before
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+fn cycles_in(src: &Path) -> Vec<String> {
+    let known = modules(src);
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, file) in &known {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let code: String = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for path in paths(&code) {
+            if let Some(to) = target(&path, module, &known) {
+                edges.entry(module.clone()).or_default().insert(to);
+            }
+        }
+        // A child module is also reached without a prefix: `yaml::load(…)`, `use yaml::X`.
+        for child in children(module, &known) {
+            if names_child(&code, child.rsplit("::").next().unwrap()) {
+                edges.entry(module.clone()).or_default().insert(child);
+            }
+        }
+    }
+    // Every edge that lies on a cycle: `a → b` where b reaches a.
+    let reaches = |from: &str, to: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_owned()];
+        while let Some(m) = stack.pop() {
+            if m == to {
+                return true;
+            }
+            if seen.insert(m.clone()) {
+                stack.extend(edges.get(&m).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    let name = |m: &str| {
+        if m.is_empty() {
+            "(root)".to_owned()
+        } else {
+            m.to_owned()
+        }
+    };
+    let mut found = Vec::new();
+    for (from, tos) in &edges {
+        for to in tos {
+            if reaches(to, from) {
+                found.push(format!("{} → {}", name(from), name(to)));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it_back() {
+    let mut report = Vec::new();
+    for krate in ["crypto", "cli", "controller"] {
+        for edge in cycles_in(&root().join(krate).join("src")) {
+            report.push(format!("{krate}: {edge}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "edges on import cycles:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_sees_a_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\n").unwrap();
+    std::fs::write(src.join("a/mod.rs"), "mod c;\nuse crate::b::{x, y::Z};\n").unwrap();
+    std::fs::write(src.join("a/c.rs"), "fn f() { super::g() }\n").unwrap();
+    std::fs::write(
+        src.join("b.rs"),
+        "pub fn x() { crate::a::c::f() }\n#[cfg(test)]\nmod tests { use crate::a::h; }\n",
+    )
+    .unwrap();
+    // b → a::c → a → b is a cycle; test code is not counted.
+    let found = cycles_in(src);
+    assert_eq!(found, vec!["a → b", "a::c → a", "b → a::c"], "{found:?}");
+    std::fs::write(src.join("a/c.rs"), "fn f() {}\n").unwrap();
+    assert!(cycles_in(src).is_empty());
+    // A parent naming its child without a prefix, and the child using the parent's items.
+    std::fs::write(src.join("a/mod.rs"), "mod c;\npub fn g() { c::f() }\n").unwrap();
+    std::fs::write(src.join("a/c.rs"), "use super::g;\npub fn f() {}\n").unwrap();
+    assert_eq!(cycles_in(src), vec!["a → a::c", "a::c → a"]);
+}
