@@ -82,10 +82,141 @@ pub struct Cluster {
     child: Child,
     pub url: String,
     pub kubeconfig: PathBuf,
+    /// The authenticating HTTPS port, when started with [`Cluster::start_secure`].
+    pub secure: Option<SecurePort>,
+}
+
+/// An emulator's HTTPS port, as a real API server's: it accepts a client certificate signed by
+/// `ca` or a bearer token it was given, and answers 401 to anything else.
+pub struct SecurePort {
+    pub url: String,
+    /// The CA that signed the server's certificate and the client certificate.
+    pub ca: PathBuf,
+    /// A client certificate and key the port accepts.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Cluster {
     pub fn start(env: &Env, name: &str) -> Cluster {
+        Cluster::launch(env, name, &[])
+    }
+
+    /// An emulator that also serves HTTPS, authenticating each request by client certificate
+    /// or by one of `tokens` (certificates made with openssl for this test alone).
+    pub fn start_secure(env: &Env, name: &str, tokens: &[&str]) -> Cluster {
+        let dir = env.path(&format!("{name}-pki"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |f: &str| dir.join(f);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=emulator-ca",
+                    "-days",
+                    "2",
+                ],
+            ]
+            .concat(),
+        );
+        for (who, subject, ext) in [
+            (
+                "server",
+                "/CN=127.0.0.1",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+            ),
+            (
+                "client",
+                "/O=system:masters/CN=tester",
+                "extendedKeyUsage=clientAuth",
+            ),
+        ] {
+            std::fs::write(
+                file(&format!("{who}.ext")),
+                format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n{ext}\n"),
+            )
+            .unwrap();
+            let (key, csr, crt, extfile) = (
+                format!("{who}.key"),
+                format!("{who}.csr"),
+                format!("{who}.crt"),
+                format!("{who}.ext"),
+            );
+            openssl(
+                &[
+                    &["req"],
+                    &ec[..],
+                    &["-keyout", &key, "-out", &csr, "-subj", subject],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ]);
+        }
+        let mut args: Vec<String> = ["--secure-port", "0", "--tls-cert"]
+            .map(String::from)
+            .to_vec();
+        args.push(file("server.crt").display().to_string());
+        args.push("--tls-key".into());
+        args.push(file("server.key").display().to_string());
+        args.push("--client-ca".into());
+        args.push(file("ca.crt").display().to_string());
+        for token in tokens {
+            args.push("--user-token".into());
+            args.push((*token).to_owned());
+        }
+        let mut cluster = Cluster::launch(env, name, &args);
+        let url = cluster.secure.take().unwrap().url;
+        cluster.secure = Some(SecurePort {
+            url,
+            ca: file("ca.crt"),
+            client_cert: file("client.crt"),
+            client_key: file("client.key"),
+        });
+        cluster
+    }
+
+    fn launch(env: &Env, name: &str, extra: &[String]) -> Cluster {
         let python = std::env::var("SEALBOX_KAPI_PYTHON").expect(
             "SEALBOX_KAPI_PYTHON is not set: run the tests through scripts/test.sh, which installs the emulator's Python",
         );
@@ -94,23 +225,32 @@ impl Cluster {
             .arg(root().join("tests/infra/kapi_emulator.py"))
             .args(["--port", "0", "--gc", "--kubeconfig"])
             .arg(&kubeconfig)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the Kubernetes API emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("the emulator did not start: {line:?}"))
-            .to_owned();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("the emulator did not start: {line:?}"))
+                .to_owned()
+        };
+        let url = ready("READY ");
+        let secure = (!extra.is_empty()).then(|| SecurePort {
+            url: ready("READY_SECURE "),
+            ca: PathBuf::new(),
+            client_cert: PathBuf::new(),
+            client_key: PathBuf::new(),
+        });
         Cluster {
             child,
             url,
             kubeconfig,
+            secure,
         }
     }
 

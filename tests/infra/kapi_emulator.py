@@ -38,6 +38,12 @@ sealbox additions (this copy is vendored from ../shared/testinfra and extended):
     where a test runs the process the Service stands for (kubeseal --fetch-cert reaches the
     controller this way);
   * --port 0 picks a free port; the READY line names it.
+  * an authenticating HTTPS listener beside the plain one, as a real API server's secure port:
+    --secure-port N --tls-cert F --tls-key F [--client-ca F] [--user-token T ...]. A request
+    there must present a client certificate signed by --client-ca (checked in the TLS
+    handshake) or `Authorization: Bearer T` with a --user-token T; anything else gets 401
+    Unauthorized. A second line "READY_SECURE https://HOST:PORT" names it. The plain port stays
+    open without authentication, for the test harness and the controller under test.
 
     python kapi_emulator.py --port 18081 --kubeconfig ./kapi.kubeconfig [--gc] [--crd-file f.yaml ...]
                [--token TOKEN=ns:serviceaccount ...] [--host 127.0.0.1] [--verbose]
@@ -684,6 +690,37 @@ def load_crds(paths):
     return out
 
 
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+
+
+def authenticating(handle, tokens):
+    """The secure port's handler: a verified client certificate or a known bearer token."""
+    async def handler(request):
+        if request.transport is not None and request.transport.get_extra_info("peercert"):
+            return await handle(request)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and auth[len("Bearer "):] in tokens:
+            return await handle(request)
+        return aiohttp.web.json_response(UNAUTHORIZED, status=401)
+    return handler
+
+
+async def start_secure(emu, a):
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(a.tls_cert, a.tls_key)
+    if a.client_ca:
+        ctx.load_verify_locations(a.client_ca)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    server = aiohttp.web.Server(authenticating(emu.handle, set(a.user_token)), handler_cancellation=True)
+    runner = aiohttp.web.ServerRunner(server)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, a.host, a.secure_port, ssl_context=ctx)
+    await site.start()
+    return f"https://{a.host}:{site._server.sockets[0].getsockname()[1]}"
+
+
 def write_kubeconfig(path, url):
     with open(path, "w") as f:
         f.write(f"apiVersion: v1\nkind: Config\nclusters:\n- name: emu\n  cluster:\n    server: {url}\n"
@@ -700,6 +737,11 @@ async def main():
     ap.add_argument("--crd-file", action="append", default=[], help="add resources from CRD YAML (needs PyYAML)")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
     ap.add_argument("--token", action="append", default=[], help="TOKEN=namespace:serviceaccount for TokenReview")
+    ap.add_argument("--secure-port", type=int, help="also serve HTTPS here, authenticating every request")
+    ap.add_argument("--tls-cert", help="the secure port's certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="the secure port's private key (PEM)")
+    ap.add_argument("--client-ca", help="CA whose client certificates the secure port accepts")
+    ap.add_argument("--user-token", action="append", default=[], help="a bearer token the secure port accepts")
     a = ap.parse_args()
     resources = DEFAULT_RESOURCES + load_crds(a.crd_file)
     emu = Emulator(resources, gc=a.gc, tokens=dict(t.split("=", 1) for t in a.token), verbose=a.verbose)
@@ -713,6 +755,8 @@ async def main():
     if a.kubeconfig:
         write_kubeconfig(a.kubeconfig, url)
     print(f"READY {url}", flush=True)
+    if a.secure_port is not None:
+        print(f"READY_SECURE {await start_secure(emu, a)}", flush=True)
     await asyncio.Event().wait()
 
 

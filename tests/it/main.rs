@@ -2,6 +2,7 @@
 //! which installs the peers (kubesealpy) and exports where they are.
 
 mod check;
+mod cluster_access;
 mod controller_e2e;
 mod module_graph;
 mod sealed_cli;

@@ -13,9 +13,8 @@ use sealbox_crypto::sealed::keyfile::{self, KEY_LABEL};
 use sealbox_crypto::sealed::manifest::{parse_documents, to_yaml};
 use serde::{Deserialize, Serialize};
 
-use crate::controller::ControllerArgs;
 use crate::io::{self, Readers};
-use crate::kubeapi::KubeApi;
+use crate::sealed::controller::ControllerArgs;
 
 /// The pre-0.9 single key's name.
 const LEGACY_KEY: &str = "sealed-secrets-key";
@@ -71,7 +70,7 @@ fn secret_kind() -> String {
 /// one) to `output` (0600) or stdout.
 pub fn backup(controller: &ControllerArgs, output: Option<&Path>) -> Result<()> {
     let ns = &controller.controller_namespace;
-    let api = KubeApi::connect()?;
+    let api = controller.cluster.connect()?;
     let reply = api.get(&format!(
         "/api/v1/namespaces/{ns}/secrets?labelSelector={}",
         KEY_LABEL.replace('/', "%2F")
@@ -124,7 +123,7 @@ pub fn restore(controller: &ControllerArgs, file: &Path) -> Result<()> {
             _ => {}
         }
     }
-    let api = KubeApi::connect()?;
+    let api = controller.cluster.connect()?;
     let (mut restored, mut present) = (0usize, 0usize);
     for mut secret in secrets {
         if !secret.data.contains_key("tls.key") {

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sealed::{Certificate, PublicKey};
 
-use crate::controller::ControllerArgs;
-use crate::{keystore, kubeapi};
+use crate::sealed::controller::ControllerArgs;
+use crate::sealed::keystore;
 
 /// The public key to seal with, from a certificate that is not expired or a bare public key.
 pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<PublicKey> {
@@ -27,13 +27,7 @@ pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<Publi
 pub fn read_pem(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<(String, String)> {
     Ok(match (cert, online) {
         (Some(source), _) => (read_source(source)?, without_credentials(source)),
-        (None, Some(controller)) => (
-            controller.fetch_cert()?,
-            format!(
-                "controller {}/{}",
-                controller.controller_namespace, controller.controller_name
-            ),
-        ),
+        (None, Some(controller)) => (controller.connect()?.fetch_cert()?, controller.describe()),
         (None, None) => match keystore::newest_certificate()? {
             Some((_, pem)) => (pem, format!("key store {}", keystore::dir()?.display())),
             None => bail!(
@@ -70,7 +64,7 @@ fn read_source(source: &str) -> Result<String> {
 /// GET over HTTP(S): the system's trust store (honouring `SSL_CERT_FILE`/`SSL_CERT_DIR`),
 /// proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, anything but 200 is an error.
 fn fetch(url: &str) -> Result<String> {
-    let agent = kubeapi::https_agent(ureq::tls::RootCerts::PlatformVerifier, false);
+    let agent = https_agent();
     let mut response = agent
         .get(url)
         .call()
@@ -103,4 +97,22 @@ fn without_credentials(url: &str) -> String {
         Some((path, _)) => format!("{scheme}://{path}?…"),
         None => format!("{scheme}://{rest}"),
     }
+}
+
+/// rustls on aws-lc with the system's roots, proxies from the environment, a 30 s limit; every
+/// status is a reply, so the caller says what a non-200 means.
+fn https_agent() -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .new_agent()
 }

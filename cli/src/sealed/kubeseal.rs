@@ -2,15 +2,17 @@
 //! running the same code as the native subcommands. `--fetch-cert`, `--validate` and
 //! `--re-encrypt` reach the controller through the API server as kubeseal does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
-use sealbox_crypto::sealed::manifest::Format;
+use sealbox_crypto::sealed::manifest::{Format, render};
 
-use crate::args::{FormatArg, KeySourceArgs, SealArgs, UnsealArgs};
-use crate::unseal::Mimic;
-use crate::{certsource, kubeconfig, online, seal, unseal};
+use crate::io::{self, Readers};
+use crate::sealed::certsource;
+use crate::sealed::input::{FormatArg, KeySourceArgs, output_format, read_sealed};
+use crate::sealed::seal::{self, SealArgs};
+use crate::sealed::unseal::{self, Mimic, UnsealArgs};
 
 #[derive(Parser)]
 #[command(
@@ -33,12 +35,6 @@ pub struct KubesealArgs {
     /// Re-encrypt each SealedSecret with the controller's newest key (POST /v1/rotate).
     #[arg(long = "re-encrypt", alias = "rotate")]
     re_encrypt: bool,
-    /// Kubeconfig whose current context gives the default namespace.
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context whose namespace is the default.
-    #[arg(long)]
-    context: Option<String>,
     /// Print the version.
     #[arg(long)]
     version: bool,
@@ -49,14 +45,8 @@ pub fn run(args: KubesealArgs) -> Result<()> {
         println!("kubeseal version: sealbox-{}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    if let Some(path) = args.kubeconfig.clone() {
-        kubeconfig::set_path(path);
-    }
-    if let Some(context) = args.context.clone() {
-        kubeconfig::set_context(context);
-    }
     if args.validate || args.re_encrypt {
-        return online::validate_or_reencrypt(&args.seal, args.re_encrypt);
+        return validate_or_reencrypt(&args.seal, args.re_encrypt);
     }
     if args.seal.fetch_cert {
         // Printed as read: kubeseal copies the stream without checking expiry.
@@ -77,6 +67,7 @@ pub fn run(args: KubesealArgs) -> Result<()> {
                 output: args.seal.sealed_secret_file,
                 format: args.seal.format.unwrap_or(FormatArg::Json),
                 namespace: args.seal.namespace,
+                cluster: args.seal.controller.cluster,
             },
             Mimic::Kubeseal,
         );
@@ -85,4 +76,37 @@ pub fn run(args: KubesealArgs) -> Result<()> {
         eprintln!("warning: --recovery-private-key is ignored without --recovery-unseal");
     }
     seal::run(&args.seal, Format::Json)
+}
+
+/// kubeseal's `--validate` / `--re-encrypt`: every SealedSecret of the input; re-encrypted
+/// ones are printed, or written back in place when only `-f` is given (upstream #405).
+fn validate_or_reencrypt(args: &SealArgs, re_encrypt: bool) -> Result<()> {
+    let input = args.secret_file.as_deref();
+    let docs = read_sealed(input, args.namespace.as_deref(), &args.controller.cluster)?;
+    if !re_encrypt {
+        let offline = "--validate asks the running controller; offline: `sealbox validate --recovery-private-key KEY`";
+        let controller = args.controller.connect().context(offline)?;
+        return docs
+            .iter()
+            .try_for_each(|ss| controller.verify(ss))
+            .context(offline);
+    }
+    let offline = "--re-encrypt asks the running controller; offline: `sealbox kubeseal --recovery-unseal --recovery-private-key OLD.key | sealbox kubeseal --cert NEW.pem`";
+    let controller = args.controller.connect().context(offline)?;
+    // Written where -w says, else back into -f; a .yaml/.yml target is written as YAML.
+    let target = args.sealed_secret_file.as_deref().or(input);
+    let format = match target.and_then(Path::extension) {
+        Some(e) if e == "yaml" || e == "yml" => Format::Yaml,
+        _ => output_format(
+            args.format,
+            args.sealed_secret_file.as_deref(),
+            Format::Json,
+        ),
+    };
+    let mut out = String::new();
+    for ss in &docs {
+        let rotated = controller.rotate(ss).context(offline)?;
+        out.push_str(&render(&rotated, format)?);
+    }
+    io::write_output(target, out.as_bytes(), Readers::Anyone)
 }

@@ -1,17 +1,75 @@
 //! Sealing: whole Secrets (kubeseal's `Seal`, spec §4.2–4.3), single values (`--raw`, §1.5)
 //! and merging into an existing SealedSecret file (`--merge-into`, §4.5).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_objects, render};
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
 };
 
-use crate::args::SealArgs;
 use crate::io::{self, Readers};
-use crate::{certsource, kubeconfig};
+use crate::sealed::certsource;
+use crate::sealed::controller::ControllerArgs;
+use crate::sealed::input::{FormatArg, context_namespace, output_format, resolve_namespace};
+
+/// Options for sealing, shared by `sealbox seal` and `sealbox kubeseal`.
+#[derive(Args, Default)]
+pub struct SealArgs {
+    /// Certificate or public key to seal with: a file, or an http(s):// or file:// URL.
+    /// Default: the newest certificate of the local key store.
+    #[arg(long, env = "SEALED_SECRETS_CERT")]
+    pub cert: Option<String>,
+    /// Seal with the certificate of the running controller, fetched through the Kubernetes
+    /// API server's service proxy (kubeconfig as kubectl's). In kubeseal mode: print it.
+    #[arg(long = "fetch-cert")]
+    pub fetch_cert: bool,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+    /// strict (bound to name and namespace), namespace-wide or cluster-wide. Default: the
+    /// Secret's scope annotations, else strict; with --merge-into, the target file's scope
+    /// (a different one is refused).
+    #[arg(long, env = "SEALED_SECRETS_SCOPE")]
+    pub scope: Option<Scope>,
+    /// Output format (sealbox seal: yaml; kubeseal: json). A -w file ending in .yaml/.yml
+    /// selects yaml.
+    #[arg(
+        short = 'o',
+        long = "format",
+        value_enum,
+        ignore_case = true,
+        env = "SEALED_SECRETS_FORMAT"
+    )]
+    pub format: Option<FormatArg>,
+    /// Input file (default: stdin).
+    #[arg(short = 'f', long = "secret-file")]
+    pub secret_file: Option<PathBuf>,
+    /// Output file, written atomically and only on success (default: stdout).
+    #[arg(short = 'w', long = "sealed-secret-file")]
+    pub sealed_secret_file: Option<PathBuf>,
+    /// Name of the Secret: overrides the input's name; with --raw, the name bound by strict scope.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Namespace; must match the input's when both are set. Default: the input's, else the
+    /// kubeconfig context's, else "default".
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Seal one value (stdin or --from-file) and print only its base64 ciphertext.
+    #[arg(long)]
+    pub raw: bool,
+    /// With --raw: the file to seal, as [key=]path.
+    #[arg(long = "from-file")]
+    pub from_file: Vec<String>,
+    /// Seal the input Secret's items into this existing SealedSecret file, keeping its other
+    /// items; its name, namespace and (unless --scope is given) scope are used.
+    #[arg(long = "merge-into")]
+    pub merge_into: Option<PathBuf>,
+    /// Accept a Secret with no data or stringData.
+    #[arg(long = "allow-empty-data")]
+    pub allow_empty_data: bool,
+}
 
 pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     if args.raw {
@@ -28,7 +86,11 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     if let Some(target) = &args.merge_into {
         return merge_into(args, target, secrets, &key);
     }
-    let format = output_format(args, default_format);
+    let format = output_format(
+        args.format,
+        args.sealed_secret_file.as_deref(),
+        default_format,
+    );
     let mut prepared = Vec::with_capacity(secrets.len());
     for (index, secret) in secrets.into_iter().enumerate() {
         let what = format!(
@@ -72,20 +134,6 @@ fn seal_all(secrets: &[(Secret, String)], key: &PublicKey) -> Vec<Result<SealedS
     })
 }
 
-/// `-o` wins; else a `-w` file named `.yaml`/`.yml` means YAML; else the mode's default.
-pub fn output_format(args: &SealArgs, default: Format) -> Format {
-    let yaml_file = args
-        .sealed_secret_file
-        .as_deref()
-        .and_then(Path::extension)
-        .is_some_and(|e| e == "yaml" || e == "yml");
-    if yaml_file {
-        Format::Yaml
-    } else {
-        args.format.map_or(default, Into::into)
-    }
-}
-
 fn read_secrets(path: Option<&Path>) -> Result<Vec<Secret>> {
     let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
     let text = io::read_text(path, "--secret-file")?;
@@ -108,8 +156,11 @@ fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
         scope.apply_to(&mut secret.metadata.annotations);
     }
     if Scope::from_annotations(&secret.metadata.annotations) != Scope::ClusterWide {
-        secret.metadata.namespace =
-            resolve_namespace(&secret.metadata.namespace, args.namespace.as_deref())?;
+        secret.metadata.namespace = resolve_namespace(
+            &secret.metadata.namespace,
+            args.namespace.as_deref(),
+            &args.controller.cluster,
+        )?;
     }
     Ok(secret)
 }
@@ -121,19 +172,6 @@ fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The input's namespace, which `--namespace` must not contradict; else `--namespace`; else
-/// the kubeconfig context's.
-pub fn resolve_namespace(input: &str, flag: Option<&str>) -> Result<String> {
-    match flag {
-        Some(flag) if !input.is_empty() && flag != input => bail!(
-            "namespace mismatch: input secret is in namespace {input:?} but {flag:?} was specified"
-        ),
-        _ if !input.is_empty() => Ok(input.to_owned()),
-        Some(flag) => Ok(flag.to_owned()),
-        None => Ok(kubeconfig::context_namespace()),
-    }
 }
 
 fn raw(args: &SealArgs) -> Result<()> {
@@ -150,10 +188,10 @@ fn raw(args: &SealArgs) -> Result<()> {
     }
     let namespace = match scope {
         Scope::ClusterWide => String::new(),
-        _ => args
-            .namespace
-            .clone()
-            .unwrap_or_else(kubeconfig::context_namespace),
+        _ => match &args.namespace {
+            Some(ns) => ns.clone(),
+            None => context_namespace(&args.controller.cluster)?,
+        },
     };
     let key = certsource::load(
         args.cert.as_deref(),
@@ -210,8 +248,12 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
     secret.metadata.name = original.metadata.name.clone();
     secret.metadata.namespace = match scope {
         Scope::ClusterWide => original.metadata.namespace.clone(),
-        _ => resolve_namespace(&original.metadata.namespace, args.namespace.as_deref())
-            .with_context(|| object.clone())?,
+        _ => resolve_namespace(
+            &original.metadata.namespace,
+            args.namespace.as_deref(),
+            &args.controller.cluster,
+        )
+        .with_context(|| object.clone())?,
     };
     scope.apply_to(&mut secret.metadata.annotations);
     let sealed = seal_secret(&secret, key).with_context(|| object.clone())?;

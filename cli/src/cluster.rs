@@ -1,0 +1,252 @@
+//! Reaching a cluster as kubectl does, through kube's kubeconfig loading and client: client
+//! certificates, exec credential plugins, auth-provider tokens, bearer tokens, `proxy-url` and
+//! CA data all work, and `$KUBECONFIG` lists are merged as kubectl merges them.
+//!
+//! Which function when: [`ClusterArgs::context_namespace`] for the namespace an object without
+//! one lands in (needs no cluster); [`ClusterArgs::connect`] for a [`Cluster`] to send requests
+//! to. The CLI is synchronous, so a [`Cluster`] owns a small runtime and blocks on each request.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Which kubeconfig and context (kubectl's flags).
+#[derive(Args, Clone, Default, Debug)]
+pub struct ClusterArgs {
+    /// Kubeconfig file. Default: the files in $KUBECONFIG (merged as kubectl merges them),
+    /// else ~/.kube/config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// The status and body of a reply.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A connection to the API server of the chosen context.
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    server: String,
+}
+
+impl ClusterArgs {
+    /// The kubeconfig files, in kubectl's order: `--kubeconfig` (which must exist), else the
+    /// `$KUBECONFIG` entries that exist (kubectl skips the others), else `~/.kube/config` if
+    /// it exists. None at all is not an error: sealing needs no cluster.
+    fn files(&self) -> Result<Vec<PathBuf>> {
+        if let Some(path) = &self.kubeconfig {
+            if !path.exists() {
+                bail!(
+                    "kubeconfig {} does not exist: check --kubeconfig",
+                    path.display()
+                );
+            }
+            return Ok(vec![path.clone()]);
+        }
+        let candidates: Vec<PathBuf> = match std::env::var_os("KUBECONFIG") {
+            Some(list) => std::env::split_paths(&list)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect(),
+            None => std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".kube/config"))
+                .into_iter()
+                .collect(),
+        };
+        Ok(candidates.into_iter().filter(|p| p.exists()).collect())
+    }
+
+    /// The files merged as kubectl merges them (the first to set a value wins), or `None`.
+    fn kubeconfig(&self) -> Result<Option<Kubeconfig>> {
+        let mut merged: Option<Kubeconfig> = None;
+        for path in self.files()? {
+            let next = Kubeconfig::read_from(&path).with_context(|| invalid(&path))?;
+            merged = Some(match merged {
+                None => next,
+                Some(first) => first
+                    .merge(next)
+                    .with_context(|| format!("kubeconfig {}: cannot merge", path.display()))?,
+            });
+        }
+        Ok(merged)
+    }
+
+    /// The chosen context's namespace, if it sets one.
+    ///
+    /// Read with a reader of its own, not kube's: kube's types require every context to name a
+    /// cluster, while `kubectl config set-context NAME --namespace NS` writes contexts that
+    /// name only a namespace, and sealing offline must accept those.
+    pub fn context_namespace(&self) -> Result<Option<String>> {
+        let mut current = self.context.clone();
+        let mut contexts: Vec<NamedContext> = Vec::new();
+        let files = self.files()?;
+        for path in &files {
+            let text = std::fs::read_to_string(path).with_context(|| invalid(path))?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let file: NamespaceView =
+                serde_saphyr::from_str(&text).with_context(|| invalid(path))?;
+            current = current.or(file.current_context.filter(|c| !c.is_empty()));
+            for named in file.contexts {
+                if !contexts.iter().any(|c| c.name == named.name) {
+                    contexts.push(named);
+                }
+            }
+        }
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        match contexts.iter().find(|c| c.name == current) {
+            Some(named) => Ok(named.context.namespace.clone().filter(|ns| !ns.is_empty())),
+            None if self.context.is_some() => {
+                let names: Vec<&str> = contexts.iter().map(|c| c.name.as_str()).collect();
+                bail!(
+                    "--context {current}: the kubeconfig has no such context (it has: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A client for the chosen context's API server, authenticated as the kubeconfig says.
+    pub fn connect(&self) -> Result<Cluster> {
+        let Some(config) = self.kubeconfig()? else {
+            bail!(
+                "no kubeconfig: set KUBECONFIG or pass --kubeconfig, or work offline (seal with --cert, unseal and validate with --recovery-private-key)"
+            );
+        };
+        if self.context.is_none() && config.current_context.is_none() {
+            bail!(
+                "the kubeconfig has no current-context: pass --context (it has: {})",
+                context_names(&config)
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the HTTP client's runtime")?;
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let names = context_names(&config);
+        let kube_config = runtime
+            .block_on(kube::Config::from_custom_kubeconfig(config, &options))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| match &self.context {
+                Some(context) => format!("kubeconfig context {context} (contexts: {names})"),
+                None => "kubeconfig".to_owned(),
+            })?;
+        let server = kube_config.cluster_url.to_string();
+        // The client spawns its connection pool's worker onto the current runtime.
+        let _entered = runtime.enter();
+        let client = kube::Client::try_from(kube_config)
+            .with_context(|| format!("cannot set up a client for the API server {server}"))?;
+        Ok(Cluster {
+            runtime,
+            client,
+            server: server.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+fn invalid(path: &Path) -> String {
+    format!(
+        "kubeconfig {} is not valid: fix it, or choose another with --kubeconfig",
+        path.display()
+    )
+}
+
+/// What [`ClusterArgs::context_namespace`] reads of a kubeconfig file.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct NamespaceView {
+    #[serde(default)]
+    current_context: Option<String>,
+    #[serde(default)]
+    contexts: Vec<NamedContext>,
+}
+
+#[derive(serde::Deserialize)]
+struct NamedContext {
+    name: String,
+    #[serde(default)]
+    context: ContextNamespace,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ContextNamespace {
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+fn context_names(config: &Kubeconfig) -> String {
+    let names: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl Cluster {
+    pub fn get(&self, path: &str) -> Result<Reply> {
+        self.send(http::Method::GET, path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Result<Reply> {
+        self.send(http::Method::POST, path, Some(body))
+    }
+
+    /// Any status is a reply, so callers say what a non-2xx means; only a request that gets no
+    /// answer at all is an error.
+    fn send(&self, method: http::Method, path: &str, body: Option<&str>) -> Result<Reply> {
+        let mut request = http::Request::builder().method(method.clone()).uri(path);
+        if body.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(kube::client::Body::from(
+                body.unwrap_or_default().as_bytes().to_vec(),
+            ))
+            .with_context(|| format!("{method} {path}: not a valid request"))?;
+        self.runtime.block_on(async {
+            let response = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                self.client.send(request),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within 30 s"))
+            .and_then(|r| r.map_err(|e| anyhow::anyhow!("{e}")))
+            .with_context(|| {
+                format!(
+                    "{method} {path}: cannot reach the Kubernetes API server {}",
+                    self.server
+                )
+            })?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect_bytes()
+                .await
+                .with_context(|| format!("{method} {path}: the reply was cut off"))?;
+            Ok(Reply {
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        })
+    }
+}

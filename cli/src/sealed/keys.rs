@@ -1,0 +1,48 @@
+//! `sealbox keys …`: the local key store that seal and unseal use when no certificate or key
+//! is given, and backup and restore of a cluster controller's keys.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::sealed::controller::ControllerArgs;
+use crate::sealed::{keybackup, keystore};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key pair and certificate (RSA-4096, like the controller's) if none exists.
+    Init,
+    /// Add a new key pair; it seals from now on, older keys still unseal.
+    Renew,
+    /// Print the newest certificate (PEM) to share with people who seal.
+    ExportCert,
+    /// Save the controller's key Secrets from the cluster (a List, mode 0600), as the upstream
+    /// runbook's `kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`.
+    Backup {
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+    /// Put the key Secrets of a backup into the cluster's controller namespace.
+    Restore {
+        /// The backup file (a List or Secrets with tls.key and tls.crt).
+        file: PathBuf,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+}
+
+pub fn run(command: &KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Init => keystore::init(),
+        KeysCommand::Renew => keystore::renew(),
+        KeysCommand::ExportCert => keystore::export_cert(),
+        KeysCommand::Backup { output, controller } => {
+            keybackup::backup(controller, output.as_deref())
+        }
+        KeysCommand::Restore { file, controller } => keybackup::restore(controller, file),
+    }
+}

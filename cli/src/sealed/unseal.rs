@@ -1,0 +1,80 @@
+//! `sealbox unseal`: offline decryption with private keys, kubeseal's `--recovery-unseal`
+//! (spec `sealed-secrets.md` §4.7).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use sealbox_crypto::sealed::manifest::render;
+use sealbox_crypto::sealed::{owner_reference, unseal as unseal_one};
+
+use crate::cluster::ClusterArgs;
+use crate::io::{self, Readers};
+use crate::sealed::input::{FormatArg, KeySourceArgs, read_sealed};
+
+#[derive(Args)]
+pub struct UnsealArgs {
+    #[command(flatten)]
+    pub keys: KeySourceArgs,
+    /// Input file of SealedSecrets (default: stdin).
+    #[arg(short = 'f', long = "sealed-secret-file")]
+    pub input: Option<PathBuf>,
+    /// Output file, written atomically with mode 0600 (default: stdout).
+    #[arg(short = 'w', long = "output-file")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "format",
+        value_enum,
+        ignore_case = true,
+        default_value = "yaml"
+    )]
+    pub format: FormatArg,
+    /// Namespace for SealedSecrets that do not set one (default: kubeconfig context, else "default").
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Whose output shape to produce.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mimic {
+    /// A Secret ready to apply.
+    Native,
+    /// kubeseal's: the controller's owner reference, with the empty uid an offline run has.
+    Kubeseal,
+}
+
+pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
+    let keys = args.keys.load()?;
+    let sealed = read_sealed(
+        args.input.as_deref(),
+        args.namespace.as_deref(),
+        &args.cluster,
+    )?;
+    let mut out = zeroize::Zeroizing::new(String::new());
+    let mut errors = Vec::new();
+    for ss in &sealed {
+        match unseal_one(ss, &keys) {
+            Ok(unsealed) => {
+                let mut secret = unsealed.secret;
+                if mimic == Mimic::Kubeseal {
+                    secret.metadata.owner_references =
+                        owner_reference(ss, "").into_iter().collect();
+                }
+                out.push_str(&zeroize::Zeroizing::new(render(
+                    &secret,
+                    args.format.into(),
+                )?));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    // Plaintext: a new output file is readable by its owner only.
+    io::write_output(args.output.as_deref(), out.as_bytes(), Readers::Owner)
+}

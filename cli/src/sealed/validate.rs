@@ -1,0 +1,111 @@
+//! `sealbox validate`: does every item of some SealedSecrets open? Offline with private keys,
+//! reporting per item which key opens it (kubeseal can only validate against a live
+//! controller), or `--online` through the running controller's `/v1/verify`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use sealbox_crypto::sealed::manifest::object_ref;
+use sealbox_crypto::sealed::open_items;
+
+use crate::sealed::controller::ControllerArgs;
+use crate::sealed::input::{KeySourceArgs, read_sealed};
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub keys: KeySourceArgs,
+    /// Input file of SealedSecrets (default: stdin).
+    #[arg(short = 'f', long = "sealed-secret-file")]
+    pub input: Option<PathBuf>,
+    /// Namespace for SealedSecrets that do not set one.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Ask the running controller (POST /v1/verify) instead of using private keys.
+    #[arg(long, conflicts_with = "recovery_private_key")]
+    pub online: bool,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+pub fn run(args: &ValidateArgs) -> Result<()> {
+    if args.online {
+        online(args)
+    } else {
+        offline(args)
+    }
+}
+
+/// Offline: every item, and the key that opened it.
+fn offline(args: &ValidateArgs) -> Result<()> {
+    let keys = args.keys.load()?;
+    let sealed = read_sealed(
+        args.input.as_deref(),
+        args.namespace.as_deref(),
+        &args.controller.cluster,
+    )?;
+    let (mut opened, mut failed) = (0usize, 0usize);
+    for ss in &sealed {
+        let object = object_ref(&ss.metadata);
+        for result in open_items(ss, &keys) {
+            match result.outcome {
+                Ok((_, index)) => {
+                    opened += 1;
+                    println!(
+                        "ok      {object} {}: opens with key {}",
+                        result.item,
+                        keys[index].fingerprint()
+                    );
+                }
+                Err(failure) => {
+                    failed += 1;
+                    let hint = failure.opens_under.map_or(String::new(), |scope| {
+                        format!(" (opens under scope {scope}: the SealedSecret's metadata lacks that scope annotation)")
+                    });
+                    println!("FAILED  {object} {}: {}{hint}", result.item, failure.error);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} items do not open with the {} key(s) given",
+            opened + failed,
+            keys.len()
+        );
+    }
+    eprintln!(
+        "all {opened} items in {} SealedSecret(s) open",
+        sealed.len()
+    );
+    Ok(())
+}
+
+/// Online: every SealedSecret, checked by the controller.
+fn online(args: &ValidateArgs) -> Result<()> {
+    let docs = read_sealed(
+        args.input.as_deref(),
+        args.namespace.as_deref(),
+        &args.controller.cluster,
+    )?;
+    let controller = args.controller.connect()?;
+    let mut failed = 0usize;
+    for ss in &docs {
+        match controller.verify(ss) {
+            Ok(()) => println!("ok      {}", object_ref(&ss.metadata)),
+            Err(e) => {
+                failed += 1;
+                println!("FAILED  {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} SealedSecret(s) do not open in the cluster",
+            docs.len()
+        );
+    }
+    eprintln!("all {} SealedSecret(s) open in the cluster", docs.len());
+    Ok(())
+}
