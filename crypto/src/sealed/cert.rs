@@ -9,7 +9,9 @@ use der::{Decode, Encode};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Error, PrivateKey, PublicKey, pem};
+use super::error::Error;
+use super::keys::{PrivateKey, PublicKey};
+use super::pem;
 
 /// Default validity of a controller certificate: `--key-ttl` 87600h (3650 days).
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(87_600 * 3600);
@@ -68,6 +70,27 @@ impl Certificate {
 
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+}
+
+// Here rather than in `keys.rs`: reading a certificate needs `Certificate`, and `keys` is the
+// lower layer (`cert` builds on it).
+impl PublicKey {
+    /// Reads the first usable public key in a PEM file: the first `CERTIFICATE` (as kubeseal
+    /// does; its validity is checked by [`Certificate`], not here), else a
+    /// `PUBLIC KEY` or `RSA PUBLIC KEY` block.
+    pub fn from_pem(text: &str) -> Result<PublicKey, Error> {
+        for block in pem::blocks(text)? {
+            match block.label.as_str() {
+                "CERTIFICATE" => return Ok(Certificate::from_der(&block.der)?.public_key),
+                "PUBLIC KEY" => return PublicKey::from_spki_der(&block.der),
+                "RSA PUBLIC KEY" => return PublicKey::from_pkcs1_der(&block.der),
+                _ => {}
+            }
+        }
+        Err(Error::Key(
+            "no CERTIFICATE, PUBLIC KEY or RSA PUBLIC KEY PEM block found".into(),
+        ))
     }
 }
 

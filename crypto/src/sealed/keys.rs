@@ -19,7 +19,8 @@ use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Error, pem};
+use super::error::Error;
+use super::pem;
 
 /// An RSA public key that seals items. Cheap to clone.
 #[derive(Clone)]
@@ -76,23 +77,6 @@ impl PublicKey {
             .to_der()
             .map_err(|e| Error::Key(format!("malformed RSA public key: {e}")))?;
         PublicKey::from_spki_der(&spki_der)
-    }
-
-    /// Reads the first usable public key in a PEM file: the first `CERTIFICATE` (as kubeseal
-    /// does; its validity is checked by [`super::Certificate`], not here), else a
-    /// `PUBLIC KEY` or `RSA PUBLIC KEY` block.
-    pub fn from_pem(text: &str) -> Result<PublicKey, Error> {
-        for block in pem::blocks(text)? {
-            match block.label.as_str() {
-                "CERTIFICATE" => return Ok(super::Certificate::from_der(&block.der)?.public_key),
-                "PUBLIC KEY" => return PublicKey::from_spki_der(&block.der),
-                "RSA PUBLIC KEY" => return PublicKey::from_pkcs1_der(&block.der),
-                _ => {}
-            }
-        }
-        Err(Error::Key(
-            "no CERTIFICATE, PUBLIC KEY or RSA PUBLIC KEY PEM block found".into(),
-        ))
     }
 
     /// The controller's key id: `SHA256:<unpadded base64>` of the SSH wire encoding, the same

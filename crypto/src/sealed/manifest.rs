@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use super::{Error, decode_base64, encode_base64};
+use super::encoding::{decode_base64, encode_base64};
+use super::error::Error;
 
 pub const SECRET_API_VERSION: &str = "v1";
 pub const SEALED_SECRET_API_VERSION: &str = "bitnami.com/v1alpha1";

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
-use super::Error;
+use super::error::Error;
 use super::metadata::Metadata;
 use super::value::{Branch, Entry, Scalar, Value};
 

@@ -4,8 +4,8 @@
 
 use sha2::{Digest, Sha512};
 
-use super::Error;
 use super::cipher::{self, DataKey};
+use super::error::Error;
 
 /// SHA-256("sops"): the prefix that marks a `mac_only_encrypted` MAC.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [

@@ -5,10 +5,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
 
-use super::Error;
-use super::cipher::DataKey;
+use super::error::Error;
 use super::rules::Selector;
-use super::{keys, shamir};
 
 /// The sops version written into new files. sops requires a parseable version and treats
 /// values below 3.3.0 or starting with `1.` specially, so this is a real sops release whose
@@ -238,56 +236,6 @@ impl Metadata {
         ])
     }
 
-    /// Metadata for a new file: `key` wrapped for every age recipient of a single group, or a
-    /// Shamir share per group (any `threshold` of them recover the key; 0 means all).
-    pub fn for_recipients(
-        groups: &[Vec<String>],
-        threshold: usize,
-        key: &DataKey,
-    ) -> Result<Metadata, Error> {
-        let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
-        let mut meta = Metadata {
-            version: SOPS_VERSION.into(),
-            ..Default::default()
-        };
-        match groups.as_slice() {
-            [] => {
-                return Err(Error::Metadata(
-                    "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule".into(),
-                ));
-            }
-            [only] => {
-                meta.age = only
-                    .iter()
-                    .map(|r| keys::wrap(r, key.as_bytes()))
-                    .collect::<Result<_, _>>()?;
-            }
-            many => {
-                let threshold = if threshold == 0 {
-                    many.len()
-                } else {
-                    threshold
-                };
-                let shares = shamir::split(key.as_bytes(), many.len(), threshold)?;
-                meta.shamir_threshold = threshold;
-                meta.key_groups = many
-                    .iter()
-                    .zip(&shares)
-                    .map(|(recipients, share)| {
-                        Ok(KeyGroup {
-                            age: recipients
-                                .iter()
-                                .map(|r| keys::wrap(r, share))
-                                .collect::<Result<_, Error>>()?,
-                            foreign: ForeignKeys::default(),
-                        })
-                    })
-                    .collect::<Result<_, Error>>()?;
-            }
-        }
-        Ok(meta)
-    }
-
     /// The metadata as JSON with every object's keys sorted, the order sops 3.13 writes.
     pub fn to_json(&self) -> Json {
         // serde_json's map is ordered by key, which is exactly the order wanted.
@@ -426,6 +374,7 @@ fn is_false(b: &bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sops::cipher::DataKey;
 
     #[test]
     fn flattening_round_trips() {

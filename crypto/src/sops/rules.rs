@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::Error;
+use super::error::Error;
 
 #[derive(Debug, Clone)]
 pub enum Selector {

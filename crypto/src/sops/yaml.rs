@@ -8,7 +8,7 @@ use std::iter::Peekable;
 
 use granit_parser::{Event, Parser, Placement, ScalarStyle};
 
-use super::Error;
+use super::error::Error;
 use super::metadata::Metadata;
 use super::value::{Branch, Entry, Scalar, Value};
 
