@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::Exit;
+use crate::exit::{ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit};
 
 #[derive(Deserialize, Default)]
 struct Config {
@@ -214,7 +214,7 @@ pub fn matching_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
     }
     find_rule(config, file)?.map(Some).ok_or_else(|| {
         Exit::new(
-            1,
+            ERROR_GENERIC,
             format!(
                 "error loading config: no matching creation rules found in {} for {file}",
                 config.display()
@@ -227,8 +227,13 @@ pub fn matching_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
 fn load(config: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("cannot read {}", config.display()))?;
-    serde_saphyr::from_str(&text)
-        .map_err(|e| Exit::new(1, format!("error loading config {}: {e}", config.display())).into())
+    serde_saphyr::from_str(&text).map_err(|e| {
+        Exit::new(
+            ERROR_GENERIC,
+            format!("error loading config {}: {e}", config.display()),
+        )
+        .into()
+    })
 }
 
 fn has_creation_rules(config: &Path) -> Result<bool> {
@@ -254,7 +259,7 @@ pub fn find_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
     for rule in &parsed.creation_rules {
         let regex = Regex::new(&rule.path_regex).map_err(|e| {
             Exit::new(
-                1,
+                ERROR_GENERIC,
                 format!(
                     "{}: invalid path_regex {:?}: {e}",
                     config.display(),
@@ -265,7 +270,7 @@ pub fn find_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
         if regex.is_match(&relative) {
             if rule.selector_count() > 1 {
                 return Err(Exit::new(
-                    8,
+                    ERROR_CONFLICTING_PARAMETERS,
                     format!(
                         "{}: a creation rule may set only one of the *_suffix / *_regex selectors",
                         config.display()

@@ -6,9 +6,12 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Value};
 
-use super::SopsFlags;
+use super::flags::SopsFlags;
 use super::identities::age_identities;
-use crate::Exit;
+use crate::exit::{
+    COULD_NOT_READ_INPUT_FILE, ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit,
+    INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
+};
 use crate::io::{self, Readers};
 use crate::sopsconfig;
 
@@ -83,7 +86,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
         let kinds = rule.foreign_kinds();
         if !kinds.is_empty() {
             return Err(Exit::new(
-                1,
+                ERROR_GENERIC,
                 format!(
                     "the matching .sops.yaml rule also names {} keys; sealbox encrypts for age only (PGP is not supported, age only), so their holders could not decrypt: use sops for this file or give --age",
                     kinds.join(", ")
@@ -94,7 +97,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
     }
     if groups.iter().all(|g| g.is_empty()) {
         return Err(Exit::new(
-            1,
+            ERROR_GENERIC,
             "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys",
         )
         .into());
@@ -115,7 +118,7 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Exit::new(
-            2,
+            COULD_NOT_READ_INPUT_FILE,
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
@@ -142,7 +145,7 @@ pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -
     })?;
     if file.metadata.version.is_empty() {
         return Err(Exit::new(
-            1,
+            ERROR_GENERIC,
             format!("{source}: Version string empty: the sops metadata has no version"),
         )
         .into());
@@ -155,7 +158,12 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
     let value = branches
         .first()
         .and_then(|b| sops::lookup(b, &steps))
-        .ok_or_else(|| Exit::new(91, format!("component {path} not found")))?;
+        .ok_or_else(|| {
+            Exit::new(
+                INVALID_TREE_PATH_FORMAT,
+                format!("component {path} not found"),
+            )
+        })?;
     Ok(match value {
         // A leaf prints raw, without a newline.
         Value::Scalar(s) => match s {
@@ -187,7 +195,7 @@ fn selector(flags: &SopsFlags) -> Result<Option<(String, String)>> {
         [] => Ok(None),
         [(name, value)] => Ok(Some((name.to_string(), value.to_string()))),
         _ => Err(Exit::new(
-            8,
+            ERROR_CONFLICTING_PARAMETERS,
             "only one of the --*-suffix / --*-regex selectors may be given",
         )
         .into()),
@@ -203,7 +211,11 @@ fn source_name(flags: &SopsFlags) -> String {
 
 fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {
     if flags.in_place && flags.output.is_some() {
-        return Err(Exit::new(8, "--in-place and --output cannot be used together").into());
+        return Err(Exit::new(
+            ERROR_CONFLICTING_PARAMETERS,
+            "--in-place and --output cannot be used together",
+        )
+        .into());
     }
     let format = match (flags.input_type, &flags.filename_override, &flags.file) {
         (Some(t), _, _) => t.into(),
@@ -213,7 +225,11 @@ fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)
     };
     let bytes = match &flags.file {
         Some(file) if !file.exists() => {
-            return Err(Exit::new(100, format!("{}: file does not exist", file.display())).into());
+            return Err(Exit::new(
+                NO_FILE_SPECIFIED,
+                format!("{}: file does not exist", file.display()),
+            )
+            .into());
         }
         Some(file) => io::read_bytes(Some(file), "FILE")?,
         None if flags.in_place => bail!("--in-place needs a file"),

@@ -2,7 +2,8 @@
 
 use super::format::Format;
 
-/// Errors of the SOPS format. [`Error::sops_exit_code`] gives the exit status `sops` uses.
+/// Errors of the SOPS format. The CLI maps each variant to the exit status `sops` uses
+/// (spec `sops.md` §10); this crate has no exit codes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -77,21 +78,6 @@ impl Error {
             Error::NotEncrypted { .. } => Error::NotEncrypted { path },
             Error::Decrypt { .. } => Error::Decrypt { path },
             other => other,
-        }
-    }
-
-    /// sops's exit status for this error (`cmd/sops/codes`).
-    pub fn sops_exit_code(&self) -> u8 {
-        match self {
-            Error::NoMac | Error::MacMismatch => 51,
-            Error::NotAge { .. } | Error::NoUsableKey { .. } => 128,
-            Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
-            Error::NotSopsFile => 1,
-            Error::AlreadyEncrypted => 203,
-            Error::Empty => 92,
-            Error::Path(_) => 91,
-            Error::Store(_) | Error::OneDocumentOnly(_) => 2,
-            _ => 1,
         }
     }
 }

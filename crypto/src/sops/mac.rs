@@ -87,7 +87,8 @@ pub fn seal(key: &DataKey, hex: &str, lastmodified: &str) -> Result<String, Erro
     )
 }
 
-/// Checks a stored MAC against the one computed; `NoMac`/`MacMismatch` map to sops's exit 51.
+/// Checks a stored MAC against the one computed: `NoMac` or `MacMismatch` when it fails (the
+/// CLI gives both sops's exit 51).
 pub fn verify(
     key: &DataKey,
     stored: &str,

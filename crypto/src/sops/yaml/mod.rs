@@ -42,7 +42,8 @@ pub fn load_encrypted(text: &str) -> Result<(Vec<Branch>, Metadata), Error> {
     Ok((docs, meta))
 }
 
-/// Reads a plaintext stream, refusing one whose first document has a `sops` key (exit 203).
+/// Reads a plaintext stream, refusing one whose first document has a `sops` key
+/// ([`Error::AlreadyEncrypted`]).
 pub fn load_plain(text: &str) -> Result<Vec<Branch>, Error> {
     let docs = parse(text)?;
     if docs.first().is_some_and(|d| {
