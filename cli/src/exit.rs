@@ -85,7 +85,10 @@ pub fn sops_code(error: &sops::Error) -> u8 {
         E::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
         E::Empty => NEED_AT_LEAST_ONE_DOCUMENT,
         E::Path(_) => INVALID_TREE_PATH_FORMAT,
-        E::Store(_) | E::OneDocumentOnly(_) => COULD_NOT_READ_INPUT_FILE,
+        E::ValueNotJson(_) => INVALID_TREE_PATH_FORMAT,
+        E::Store(_) | E::Yaml(_) | E::OneDocumentOnly(_) => COULD_NOT_READ_INPUT_FILE,
+        E::RuleSelectors => ERROR_CONFLICTING_PARAMETERS,
+        // Metadata, Identity, MalformedMetadata, InvalidRegex, the .sops.yaml errors, …
         _ => ERROR_GENERIC,
     }
 }
@@ -94,6 +97,15 @@ pub fn sops_code(error: &sops::Error) -> u8 {
 mod tests {
     use super::*;
     use sealbox_crypto::sops::{Error as E, Format};
+
+    fn bad_regex() -> regex::Error {
+        let unclosed = String::from("(");
+        regex::Regex::new(&unclosed).unwrap_err()
+    }
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<u8>("x").unwrap_err()
+    }
 
     #[test]
     fn sops_errors_get_sops_codes() {
@@ -120,6 +132,24 @@ mod tests {
             (E::Empty, 92),
             (E::Path("x".into()), 91),
             (E::Store("x".into()), 2),
+            (sops::yaml::parse("a: [").unwrap_err(), 2),
+            (E::ValueNotJson(json_error()), 91),
+            (E::MalformedMetadata(json_error()), 1),
+            (E::RuleSelectors, 8),
+            (
+                E::InvalidPathRegex {
+                    pattern: "(".into(),
+                    source: bad_regex(),
+                },
+                1,
+            ),
+            (
+                E::InvalidRegex {
+                    pattern: "(".into(),
+                    source: bad_regex(),
+                },
+                1,
+            ),
             (E::OneDocumentOnly(Format::Json), 2),
             (E::Metadata("x".into()), 1),
             (E::Identity("x".into()), 1),

@@ -299,7 +299,9 @@ pub fn edit(args: &EditArgs) -> Result<()> {
             Ok(()) => break,
             // At a terminal, as sops does, back to the editor with the edits kept.
             Err(e) if std::io::stdin().is_terminal() => {
-                eprint!("{e}\nPress Enter to return to the editor, or Ctrl+C to exit.");
+                // `{:#}` adds the cause (the parser's own message).
+                let e = anyhow::Error::new(e);
+                eprint!("{e:#}\nPress Enter to return to the editor, or Ctrl+C to exit.");
                 std::io::stdin().lock().read_line(&mut String::new())?;
             }
             Err(e) => {

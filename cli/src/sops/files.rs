@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Value};
+use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Selector, Value};
 
 use super::flags::SopsFlags;
 use super::identities::age_identities;
@@ -21,7 +21,9 @@ pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
     if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
         // encrypt them too, so the drop-in mode does not do this).
-        settings.selector = Some(("encrypted_regex".into(), KUBERNETES_SECRET_FIELDS.into()));
+        settings.selector = Some(Selector::EncryptedRegex(Selector::compile(
+            KUBERNETES_SECRET_FIELDS,
+        )?));
     }
     let output = flags.output_type.map_or(format, Into::into);
     let out = sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now())
@@ -108,7 +110,11 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
             .shamir_threshold
             .or(rule.as_ref().map(|r| r.shamir_threshold))
             .unwrap_or(0),
-        selector: selector(flags)?.or_else(|| rule.as_ref().and_then(sopsconfig::Rule::selector)),
+        selector: match (selector(flags)?, &rule) {
+            (Some(given), _) => Some(given),
+            (None, Some(rule)) => rule.selector().with_context(|| source_name(flags))?,
+            (None, None) => None,
+        },
         mac_only_encrypted: flags.mac_only_encrypted
             || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
     })
@@ -176,24 +182,46 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
     })
 }
 
-fn selector(flags: &SopsFlags) -> Result<Option<(String, String)>> {
-    let set: Vec<(&str, &String)> = [
-        ("unencrypted_suffix", &flags.unencrypted_suffix),
-        ("encrypted_suffix", &flags.encrypted_suffix),
-        ("unencrypted_regex", &flags.unencrypted_regex),
-        ("encrypted_regex", &flags.encrypted_regex),
-        (
-            "unencrypted_comment_regex",
-            &flags.unencrypted_comment_regex,
-        ),
-        ("encrypted_comment_regex", &flags.encrypted_comment_regex),
+/// The selector the flags give, if any; at most one may be given.
+fn selector(flags: &SopsFlags) -> Result<Option<Selector>> {
+    let regex =
+        |pattern: &String, make: fn(regex::Regex) -> Selector| Selector::compile(pattern).map(make);
+    let given: Vec<Result<Selector, sops::Error>> = [
+        flags
+            .unencrypted_suffix
+            .clone()
+            .map(|s| Ok(Selector::UnencryptedSuffix(s))),
+        flags
+            .encrypted_suffix
+            .clone()
+            .map(|s| Ok(Selector::EncryptedSuffix(s))),
+        flags
+            .unencrypted_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::UnencryptedRegex)),
+        flags
+            .encrypted_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::EncryptedRegex)),
+        flags
+            .unencrypted_comment_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::UnencryptedCommentRegex)),
+        flags
+            .encrypted_comment_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::EncryptedCommentRegex)),
     ]
     .into_iter()
-    .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+    .flatten()
     .collect();
-    match set.as_slice() {
-        [] => Ok(None),
-        [(name, value)] => Ok(Some((name.to_string(), value.to_string()))),
+    match given.len() {
+        0 => Ok(None),
+        1 => Ok(given
+            .into_iter()
+            .next()
+            .transpose()
+            .with_context(|| source_name(flags))?),
         _ => Err(Exit::new(
             ERROR_CONFLICTING_PARAMETERS,
             "only one of the --*-suffix / --*-regex selectors may be given",

@@ -24,6 +24,45 @@ pub enum Error {
     /// The file cannot be read or written in its format.
     #[error("{0}")]
     Store(String),
+    /// The YAML parser rejected the text.
+    #[error("invalid YAML")]
+    Yaml(#[source] granit_parser::ScanError),
+    /// The `sops` metadata block does not have the expected shape.
+    #[error("malformed sops metadata")]
+    MalformedMetadata(#[source] serde_json::Error),
+    /// A value given to `set` that is not JSON.
+    #[error("the value is not JSON")]
+    ValueNotJson(#[source] serde_json::Error),
+    /// A selector regex that does not compile.
+    #[error("invalid regex {pattern:?}")]
+    InvalidRegex {
+        /// The regex as written.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+    /// A time that cannot be written as `lastmodified`.
+    #[error("time out of range")]
+    TimeRange(#[source] time::error::ComponentRange),
+    /// `lastmodified` could not be formatted.
+    #[error("cannot format time")]
+    TimeFormat(#[source] time::error::Format),
+    /// A `.sops.yaml` that is not valid YAML or not shaped like one.
+    #[error("not a valid .sops.yaml")]
+    ConfigSyntax(#[source] serde_saphyr::Error),
+    /// A creation rule's `path_regex` that does not compile.
+    #[error("invalid path_regex {pattern:?}")]
+    InvalidPathRegex {
+        /// The regex as written.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+    /// A creation rule that sets more than one selector.
+    #[error("a creation rule may set only one of the *_suffix / *_regex selectors")]
+    RuleSelectors,
     /// A plaintext with nothing to encrypt (no YAML document).
     #[error("the file has no documents to encrypt")]
     Empty,
@@ -37,24 +76,35 @@ pub enum Error {
     #[error(
         "PGP is not supported, age only: this file's data key is wrapped only for {kinds}; add an age recipient with sops updatekeys"
     )]
-    NotAge { kinds: String },
+    NotAge {
+        /// The kinds of master keys the file has (`pgp`, `kms`, …).
+        kinds: String,
+    },
     /// None of the identities opens the data key.
     #[error(
         "Failed to get the data key required to decrypt the SOPS file: none of the {identities} age identities given opens it (recipients: {})",
         recipients.join(", ")
     )]
     NoUsableKey {
+        /// Every age recipient the file is wrapped for.
         recipients: Vec<String>,
+        /// How many identities were tried.
         identities: usize,
     },
     /// A value that should be encrypted is not an `ENC[…]` string.
     #[error("{path}: expected an encrypted value ENC[AES256_GCM,…]")]
-    NotEncrypted { path: String },
+    NotEncrypted {
+        /// Where the value is, e.g. `db:password`.
+        path: String,
+    },
     /// A value did not open: its ciphertext, key or place in the file was changed.
     #[error(
         "{path}: could not decrypt the value: it, its key or its place in the file was changed"
     )]
-    Decrypt { path: String },
+    Decrypt {
+        /// Where the value is, e.g. `db:password`.
+        path: String,
+    },
     /// The stored MAC is missing.
     #[error("MAC mismatch. File has no MAC")]
     NoMac,

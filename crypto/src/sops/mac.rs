@@ -69,12 +69,10 @@ pub fn format_lastmodified(t: std::time::SystemTime) -> Result<String, Error> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| Error::Metadata("the clock is before 1970".into()))?
         .as_secs();
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
-        .map_err(|e| Error::Metadata(format!("time out of range: {e}")))?;
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).map_err(Error::TimeRange)?;
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&format)
-        .map_err(|e| Error::Metadata(format!("cannot format time: {e}")))
+    t.format(&format).map_err(Error::TimeFormat)
 }
 
 /// The stored form of a MAC.

@@ -210,21 +210,21 @@ impl Metadata {
         self.mac_only_encrypted = other.mac_only_encrypted;
     }
 
-    /// Sets one selector field by its metadata name (`encrypted_regex`, …).
-    pub fn set_selector(&mut self, name: &str, value: &str) -> Result<(), Error> {
-        let field = match name {
-            "unencrypted_suffix" => &mut self.unencrypted_suffix,
-            "encrypted_suffix" => &mut self.encrypted_suffix,
-            "unencrypted_regex" => &mut self.unencrypted_regex,
-            "encrypted_regex" => &mut self.encrypted_regex,
-            "unencrypted_comment_regex" => &mut self.unencrypted_comment_regex,
-            "encrypted_comment_regex" => &mut self.encrypted_comment_regex,
-            other => return Err(Error::Metadata(format!("unknown selector {other}"))),
+    /// Stores `selector` (a new file's metadata has none yet).
+    pub fn set_selector(&mut self, selector: &Selector) -> Result<(), Error> {
+        let field = match selector {
+            Selector::UnencryptedSuffix(_) => &mut self.unencrypted_suffix,
+            Selector::EncryptedSuffix(_) => &mut self.encrypted_suffix,
+            Selector::UnencryptedRegex(_) => &mut self.unencrypted_regex,
+            Selector::EncryptedRegex(_) => &mut self.encrypted_regex,
+            Selector::UnencryptedCommentRegex(_) => &mut self.unencrypted_comment_regex,
+            Selector::EncryptedCommentRegex(_) => &mut self.encrypted_comment_regex,
         };
-        *field = value.to_owned();
+        *field = selector.value().to_owned();
         self.selector().map(|_| ())
     }
 
+    /// The file's selector (the default `unencrypted_suffix: _unencrypted` when none is set).
     pub fn selector(&self) -> Result<Selector, Error> {
         Selector::from_fields(&[
             ("unencrypted_suffix", &self.unencrypted_suffix),
@@ -286,8 +286,7 @@ impl Metadata {
             };
             insert(&mut root, &tokens(key)?, leaf, key)?;
         }
-        serde_json::from_value(lists(root))
-            .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))
+        serde_json::from_value(lists(root)).map_err(Error::MalformedMetadata)
     }
 }
 

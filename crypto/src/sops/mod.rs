@@ -29,6 +29,7 @@
 //! ```
 
 pub mod cipher;
+pub mod config;
 pub mod dotenv;
 mod error;
 mod format;
@@ -48,6 +49,7 @@ pub mod yaml;
 pub use error::Error;
 pub use format::Format;
 pub use metadata::Metadata;
+pub use rules::{SELECTOR_FIELDS, Selector};
 pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path, set, unset};
 
 /// What to encrypt a new file for.
@@ -57,9 +59,10 @@ pub struct EncryptSettings {
     pub groups: Vec<Vec<String>>,
     /// Groups needed to recover the key (0 = all).
     pub shamir_threshold: usize,
-    /// At most one selector as `(name, value)`, e.g. `("encrypted_regex", "^data$")`; none
-    /// means `unencrypted_suffix: _unencrypted` (not for the binary store).
-    pub selector: Option<(String, String)>,
+    /// At most one selector; none means `unencrypted_suffix: _unencrypted` (not for the
+    /// binary store).
+    pub selector: Option<Selector>,
+    /// Only encrypted values go into the MAC.
     pub mac_only_encrypted: bool,
 }
 
@@ -116,7 +119,7 @@ pub fn encrypt_file(
         // The binary store ignores selectors.
         (_, Format::Binary) => {}
         (None, _) => meta.unencrypted_suffix = "_unencrypted".into(),
-        (Some((name, value)), _) => meta.set_selector(name, value)?,
+        (Some(selector), _) => meta.set_selector(selector)?,
     }
     tree::encrypt(
         &mut branches,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{
-    EncryptSettings, Error, Format, cipher::DataKey, decrypt_file, emit_plain, encrypt_file, keys,
-    load, tree,
+    EncryptSettings, Error, Format, Selector, cipher::DataKey, decrypt_file, emit_plain,
+    encrypt_file, keys, load, tree,
 };
 
 #[derive(Deserialize)]
@@ -267,6 +267,7 @@ fn encrypt_then_decrypt_round_trips_every_implemented_store() {
         ),
         (Format::Binary, b"\x00\xff binary\n"),
     ];
+    let a_b_or_big_a = regex::Regex::new("^(a|b|A)$").unwrap();
     for (format, plain) in cases {
         for settings in [
             EncryptSettings {
@@ -281,7 +282,7 @@ fn encrypt_then_decrypt_round_trips_every_implemented_store() {
             EncryptSettings {
                 groups: vec![vec![r(1)]],
                 mac_only_encrypted: true,
-                selector: Some(("encrypted_regex".into(), "^(a|b|A)$".into())),
+                selector: Some(Selector::EncryptedRegex(a_b_or_big_a.clone())),
                 ..Default::default()
             },
         ] {

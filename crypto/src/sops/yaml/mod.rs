@@ -38,7 +38,7 @@ pub fn load_encrypted(text: &str) -> Result<(Vec<Branch>, Metadata), Error> {
     }
     let meta = meta.ok_or(Error::NotSopsFile)?;
     let meta = serde_json::from_value(crate::sops::json::to_json_value(&meta))
-        .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))?;
+        .map_err(Error::MalformedMetadata)?;
     Ok((docs, meta))
 }
 

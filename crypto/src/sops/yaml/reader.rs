@@ -47,7 +47,7 @@ impl<'a> Reader<'a> {
                 .events
                 .next()
                 .ok_or_else(|| syntax("unexpected end of input"))?
-                .map_err(syntax)?;
+                .map_err(Error::Yaml)?;
             match event {
                 Event::Comment(text, _) => {
                     self.comments.push((text.into_owned(), span.start.col()))
