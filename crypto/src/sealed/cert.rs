@@ -29,13 +29,18 @@ impl Certificate {
     /// Parses a DER certificate. Only the RSA public key and the validity are used; keyUsage,
     /// subject and signature are deliberately not checked, like kubeseal.
     pub fn from_der(der: &[u8]) -> Result<Certificate, Error> {
-        let cert = x509_cert::Certificate::from_der(der)
-            .map_err(|e| Error::Certificate(format!("malformed certificate: {e}")))?;
+        let cert = x509_cert::Certificate::from_der(der).map_err(|source| Error::Der {
+            what: "malformed certificate",
+            source,
+        })?;
         let tbs = &cert.tbs_certificate;
         let spki = tbs
             .subject_public_key_info
             .to_der()
-            .map_err(|e| Error::Certificate(format!("malformed certificate public key: {e}")))?;
+            .map_err(|source| Error::Der {
+                what: "malformed certificate public key",
+                source,
+            })?;
         Ok(Certificate {
             public_key: PublicKey::from_spki_der(&spki)?,
             not_before: tbs.validity.not_before.to_system_time(),
@@ -131,7 +136,7 @@ fn self_signed(
     valid_for: Duration,
     common_name: &str,
 ) -> Result<Certificate, Error> {
-    let fail = |e: rcgen::Error| Error::Certificate(format!("certificate generation failed: {e}"));
+    let fail = Error::CertificateGeneration;
     let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &key.pkcs8_der().to_vec().into(),
         &rcgen::PKCS_RSA_SHA256,
@@ -160,8 +165,7 @@ fn to_offset(t: SystemTime) -> Result<OffsetDateTime, Error> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| Error::Certificate("certificate dates before 1970 are not supported".into()))?
         .as_secs();
-    OffsetDateTime::from_unix_timestamp(secs as i64)
-        .map_err(|e| Error::Certificate(format!("certificate date out of range: {e}")))
+    OffsetDateTime::from_unix_timestamp(secs as i64).map_err(Error::CertificateDate)
 }
 
 /// Go's `January 2, 2006` layout, used in kubeseal's expiry message.

@@ -31,7 +31,7 @@ mod secret;
 
 pub use cert::{Certificate, DEFAULT_VALIDITY, KeyPair};
 pub use encoding::{decode_base64, encode_base64};
-pub use error::Error;
+pub use error::{EncodeError, Error};
 pub use keys::{PrivateKey, PublicKey, private_keys_from_pem};
 pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes, SecretText};
 pub use scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope, UnknownScope};
