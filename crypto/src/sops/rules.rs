@@ -78,7 +78,7 @@ impl Selector {
     }
 
     /// The metadata's selector fields, as `(name, value)` pairs of the non-empty ones.
-    pub fn from_fields(fields: &[(&str, &str)]) -> Result<Selector, Error> {
+    pub(super) fn from_fields(fields: &[(&str, &str)]) -> Result<Selector, Error> {
         let set: Vec<&(&str, &str)> = fields.iter().filter(|(_, v)| !v.is_empty()).collect();
         match set.as_slice() {
             [] => Ok(Selector::UnencryptedSuffix("_unencrypted".into())),
@@ -119,4 +119,37 @@ pub(super) fn regex(value: &str) -> Result<Regex, Error> {
         pattern: value.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selector_names_its_field_and_keeps_its_value() {
+        for field in SELECTOR_FIELDS {
+            let selector = Selector::new(field, "^a$").unwrap();
+            assert_eq!((selector.field(), selector.value()), (field, "^a$"));
+        }
+        assert!(matches!(
+            Selector::new("encrypted_regex", "("),
+            Err(Error::InvalidRegex { .. })
+        ));
+        assert!(matches!(
+            Selector::new("encrypted_prefix", "x"),
+            Err(Error::Metadata(_))
+        ));
+    }
+
+    #[test]
+    fn metadata_stores_the_selector_it_is_given() {
+        let mut meta = crate::sops::Metadata::default();
+        meta.set_selector(&Selector::new("encrypted_comment_regex", "^sops:enc").unwrap())
+            .unwrap();
+        assert_eq!(meta.encrypted_comment_regex, "^sops:enc");
+        assert!(matches!(
+            meta.selector(),
+            Ok(Selector::EncryptedCommentRegex(r)) if r.as_str() == "^sops:enc"
+        ));
+    }
 }
