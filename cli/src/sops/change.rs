@@ -10,9 +10,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sops::{self, Format, OpenFile};
 
-use super::TypeArg;
 use super::files;
-use crate::Exit;
+use super::flags::TypeArg;
+use crate::exit::{
+    ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, ERROR_INVALID_SET_FORMAT, Exit,
+    FILE_HAS_NOT_BEEN_MODIFIED, NO_EDITOR_FOUND, NO_FILE_SPECIFIED,
+};
 use crate::io::{self, Readers};
 use crate::privatedir::PrivateDir;
 use crate::sopsconfig;
@@ -100,7 +103,11 @@ fn format_of(file: &std::path::Path, input_type: Option<TypeArg>) -> Format {
 
 fn read(file: &std::path::Path) -> Result<zeroize::Zeroizing<String>> {
     if !file.exists() {
-        return Err(Exit::new(100, format!("{}: file does not exist", file.display())).into());
+        return Err(Exit::new(
+            NO_FILE_SPECIFIED,
+            format!("{}: file does not exist", file.display()),
+        )
+        .into());
     }
     io::read_text(Some(file), "FILE")
 }
@@ -129,7 +136,7 @@ pub fn set(args: &SetArgs) -> Result<()> {
         (Some(v), false, false) => zeroize::Zeroizing::new(v.clone()),
         _ => {
             return Err(Exit::new(
-                7,
+                ERROR_INVALID_SET_FORMAT,
                 "give the value as an argument, or use --value-file or --value-stdin",
             )
             .into());
@@ -180,7 +187,11 @@ pub fn unset(args: &UnsetArgs) -> Result<()> {
 
 pub fn rotate(args: &RotateArgs) -> Result<()> {
     if args.in_place && args.output.is_some() {
-        return Err(Exit::new(8, "--in-place and --output cannot be used together").into());
+        return Err(Exit::new(
+            ERROR_CONFLICTING_PARAMETERS,
+            "--in-place and --output cannot be used together",
+        )
+        .into());
     }
     let (file, _) = open(&args.file, args.input_type, false)?;
     let mut groups = file.recipient_groups();
@@ -204,10 +215,15 @@ pub fn rotate(args: &RotateArgs) -> Result<()> {
 
 pub fn updatekeys(args: &UpdatekeysArgs) -> Result<()> {
     let config = sopsconfig::find(args.config.as_deref())
-        .ok_or_else(|| Exit::new(1, "updatekeys needs a .sops.yaml (or --config)"))?;
+        .ok_or_else(|| Exit::new(ERROR_GENERIC, "updatekeys needs a .sops.yaml (or --config)"))?;
     for path in &args.files {
-        let rule = sopsconfig::matching_rule(&config, &path.to_string_lossy())?
-            .ok_or_else(|| Exit::new(1, format!("{}: has no creation_rules", config.display())))?;
+        let rule =
+            sopsconfig::matching_rule(&config, &path.to_string_lossy())?.ok_or_else(|| {
+                Exit::new(
+                    ERROR_GENERIC,
+                    format!("{}: has no creation_rules", config.display()),
+                )
+            })?;
         let wanted: Vec<Vec<String>> = rule.groups();
         let (file, text) = open(path, args.input_type, false)?;
         let current = file.recipient_groups();
@@ -275,13 +291,17 @@ pub fn edit(args: &EditArgs) -> Result<()> {
         run_editor(&path)?;
         let after = io::read_bytes(Some(&path), "the edited file")?;
         if after.as_slice() == before.as_slice() {
-            return Err(Exit::new(200, "File has not changed, exiting.").into());
+            return Err(
+                Exit::new(FILE_HAS_NOT_BEEN_MODIFIED, "File has not changed, exiting.").into(),
+            );
         }
         match file.replace_plain(&after) {
             Ok(()) => break,
             // At a terminal, as sops does, back to the editor with the edits kept.
             Err(e) if std::io::stdin().is_terminal() => {
-                eprint!("{e}\nPress Enter to return to the editor, or Ctrl+C to exit.");
+                // `{:#}` adds the cause (the parser's own message).
+                let e = anyhow::Error::new(e);
+                eprint!("{e:#}\nPress Enter to return to the editor, or Ctrl+C to exit.");
                 std::io::stdin().lock().read_line(&mut String::new())?;
             }
             Err(e) => {
@@ -311,7 +331,12 @@ fn run_editor(path: &std::path::Path) -> Result<()> {
             .iter()
             .find(|e| which(e))
             .map(|e| e.to_string())
-            .ok_or_else(|| Exit::new(201, "no editor found: set SOPS_EDITOR or EDITOR"))?,
+            .ok_or_else(|| {
+                Exit::new(
+                    NO_EDITOR_FOUND,
+                    "no editor found: set SOPS_EDITOR or EDITOR",
+                )
+            })?,
     };
     let mut words = command.split_whitespace();
     let program = words.next().expect("non-empty");
@@ -319,7 +344,12 @@ fn run_editor(path: &std::path::Path) -> Result<()> {
         .args(words)
         .arg(path)
         .status()
-        .map_err(|e| Exit::new(201, format!("cannot run the editor {program:?}: {e}")))?;
+        .map_err(|e| {
+            Exit::new(
+                NO_EDITOR_FOUND,
+                format!("cannot run the editor {program:?}: {e}"),
+            )
+        })?;
     if !status.success() {
         bail!("the editor {program:?} failed ({status}); the file was left unchanged");
     }

@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sops::{Entry, Format, OpenFile, Scalar, Value};
 
-use super::TypeArg;
 use super::files;
-use crate::Exit;
+use super::flags::TypeArg;
+use crate::exit::{ERROR_GENERIC, Exit};
 use crate::io::{self, Readers};
 use crate::privatedir::PrivateDir;
 
@@ -79,7 +79,11 @@ pub fn exec_env(args: &ExecEnvArgs) -> Result<()> {
 pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
     let name = args.filename.as_deref().unwrap_or("tmp-file");
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(Exit::new(1, format!("--filename {name:?} must be a plain file name")).into());
+        return Err(Exit::new(
+            ERROR_GENERIC,
+            format!("--filename {name:?} must be a plain file name"),
+        )
+        .into());
     }
     let file = open(&args.file, args.input_type)?;
     let format = args.output_type.map_or(file.format, Into::into);
@@ -142,6 +146,8 @@ fn finish(status: std::process::ExitStatus) -> Result<()> {
     if status.success() {
         return Ok(());
     }
-    let code = status.code().map_or(1, |c| c.clamp(1, 255) as u8);
+    let code = status
+        .code()
+        .map_or(ERROR_GENERIC, |c| c.clamp(1, 255) as u8);
     Err(Exit::new(code, "").into())
 }

@@ -4,11 +4,14 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Value};
+use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Selector, Value};
 
-use super::SopsFlags;
+use super::flags::SopsFlags;
 use super::identities::age_identities;
-use crate::Exit;
+use crate::exit::{
+    COULD_NOT_READ_INPUT_FILE, ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit,
+    INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
+};
 use crate::io::{self, Readers};
 use crate::sopsconfig;
 
@@ -18,7 +21,9 @@ pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
     if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
         // encrypt them too, so the drop-in mode does not do this).
-        settings.selector = Some(("encrypted_regex".into(), KUBERNETES_SECRET_FIELDS.into()));
+        settings.selector = Some(Selector::EncryptedRegex(Selector::compile(
+            KUBERNETES_SECRET_FIELDS,
+        )?));
     }
     let output = flags.output_type.map_or(format, Into::into);
     let out = sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now())
@@ -83,7 +88,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
         let kinds = rule.foreign_kinds();
         if !kinds.is_empty() {
             return Err(Exit::new(
-                1,
+                ERROR_GENERIC,
                 format!(
                     "the matching .sops.yaml rule also names {} keys; sealbox encrypts for age only (PGP is not supported, age only), so their holders could not decrypt: use sops for this file or give --age",
                     kinds.join(", ")
@@ -94,7 +99,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
     }
     if groups.iter().all(|g| g.is_empty()) {
         return Err(Exit::new(
-            1,
+            ERROR_GENERIC,
             "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule with age keys",
         )
         .into());
@@ -105,7 +110,11 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
             .shamir_threshold
             .or(rule.as_ref().map(|r| r.shamir_threshold))
             .unwrap_or(0),
-        selector: selector(flags)?.or_else(|| rule.as_ref().and_then(sopsconfig::Rule::selector)),
+        selector: match (selector(flags)?, &rule) {
+            (Some(given), _) => Some(given),
+            (None, Some(rule)) => rule.selector().with_context(|| source_name(flags))?,
+            (None, None) => None,
+        },
         mac_only_encrypted: flags.mac_only_encrypted
             || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
     })
@@ -115,7 +124,7 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Exit::new(
-            2,
+            COULD_NOT_READ_INPUT_FILE,
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
@@ -142,7 +151,7 @@ pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -
     })?;
     if file.metadata.version.is_empty() {
         return Err(Exit::new(
-            1,
+            ERROR_GENERIC,
             format!("{source}: Version string empty: the sops metadata has no version"),
         )
         .into());
@@ -155,7 +164,12 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
     let value = branches
         .first()
         .and_then(|b| sops::lookup(b, &steps))
-        .ok_or_else(|| Exit::new(91, format!("component {path} not found")))?;
+        .ok_or_else(|| {
+            Exit::new(
+                INVALID_TREE_PATH_FORMAT,
+                format!("component {path} not found"),
+            )
+        })?;
     Ok(match value {
         // A leaf prints raw, without a newline.
         Value::Scalar(s) => match s {
@@ -168,26 +182,48 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
     })
 }
 
-fn selector(flags: &SopsFlags) -> Result<Option<(String, String)>> {
-    let set: Vec<(&str, &String)> = [
-        ("unencrypted_suffix", &flags.unencrypted_suffix),
-        ("encrypted_suffix", &flags.encrypted_suffix),
-        ("unencrypted_regex", &flags.unencrypted_regex),
-        ("encrypted_regex", &flags.encrypted_regex),
-        (
-            "unencrypted_comment_regex",
-            &flags.unencrypted_comment_regex,
-        ),
-        ("encrypted_comment_regex", &flags.encrypted_comment_regex),
+/// The selector the flags give, if any; at most one may be given.
+fn selector(flags: &SopsFlags) -> Result<Option<Selector>> {
+    let regex =
+        |pattern: &String, make: fn(regex::Regex) -> Selector| Selector::compile(pattern).map(make);
+    let given: Vec<Result<Selector, sops::Error>> = [
+        flags
+            .unencrypted_suffix
+            .clone()
+            .map(|s| Ok(Selector::UnencryptedSuffix(s))),
+        flags
+            .encrypted_suffix
+            .clone()
+            .map(|s| Ok(Selector::EncryptedSuffix(s))),
+        flags
+            .unencrypted_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::UnencryptedRegex)),
+        flags
+            .encrypted_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::EncryptedRegex)),
+        flags
+            .unencrypted_comment_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::UnencryptedCommentRegex)),
+        flags
+            .encrypted_comment_regex
+            .as_ref()
+            .map(|r| regex(r, Selector::EncryptedCommentRegex)),
     ]
     .into_iter()
-    .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+    .flatten()
     .collect();
-    match set.as_slice() {
-        [] => Ok(None),
-        [(name, value)] => Ok(Some((name.to_string(), value.to_string()))),
+    match given.len() {
+        0 => Ok(None),
+        1 => Ok(given
+            .into_iter()
+            .next()
+            .transpose()
+            .with_context(|| source_name(flags))?),
         _ => Err(Exit::new(
-            8,
+            ERROR_CONFLICTING_PARAMETERS,
             "only one of the --*-suffix / --*-regex selectors may be given",
         )
         .into()),
@@ -203,7 +239,11 @@ fn source_name(flags: &SopsFlags) -> String {
 
 fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {
     if flags.in_place && flags.output.is_some() {
-        return Err(Exit::new(8, "--in-place and --output cannot be used together").into());
+        return Err(Exit::new(
+            ERROR_CONFLICTING_PARAMETERS,
+            "--in-place and --output cannot be used together",
+        )
+        .into());
     }
     let format = match (flags.input_type, &flags.filename_override, &flags.file) {
         (Some(t), _, _) => t.into(),
@@ -213,7 +253,11 @@ fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)
     };
     let bytes = match &flags.file {
         Some(file) if !file.exists() => {
-            return Err(Exit::new(100, format!("{}: file does not exist", file.display())).into());
+            return Err(Exit::new(
+                NO_FILE_SPECIFIED,
+                format!("{}: file does not exist", file.display()),
+            )
+            .into());
         }
         Some(file) => io::read_bytes(Some(file), "FILE")?,
         None if flags.in_place => bail!("--in-place needs a file"),

@@ -3,102 +3,21 @@
 //! (spec `sops.md` §8, §10).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use sealbox_crypto::sops::{self, Format};
+use clap::{Parser, Subcommand};
+use sealbox_crypto::sops;
 
-use crate::Exit;
+use crate::exit::{ERROR_CONFLICTING_PARAMETERS, Exit, NO_FILE_SPECIFIED};
 
 mod change;
 mod exec;
 mod files;
-
-pub use files::Mode;
+mod flags;
 mod identities;
 
-/// sops's `--input-type` / `--output-type` values.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum TypeArg {
-    Yaml,
-    Json,
-    Dotenv,
-    Ini,
-    Binary,
-}
-
-impl From<TypeArg> for Format {
-    fn from(t: TypeArg) -> Format {
-        match t {
-            TypeArg::Yaml => Format::Yaml,
-            TypeArg::Json => Format::Json,
-            TypeArg::Dotenv => Format::Dotenv,
-            TypeArg::Ini => Format::Ini,
-            TypeArg::Binary => Format::Binary,
-        }
-    }
-}
-
-/// The flags of sops's encrypt and decrypt, for the native commands and the drop-in alike.
-#[derive(Args, Default)]
-pub struct SopsFlags {
-    /// The file (default: stdin, which needs --input-type or --filename-override).
-    pub file: Option<PathBuf>,
-    /// age recipients, comma-separated (encrypt).
-    #[arg(short = 'a', long, env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
-    pub age: Vec<String>,
-    /// Format of the input (default: from the file name; sops's rule: .yaml/.yml, .json, .env,
-    /// .ini, else binary).
-    #[arg(long = "input-type", value_enum)]
-    pub input_type: Option<TypeArg>,
-    /// Format of the output (default: the input's).
-    #[arg(long = "output-type", value_enum)]
-    pub output_type: Option<TypeArg>,
-    /// The name used to pick the format when reading stdin.
-    #[arg(long = "filename-override")]
-    pub filename_override: Option<String>,
-    /// Write the result back to the file (atomically).
-    #[arg(short = 'i', long = "in-place")]
-    pub in_place: bool,
-    /// Write the result to this file (atomically) instead of stdout.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// Decrypt even if the MAC does not match (values must still open).
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
-    /// Decrypt one value or subtree, e.g. '["db"]["password"]'.
-    #[arg(long)]
-    pub extract: Option<String>,
-    /// Leave values whose key ends with this suffix clear (default: _unencrypted).
-    #[arg(long = "unencrypted-suffix")]
-    pub unencrypted_suffix: Option<String>,
-    /// Encrypt only values whose key ends with this suffix.
-    #[arg(long = "encrypted-suffix")]
-    pub encrypted_suffix: Option<String>,
-    /// Leave values whose key matches this regex clear.
-    #[arg(long = "unencrypted-regex")]
-    pub unencrypted_regex: Option<String>,
-    /// Encrypt only values whose key matches this regex (e.g. '^(data|stringData)$').
-    #[arg(long = "encrypted-regex")]
-    pub encrypted_regex: Option<String>,
-    /// Leave values after a comment matching this regex clear.
-    #[arg(long = "unencrypted-comment-regex")]
-    pub unencrypted_comment_regex: Option<String>,
-    /// Encrypt only values after a comment matching this regex.
-    #[arg(long = "encrypted-comment-regex")]
-    pub encrypted_comment_regex: Option<String>,
-    /// Only encrypted values go into the MAC, so clear ones can be edited by hand.
-    #[arg(long = "mac-only-encrypted")]
-    pub mac_only_encrypted: bool,
-    /// Key groups needed to recover the data key (default: the creation rule's, else all).
-    #[arg(long = "shamir-secret-sharing-threshold")]
-    pub shamir_threshold: Option<usize>,
-    /// The .sops.yaml to use (default: SOPS_CONFIG, else .sops.yaml in the working directory
-    /// or a parent).
-    #[arg(long, env = "SOPS_CONFIG")]
-    pub config: Option<PathBuf>,
-}
+pub use files::Mode;
+pub use flags::SopsFlags;
 
 /// sops's command line: `sops COMMAND [flags] FILE`, the legacy `sops -e|-d [flags] FILE`, or
 /// `sops FILE` to edit.
@@ -243,9 +162,11 @@ pub fn run_dropin(args: SopsArgs) -> Result<()> {
         (Some(command), ..) => run_command(command, Mode::Sops),
         (None, true, false) => files::encrypt(&args.flags, Mode::Sops),
         (None, false, true) => files::decrypt(&args.flags),
-        (None, true, true) => {
-            Err(Exit::new(8, "--encrypt and --decrypt are mutually exclusive").into())
-        }
+        (None, true, true) => Err(Exit::new(
+            ERROR_CONFLICTING_PARAMETERS,
+            "--encrypt and --decrypt are mutually exclusive",
+        )
+        .into()),
         (None, false, false) if args.version => {
             println!(
                 "sops {} (sealbox {})",
@@ -261,7 +182,7 @@ pub fn run_dropin(args: SopsArgs) -> Result<()> {
                 input_type: args.flags.input_type,
                 ignore_mac: args.flags.ignore_mac,
             }),
-            None => Err(Exit::new(100, "no file specified").into()),
+            None => Err(Exit::new(NO_FILE_SPECIFIED, "no file specified").into()),
         },
     }
 }

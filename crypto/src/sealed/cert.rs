@@ -9,7 +9,9 @@ use der::{Decode, Encode};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Error, PrivateKey, PublicKey, pem};
+use super::error::Error;
+use super::keys::{PrivateKey, PublicKey};
+use super::pem;
 
 /// Default validity of a controller certificate: `--key-ttl` 87600h (3650 days).
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(87_600 * 3600);
@@ -27,13 +29,18 @@ impl Certificate {
     /// Parses a DER certificate. Only the RSA public key and the validity are used; keyUsage,
     /// subject and signature are deliberately not checked, like kubeseal.
     pub fn from_der(der: &[u8]) -> Result<Certificate, Error> {
-        let cert = x509_cert::Certificate::from_der(der)
-            .map_err(|e| Error::Certificate(format!("malformed certificate: {e}")))?;
+        let cert = x509_cert::Certificate::from_der(der).map_err(|source| Error::Der {
+            what: "malformed certificate",
+            source,
+        })?;
         let tbs = &cert.tbs_certificate;
         let spki = tbs
             .subject_public_key_info
             .to_der()
-            .map_err(|e| Error::Certificate(format!("malformed certificate public key: {e}")))?;
+            .map_err(|source| Error::Der {
+                what: "malformed certificate public key",
+                source,
+            })?;
         Ok(Certificate {
             public_key: PublicKey::from_spki_der(&spki)?,
             not_before: tbs.validity.not_before.to_system_time(),
@@ -68,6 +75,27 @@ impl Certificate {
 
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+}
+
+// Here rather than in `keys.rs`: reading a certificate needs `Certificate`, and `keys` is the
+// lower layer (`cert` builds on it).
+impl PublicKey {
+    /// Reads the first usable public key in a PEM file: the first `CERTIFICATE` (as kubeseal
+    /// does; its validity is checked by [`Certificate`], not here), else a
+    /// `PUBLIC KEY` or `RSA PUBLIC KEY` block.
+    pub fn from_pem(text: &str) -> Result<PublicKey, Error> {
+        for block in pem::blocks(text)? {
+            match block.label.as_str() {
+                "CERTIFICATE" => return Ok(Certificate::from_der(&block.der)?.public_key),
+                "PUBLIC KEY" => return PublicKey::from_spki_der(&block.der),
+                "RSA PUBLIC KEY" => return PublicKey::from_pkcs1_der(&block.der),
+                _ => {}
+            }
+        }
+        Err(Error::Key(
+            "no CERTIFICATE, PUBLIC KEY or RSA PUBLIC KEY PEM block found".into(),
+        ))
     }
 }
 
@@ -108,7 +136,7 @@ fn self_signed(
     valid_for: Duration,
     common_name: &str,
 ) -> Result<Certificate, Error> {
-    let fail = |e: rcgen::Error| Error::Certificate(format!("certificate generation failed: {e}"));
+    let fail = Error::CertificateGeneration;
     let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &key.pkcs8_der().to_vec().into(),
         &rcgen::PKCS_RSA_SHA256,
@@ -137,8 +165,7 @@ fn to_offset(t: SystemTime) -> Result<OffsetDateTime, Error> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| Error::Certificate("certificate dates before 1970 are not supported".into()))?
         .as_secs();
-    OffsetDateTime::from_unix_timestamp(secs as i64)
-        .map_err(|e| Error::Certificate(format!("certificate date out of range: {e}")))
+    OffsetDateTime::from_unix_timestamp(secs as i64).map_err(Error::CertificateDate)
 }
 
 /// Go's `January 2, 2006` layout, used in kubeseal's expiry message.

@@ -10,7 +10,8 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256;
 use zeroize::Zeroizing;
 
-use super::{Error, PrivateKey, PublicKey};
+use super::error::Error;
+use super::keys::{PrivateKey, PublicKey};
 
 const SESSION_KEY_BYTES: usize = 32;
 /// Each session key encrypts exactly one plaintext, so a fixed nonce is safe (upstream's choice).

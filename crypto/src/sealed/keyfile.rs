@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::error::Error;
+use super::keys::{PrivateKey, private_keys_from_pem};
+use super::manifest::SecretBytes;
 use super::manifest::parse_documents;
-use super::{Error, PrivateKey, SecretBytes, private_keys_from_pem};
 
 /// The label on the controller's key Secrets (`active` for keys in use), spec §1.4.
 pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";

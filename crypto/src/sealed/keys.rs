@@ -19,7 +19,8 @@ use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Error, pem};
+use super::error::Error;
+use super::pem;
 
 /// An RSA public key that seals items. Cheap to clone.
 #[derive(Clone)]
@@ -31,8 +32,10 @@ pub struct PublicKey {
 impl PublicKey {
     /// Parses a DER `SubjectPublicKeyInfo` holding an RSA key.
     pub fn from_spki_der(spki: &[u8]) -> Result<PublicKey, Error> {
-        let info = spki::SubjectPublicKeyInfoRef::from_der(spki)
-            .map_err(|e| Error::Key(format!("not a DER SubjectPublicKeyInfo: {e}")))?;
+        let info = spki::SubjectPublicKeyInfoRef::from_der(spki).map_err(|source| Error::Der {
+            what: "not a DER SubjectPublicKeyInfo",
+            source,
+        })?;
         if info.algorithm.oid != pkcs1::ALGORITHM_OID {
             return Err(Error::Key(format!(
                 "public key algorithm {} is not RSA; Sealed Secrets needs an RSA key",
@@ -43,8 +46,10 @@ impl PublicKey {
             .subject_public_key
             .as_bytes()
             .ok_or_else(|| Error::Key("public key bit string is not byte-aligned".into()))?;
-        let rsa = pkcs1::RsaPublicKey::from_der(pkcs1_der)
-            .map_err(|e| Error::Key(format!("malformed RSA public key: {e}")))?;
+        let rsa = pkcs1::RsaPublicKey::from_der(pkcs1_der).map_err(|source| Error::Der {
+            what: "malformed RSA public key",
+            source,
+        })?;
         let fingerprint = ssh_fingerprint(rsa.public_exponent.as_bytes(), rsa.modulus.as_bytes());
         let bits = rsa.modulus.as_bytes().len() * 8;
         if !(2048..=8192).contains(&bits) {
@@ -52,8 +57,10 @@ impl PublicKey {
                 "{bits}-bit RSA keys are not supported: use a key of 2048 to 8192 bits (the controller's default is 4096)"
             )));
         }
-        let key = PublicEncryptingKey::from_der(spki)
-            .map_err(|e| Error::Key(format!("RSA public key rejected: {e}")))?;
+        let key = PublicEncryptingKey::from_der(spki).map_err(|source| Error::KeyRejected {
+            what: "RSA public key rejected",
+            source,
+        })?;
         let oaep = OaepPublicEncryptingKey::new(key)
             .map_err(|_| Error::Key("RSA public key cannot be used for OAEP".into()))?;
         Ok(PublicKey {
@@ -69,30 +76,18 @@ impl PublicKey {
                 oid: pkcs1::ALGORITHM_OID,
                 parameters: Some(AnyRef::NULL),
             },
-            subject_public_key: der::asn1::BitStringRef::from_bytes(der)
-                .map_err(|e| Error::Key(format!("malformed RSA public key: {e}")))?,
+            subject_public_key: der::asn1::BitStringRef::from_bytes(der).map_err(|source| {
+                Error::Der {
+                    what: "malformed RSA public key",
+                    source,
+                }
+            })?,
         };
-        let spki_der = spki
-            .to_der()
-            .map_err(|e| Error::Key(format!("malformed RSA public key: {e}")))?;
+        let spki_der = spki.to_der().map_err(|source| Error::Der {
+            what: "malformed RSA public key",
+            source,
+        })?;
         PublicKey::from_spki_der(&spki_der)
-    }
-
-    /// Reads the first usable public key in a PEM file: the first `CERTIFICATE` (as kubeseal
-    /// does; its validity is checked by [`super::Certificate`], not here), else a
-    /// `PUBLIC KEY` or `RSA PUBLIC KEY` block.
-    pub fn from_pem(text: &str) -> Result<PublicKey, Error> {
-        for block in pem::blocks(text)? {
-            match block.label.as_str() {
-                "CERTIFICATE" => return Ok(super::Certificate::from_der(&block.der)?.public_key),
-                "PUBLIC KEY" => return PublicKey::from_spki_der(&block.der),
-                "RSA PUBLIC KEY" => return PublicKey::from_pkcs1_der(&block.der),
-                _ => {}
-            }
-        }
-        Err(Error::Key(
-            "no CERTIFICATE, PUBLIC KEY or RSA PUBLIC KEY PEM block found".into(),
-        ))
     }
 
     /// The controller's key id: `SHA256:<unpadded base64>` of the SSH wire encoding, the same
@@ -155,16 +150,20 @@ impl PrivateKey {
 
     /// Parses a PKCS#8 `PrivateKeyInfo` DER holding an RSA key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, Error> {
-        let info = pkcs8::PrivateKeyInfo::from_der(der)
-            .map_err(|e| Error::Key(format!("malformed PKCS#8 private key: {e}")))?;
+        let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|source| Error::Der {
+            what: "malformed PKCS#8 private key",
+            source,
+        })?;
         if info.algorithm.oid != pkcs1::ALGORITHM_OID {
             return Err(Error::Key(format!(
                 "private key algorithm {} is not RSA; Sealed Secrets keys are RSA",
                 info.algorithm.oid
             )));
         }
-        let key = PrivateDecryptingKey::from_pkcs8(der)
-            .map_err(|e| Error::Key(format!("RSA private key rejected: {e}")))?;
+        let key = PrivateDecryptingKey::from_pkcs8(der).map_err(|source| Error::KeyRejected {
+            what: "RSA private key rejected",
+            source,
+        })?;
         let spki = key
             .public_key()
             .as_der()
@@ -188,10 +187,10 @@ impl PrivateKey {
             },
             der,
         );
-        let pkcs8 = Zeroizing::new(
-            info.to_der()
-                .map_err(|e| Error::Key(format!("malformed PKCS#1 private key: {e}")))?,
-        );
+        let pkcs8 = Zeroizing::new(info.to_der().map_err(|source| Error::Der {
+            what: "malformed PKCS#1 private key",
+            source,
+        })?);
         PrivateKey::from_pkcs8_der(&pkcs8)
     }
 

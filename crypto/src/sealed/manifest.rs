@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use super::{Error, decode_base64, encode_base64};
+use super::encoding::{decode_base64, encode_base64};
+use super::error::Error;
 
 pub const SECRET_API_VERSION: &str = "v1";
 pub const SEALED_SECRET_API_VERSION: &str = "bitnami.com/v1alpha1";
@@ -386,8 +387,10 @@ pub enum Format {
 pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error> {
     match format {
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(object)
-                .map_err(|e| Error::Manifest(format!("cannot encode JSON: {e}")))?;
+            let mut s = serde_json::to_string_pretty(object).map_err(|e| Error::Encode {
+                format: "JSON",
+                source: e.into(),
+            })?;
             s.push('\n');
             Ok(s)
         }
@@ -398,12 +401,16 @@ pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error>
 /// YAML with every mapping's keys sorted (going through `serde_json::Value`, whose maps are
 /// ordered), without a document marker.
 pub fn to_yaml<T: Serialize>(object: &T) -> Result<String, Error> {
-    let value = serde_json::to_value(object)
-        .map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))?;
+    let value = serde_json::to_value(object).map_err(|e| Error::Encode {
+        format: "YAML",
+        source: e.into(),
+    })?;
     // One line per ciphertext, as kubeseal writes it: no folded block scalars.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(&value, options)
-        .map_err(|e| Error::Manifest(format!("cannot encode YAML: {e}")))
+    serde_saphyr::to_string_with_options(&value, options).map_err(|e| Error::Encode {
+        format: "YAML",
+        source: e.into(),
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use der::pem;
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::error::Error;
 
 /// One decoded PEM block: its type label (`CERTIFICATE`, `RSA PRIVATE KEY`, ...) and DER bytes.
 /// The bytes are wiped on drop because a block may hold a private key.

@@ -11,8 +11,12 @@ use super::manifest::{
 
 /// Template annotation: no owner reference on the Secret (spec §2.4).
 pub const SKIP_SET_OWNER_REFERENCES: &str = "sealedsecrets.bitnami.com/skip-set-owner-references";
-use super::{Error, ObjectMeta, PrivateKey, PublicKey, Scope, SealedSecret, Secret, SecretBytes};
-use super::{decode_base64, encode_base64, hybrid};
+use super::encoding::{decode_base64, encode_base64};
+use super::error::Error;
+use super::hybrid;
+use super::keys::{PrivateKey, PublicKey};
+use super::manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes};
+use super::scope::Scope;
 
 /// Seals a Secret whose name, namespace and scope annotations are already final (the caller
 /// applies `--name`, `--namespace` and `--scope`; see [`Scope::apply_to`]).

@@ -9,7 +9,7 @@ use aes_gcm::{AesGcm, Nonce};
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::error::Error;
 
 /// sops writes 32-byte IVs; it reads any length, so 12-byte IVs from other writers open too.
 const IV_BYTES: usize = 32;

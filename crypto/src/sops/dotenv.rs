@@ -1,7 +1,7 @@
 //! The dotenv store (spec `sops.md` §2.4, §6.2): `KEY=VALUE` lines split at the first `=`
 //! (nothing trimmed), `#` comment lines, `\n` escapes, metadata as `sops_`-prefixed keys.
 
-use super::Error;
+use super::error::Error;
 use super::metadata::Metadata;
 use super::value::{Branch, Entry, Scalar, Value};
 

@@ -6,7 +6,7 @@
 //! In the tree a section's comment is the first entry of its branch and a key's comment
 //! follows the key; both are written above what they belong to.
 
-use super::Error;
+use super::error::Error;
 use super::metadata::Metadata;
 use super::value::{Branch, Entry, Scalar, Value};
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
-use super::Error;
+use super::error::Error;
 use super::metadata::Metadata;
 use super::value::{Branch, Entry, Scalar, Value};
 
@@ -35,7 +35,7 @@ pub fn load_plain(text: &str) -> Result<Branch, Error> {
 pub fn parse_value(text: &str) -> Result<Value, Error> {
     serde_json::from_str::<Ordered>(text)
         .map(|o| o.0)
-        .map_err(|e| Error::Path(format!("the value is not JSON: {e}")))
+        .map_err(Error::ValueNotJson)
 }
 
 /// Splits an encrypted JSON document into its tree and its `sops` metadata.
@@ -48,8 +48,7 @@ pub fn load_encrypted(text: &str) -> Result<(Branch, Metadata), Error> {
     let Entry::Pair(_, meta) = branch.remove(at) else {
         unreachable!("position matched a pair")
     };
-    let meta = serde_json::from_value(to_json_value(&meta))
-        .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))?;
+    let meta = serde_json::from_value(to_json_value(&meta)).map_err(Error::MalformedMetadata)?;
     Ok((branch, meta))
 }
 

@@ -8,9 +8,10 @@ use age::x25519;
 use zeroize::Zeroizing;
 
 use super::cipher::DataKey;
-use super::metadata::{AgeKey, Metadata};
+use super::error::Error;
+use super::metadata::{AgeKey, ForeignKeys, KeyGroup, Metadata, SOPS_VERSION};
 use super::pq::{self, HybridIdentity};
-use super::{Error, shamir};
+use super::shamir;
 
 /// A key that can open age stanzas: a native age X25519 or post-quantum hybrid identity, or an
 /// OpenSSH Ed25519 key.
@@ -76,6 +77,60 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<AgeKey, Error> {
         enc,
         recipient: trimmed.to_owned(),
     })
+}
+
+// Building new metadata is wrapping keys, so it lives here: `metadata` stays the plain data
+// model and does not depend back on `keys`.
+impl Metadata {
+    /// Metadata for a new file: `key` wrapped for every age recipient of a single group, or a
+    /// Shamir share per group (any `threshold` of them recover the key; 0 means all).
+    pub fn for_recipients(
+        groups: &[Vec<String>],
+        threshold: usize,
+        key: &DataKey,
+    ) -> Result<Metadata, Error> {
+        let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
+        let mut meta = Metadata {
+            version: SOPS_VERSION.into(),
+            ..Default::default()
+        };
+        match groups.as_slice() {
+            [] => {
+                return Err(Error::Metadata(
+                    "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule".into(),
+                ));
+            }
+            [only] => {
+                meta.age = only
+                    .iter()
+                    .map(|r| wrap(r, key.as_bytes()))
+                    .collect::<Result<_, _>>()?;
+            }
+            many => {
+                let threshold = if threshold == 0 {
+                    many.len()
+                } else {
+                    threshold
+                };
+                let shares = shamir::split(key.as_bytes(), many.len(), threshold)?;
+                meta.shamir_threshold = threshold;
+                meta.key_groups = many
+                    .iter()
+                    .zip(&shares)
+                    .map(|(recipients, share)| {
+                        Ok(KeyGroup {
+                            age: recipients
+                                .iter()
+                                .map(|r| wrap(r, share))
+                                .collect::<Result<_, Error>>()?,
+                            foreign: ForeignKeys::default(),
+                        })
+                    })
+                    .collect::<Result<_, Error>>()?;
+            }
+        }
+        Ok(meta)
+    }
 }
 
 fn unwrap(entry: &AgeKey, identities: &[Identity]) -> Option<Zeroizing<Vec<u8>>> {

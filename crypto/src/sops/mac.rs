@@ -4,8 +4,8 @@
 
 use sha2::{Digest, Sha512};
 
-use super::Error;
 use super::cipher::{self, DataKey};
+use super::error::Error;
 
 /// SHA-256("sops"): the prefix that marks a `mac_only_encrypted` MAC.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
@@ -69,12 +69,10 @@ pub fn format_lastmodified(t: std::time::SystemTime) -> Result<String, Error> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| Error::Metadata("the clock is before 1970".into()))?
         .as_secs();
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
-        .map_err(|e| Error::Metadata(format!("time out of range: {e}")))?;
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).map_err(Error::TimeRange)?;
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&format)
-        .map_err(|e| Error::Metadata(format!("cannot format time: {e}")))
+    t.format(&format).map_err(Error::TimeFormat)
 }
 
 /// The stored form of a MAC.
@@ -87,7 +85,8 @@ pub fn seal(key: &DataKey, hex: &str, lastmodified: &str) -> Result<String, Erro
     )
 }
 
-/// Checks a stored MAC against the one computed; `NoMac`/`MacMismatch` map to sops's exit 51.
+/// Checks a stored MAC against the one computed: `NoMac` or `MacMismatch` when it fails (the
+/// CLI gives both sops's exit 51).
 pub fn verify(
     key: &DataKey,
     stored: &str,

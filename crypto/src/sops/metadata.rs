@@ -5,10 +5,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
 
-use super::Error;
-use super::cipher::DataKey;
+use super::error::Error;
 use super::rules::Selector;
-use super::{keys, shamir};
 
 /// The sops version written into new files. sops requires a parseable version and treats
 /// values below 3.3.0 or starting with `1.` specially, so this is a real sops release whose
@@ -212,21 +210,21 @@ impl Metadata {
         self.mac_only_encrypted = other.mac_only_encrypted;
     }
 
-    /// Sets one selector field by its metadata name (`encrypted_regex`, …).
-    pub fn set_selector(&mut self, name: &str, value: &str) -> Result<(), Error> {
-        let field = match name {
-            "unencrypted_suffix" => &mut self.unencrypted_suffix,
-            "encrypted_suffix" => &mut self.encrypted_suffix,
-            "unencrypted_regex" => &mut self.unencrypted_regex,
-            "encrypted_regex" => &mut self.encrypted_regex,
-            "unencrypted_comment_regex" => &mut self.unencrypted_comment_regex,
-            "encrypted_comment_regex" => &mut self.encrypted_comment_regex,
-            other => return Err(Error::Metadata(format!("unknown selector {other}"))),
+    /// Stores `selector` (a new file's metadata has none yet).
+    pub fn set_selector(&mut self, selector: &Selector) -> Result<(), Error> {
+        let field = match selector {
+            Selector::UnencryptedSuffix(_) => &mut self.unencrypted_suffix,
+            Selector::EncryptedSuffix(_) => &mut self.encrypted_suffix,
+            Selector::UnencryptedRegex(_) => &mut self.unencrypted_regex,
+            Selector::EncryptedRegex(_) => &mut self.encrypted_regex,
+            Selector::UnencryptedCommentRegex(_) => &mut self.unencrypted_comment_regex,
+            Selector::EncryptedCommentRegex(_) => &mut self.encrypted_comment_regex,
         };
-        *field = value.to_owned();
+        *field = selector.value().to_owned();
         self.selector().map(|_| ())
     }
 
+    /// The file's selector (the default `unencrypted_suffix: _unencrypted` when none is set).
     pub fn selector(&self) -> Result<Selector, Error> {
         Selector::from_fields(&[
             ("unencrypted_suffix", &self.unencrypted_suffix),
@@ -236,56 +234,6 @@ impl Metadata {
             ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
             ("encrypted_comment_regex", &self.encrypted_comment_regex),
         ])
-    }
-
-    /// Metadata for a new file: `key` wrapped for every age recipient of a single group, or a
-    /// Shamir share per group (any `threshold` of them recover the key; 0 means all).
-    pub fn for_recipients(
-        groups: &[Vec<String>],
-        threshold: usize,
-        key: &DataKey,
-    ) -> Result<Metadata, Error> {
-        let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
-        let mut meta = Metadata {
-            version: SOPS_VERSION.into(),
-            ..Default::default()
-        };
-        match groups.as_slice() {
-            [] => {
-                return Err(Error::Metadata(
-                    "no age recipients: pass --age, set SOPS_AGE_RECIPIENTS, or add a .sops.yaml creation rule".into(),
-                ));
-            }
-            [only] => {
-                meta.age = only
-                    .iter()
-                    .map(|r| keys::wrap(r, key.as_bytes()))
-                    .collect::<Result<_, _>>()?;
-            }
-            many => {
-                let threshold = if threshold == 0 {
-                    many.len()
-                } else {
-                    threshold
-                };
-                let shares = shamir::split(key.as_bytes(), many.len(), threshold)?;
-                meta.shamir_threshold = threshold;
-                meta.key_groups = many
-                    .iter()
-                    .zip(&shares)
-                    .map(|(recipients, share)| {
-                        Ok(KeyGroup {
-                            age: recipients
-                                .iter()
-                                .map(|r| keys::wrap(r, share))
-                                .collect::<Result<_, Error>>()?,
-                            foreign: ForeignKeys::default(),
-                        })
-                    })
-                    .collect::<Result<_, Error>>()?;
-            }
-        }
-        Ok(meta)
     }
 
     /// The metadata as JSON with every object's keys sorted, the order sops 3.13 writes.
@@ -338,8 +286,7 @@ impl Metadata {
             };
             insert(&mut root, &tokens(key)?, leaf, key)?;
         }
-        serde_json::from_value(lists(root))
-            .map_err(|e| Error::Metadata(format!("malformed sops metadata: {e}")))
+        serde_json::from_value(lists(root)).map_err(Error::MalformedMetadata)
     }
 }
 
@@ -426,6 +373,7 @@ fn is_false(b: &bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sops::cipher::DataKey;
 
     #[test]
     fn flattening_round_trips() {

@@ -29,7 +29,10 @@
 //! ```
 
 pub mod cipher;
+pub mod config;
 pub mod dotenv;
+mod error;
+mod format;
 pub mod ini;
 pub mod json;
 pub mod keys;
@@ -43,131 +46,11 @@ pub mod tree;
 pub mod value;
 pub mod yaml;
 
+pub use error::Error;
+pub use format::Format;
 pub use metadata::Metadata;
+pub use rules::{SELECTOR_FIELDS, Selector};
 pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path, set, unset};
-
-/// The file formats (sops "stores").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Yaml,
-    Json,
-    Dotenv,
-    Ini,
-    Binary,
-}
-
-impl Format {
-    /// sops picks the store by file name suffix: `.yaml`/`.yml`, `.json`, `.env`, `.ini`, else
-    /// binary.
-    pub fn from_path(path: &str) -> Format {
-        // Case matters, as in sops: `X.YAML` is a binary file to it.
-        if path.ends_with(".yaml") || path.ends_with(".yml") {
-            Format::Yaml
-        } else if path.ends_with(".json") {
-            Format::Json
-        } else if path.ends_with(".env") {
-            Format::Dotenv
-        } else if path.ends_with(".ini") {
-            Format::Ini
-        } else {
-            Format::Binary
-        }
-    }
-}
-
-/// Errors of the SOPS format. [`Error::sops_exit_code`] gives the exit status `sops` uses.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A `--extract`/`set` path that is malformed or names nothing.
-    #[error("{0}")]
-    Path(String),
-    /// The plaintext already carries `sops` metadata.
-    #[error(
-        "The file you have provided contains a top-level entry called 'sops', or for flat formats top-level entries starting with 'sops_': it is already encrypted"
-    )]
-    AlreadyEncrypted,
-    /// The file has no `sops` metadata: it is not encrypted.
-    #[error("sops metadata not found: the file is not encrypted with sops")]
-    NotSopsFile,
-    /// The metadata block is malformed or inconsistent.
-    #[error("{0}")]
-    Metadata(String),
-    /// The file cannot be read or written in its format.
-    #[error("{0}")]
-    Store(String),
-    /// A plaintext with nothing to encrypt (no YAML document).
-    #[error("the file has no documents to encrypt")]
-    Empty,
-    /// Several YAML documents asked for in a format that holds one.
-    #[error("{0:?} holds a single document: a multi-document YAML file cannot be written as {0:?}")]
-    OneDocumentOnly(Format),
-    /// An age identity or recipient that cannot be parsed.
-    #[error("{0}")]
-    Identity(String),
-    /// The data key is wrapped only for non-age master keys.
-    #[error(
-        "PGP is not supported, age only: this file's data key is wrapped only for {kinds}; add an age recipient with sops updatekeys"
-    )]
-    NotAge { kinds: String },
-    /// None of the identities opens the data key.
-    #[error(
-        "Failed to get the data key required to decrypt the SOPS file: none of the {identities} age identities given opens it (recipients: {})",
-        recipients.join(", ")
-    )]
-    NoUsableKey {
-        recipients: Vec<String>,
-        identities: usize,
-    },
-    /// A value that should be encrypted is not an `ENC[…]` string.
-    #[error("{path}: expected an encrypted value ENC[AES256_GCM,…]")]
-    NotEncrypted { path: String },
-    /// A value did not open: its ciphertext, key or place in the file was changed.
-    #[error(
-        "{path}: could not decrypt the value: it, its key or its place in the file was changed"
-    )]
-    Decrypt { path: String },
-    /// The stored MAC is missing.
-    #[error("MAC mismatch. File has no MAC")]
-    NoMac,
-    /// The values, their order or `lastmodified` no longer match the MAC.
-    #[error(
-        "MAC mismatch: the file was changed outside sops (a value, the order of values, or lastmodified); use --ignore-mac to decrypt anyway"
-    )]
-    MacMismatch,
-    /// Encryption failed.
-    #[error("encryption failed")]
-    Encrypt,
-    /// The system random generator failed.
-    #[error("the system random number generator failed")]
-    Random,
-}
-
-impl Error {
-    /// The same error naming the value at `path`.
-    pub fn at(self, path: String) -> Error {
-        match self {
-            Error::NotEncrypted { .. } => Error::NotEncrypted { path },
-            Error::Decrypt { .. } => Error::Decrypt { path },
-            other => other,
-        }
-    }
-
-    /// sops's exit status for this error (`cmd/sops/codes`).
-    pub fn sops_exit_code(&self) -> u8 {
-        match self {
-            Error::NoMac | Error::MacMismatch => 51,
-            Error::NotAge { .. } | Error::NoUsableKey { .. } => 128,
-            Error::NotEncrypted { .. } | Error::Decrypt { .. } => 25,
-            Error::NotSopsFile => 1,
-            Error::AlreadyEncrypted => 203,
-            Error::Empty => 92,
-            Error::Path(_) => 91,
-            Error::Store(_) | Error::OneDocumentOnly(_) => 2,
-            _ => 1,
-        }
-    }
-}
 
 /// What to encrypt a new file for.
 #[derive(Debug, Clone, Default)]
@@ -176,9 +59,10 @@ pub struct EncryptSettings {
     pub groups: Vec<Vec<String>>,
     /// Groups needed to recover the key (0 = all).
     pub shamir_threshold: usize,
-    /// At most one selector as `(name, value)`, e.g. `("encrypted_regex", "^data$")`; none
-    /// means `unencrypted_suffix: _unencrypted` (not for the binary store).
-    pub selector: Option<(String, String)>,
+    /// At most one selector; none means `unencrypted_suffix: _unencrypted` (not for the
+    /// binary store).
+    pub selector: Option<Selector>,
+    /// Only encrypted values go into the MAC.
     pub mac_only_encrypted: bool,
 }
 
@@ -235,7 +119,7 @@ pub fn encrypt_file(
         // The binary store ignores selectors.
         (_, Format::Binary) => {}
         (None, _) => meta.unencrypted_suffix = "_unencrypted".into(),
-        (Some((name, value)), _) => meta.set_selector(name, value)?,
+        (Some(selector), _) => meta.set_selector(selector)?,
     }
     tree::encrypt(
         &mut branches,

@@ -30,7 +30,7 @@ use sha3::{Sha3_256, Shake256};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::error::Error;
 
 const STANZA_TAG: &str = "mlkem768x25519";
 const INFO: &[u8] = b"age-encryption.org/mlkem768x25519";

@@ -4,7 +4,7 @@
 
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::error::Error;
 
 /// Multiplication modulo the AES polynomial x^8 + x^4 + x^3 + x + 1.
 fn mul(mut a: u8, mut b: u8) -> u8 {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256, Sha512};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::error::Error;
 
 const STANZA_TAG: &str = "ssh-ed25519";
 /// Split so this source file does not look like it holds a key.

@@ -2,7 +2,7 @@
 //! marks is sealed or opened with its path as AAD, every non-comment leaf feeds the MAC in
 //! document order.
 
-use super::Error;
+use super::error::Error;
 use std::collections::HashMap;
 
 use zeroize::Zeroizing;

@@ -1,7 +1,7 @@
 //! The SOPS tree (spec `sops.md` §2.1) and how each scalar turns into the bytes that are
 //! encrypted and hashed (§3.3).
 
-use super::Error;
+use super::error::Error;
 
 /// A mapping: ordered entries, comments in place, duplicates kept.
 pub type Branch = Vec<Entry>;
