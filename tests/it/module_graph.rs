@@ -1,5 +1,5 @@
 //! No module imports a module that imports it back, in any crate. Edges are the `crate::`,
-//! `super::` and `self::` paths a file names outside its `#[cfg(test)]` block (a `mod x;`
+//! `super::` and `self::` paths a file names outside its `#[cfg(test)]` items (a `mod x;`
 //! declaration is not an import); a path goes to the deepest module file it names.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -138,6 +138,48 @@ fn target(path: &str, from: &str, known: &BTreeMap<String, PathBuf>) -> Option<S
         .filter(|m| m != from)
 }
 
+/// `text` without the items marked `#[cfg(test)]`: an inline `mod … { … }` is cut to its
+/// closing brace, any other item to the end of its line.
+fn without_test_code(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let line_end = item.find('\n').map_or(item.len(), |e| e + 1);
+        let next_line = item[line_end..].trim_start();
+        let block = next_line.starts_with("mod ") && {
+            let first_line = next_line.lines().next().unwrap_or_default();
+            first_line.trim_end().ends_with('{')
+        };
+        if !block {
+            let after = &item[line_end..];
+            let skip = after.find('\n').map_or(after.len(), |e| e + 1);
+            rest = &after[skip..];
+            continue;
+        }
+        let open = line_end + item[line_end..].find('{').unwrap();
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (i, c) in item[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The modules directly below `module`.
 fn children(module: &str, known: &BTreeMap<String, PathBuf>) -> Vec<String> {
     known
@@ -171,8 +213,7 @@ fn cycles_in(src: &Path) -> Vec<String> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, file) in &known {
         let text = std::fs::read_to_string(file).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
-        let code: String = code
+        let code: String = without_test_code(&text)
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
@@ -246,7 +287,7 @@ fn the_checker_sees_a_cycle() {
     std::fs::write(src.join("a/c.rs"), "fn f() { super::g() }\n").unwrap();
     std::fs::write(
         src.join("b.rs"),
-        "pub fn x() { crate::a::c::f() }\n#[cfg(test)]\nmod tests { use crate::a::h; }\n",
+        "#[cfg(test)]\nmod tests { use crate::a::h; }\npub fn x() { crate::a::c::f() }\n#[cfg(test)]\nuse crate::a::h;\n",
     )
     .unwrap();
     // b → a::c → a → b is a cycle; test code is not counted.
