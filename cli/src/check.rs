@@ -6,10 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use clap::Args;
 use sealbox_crypto::sealed::manifest::{ObjectMeta, object_ref};
 use sealbox_crypto::sops::{self, Branch, Entry, Format, Scalar, Step, Value};
 
 use crate::{io, sopsconfig};
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Files or directories (searched recursively, .git skipped).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
 
 pub fn run(paths: &[PathBuf]) -> Result<()> {
     let config = sopsconfig::find(None);

@@ -1,9 +1,6 @@
 //! The native command line, composed of the command modules' own arguments, and the one place
 //! a parsed command is dispatched. The drop-in command lines are
 //! [`crate::sealed::kubeseal`] and [`crate::sops`]'s; all of them call the same actions.
-
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 use sealbox_crypto::sealed::manifest::Format;
 
@@ -46,11 +43,7 @@ enum Command {
     Reencrypt(ReencryptArgs),
     /// Pre-commit guard: fail when a Kubernetes Secret or a file a .sops.yaml rule covers is
     /// unencrypted. SealedSecrets, SOPS files and ExternalSecrets pass.
-    Check {
-        /// Files or directories (searched recursively, .git skipped).
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    Check(check::CheckArgs),
     /// The local key store that seal and unseal use when no cert or key is given; backup and
     /// restore of a cluster controller's keys.
     Keys {
@@ -80,7 +73,7 @@ impl Cli {
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
             Command::Validate(args) => validate::run(&args),
             Command::Reencrypt(args) => reencrypt::run(&args),
-            Command::Check { paths } => check::run(&paths),
+            Command::Check(args) => check::run(&args.paths),
             Command::Keys { command } => keys::run(&command),
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {
