@@ -1,4 +1,4 @@
-//! Drop-in kubeseal: kubeseal's offline flags, output shapes and exit behaviour (spec §4.1),
+//! Drop-in kubeseal: kubeseal's offline flags, output shapes and exit behaviour (spec `sealed-secrets.md` §4.1),
 //! running the same code as the native subcommands. `--fetch-cert`, `--validate` and
 //! `--re-encrypt` reach the controller through the API server as kubeseal does.
 

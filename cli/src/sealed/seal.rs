@@ -1,5 +1,6 @@
-//! Sealing: whole Secrets (kubeseal's `Seal`, spec §4.2–4.3), single values (`--raw`, §1.5)
-//! and merging into an existing SealedSecret file (`--merge-into`, §4.5).
+//! Sealing (spec `sealed-secrets.md`): whole Secrets (kubeseal's `Seal`, §4.2–4.3), single
+//! values (`--raw`, §1.5) and merging into an existing SealedSecret file (`--merge-into`,
+//! §4.5).
 
 use std::path::{Path, PathBuf};
 

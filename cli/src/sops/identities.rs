@@ -8,7 +8,7 @@ use sealbox_crypto::sops::ssh::Ed25519Identity;
 
 use crate::io;
 
-/// age identities from every source sops reads, merged (spec §8). A source that fails (a
+/// age identities from every source sops reads, merged (spec `sops.md` §8). A source that fails (a
 /// missing file, a failing command, a line that is no age identity) does not stop the others;
 /// its problem is returned with the places looked at, for the message if no key opens the file.
 pub fn age_identities() -> (Vec<Identity>, Vec<String>) {

@@ -12,7 +12,7 @@ use super::keys::{PrivateKey, private_keys_from_pem};
 use super::manifest::SecretBytes;
 use super::manifest::parse_documents;
 
-/// The label on the controller's key Secrets (`active` for keys in use), spec §1.4.
+/// The label on the controller's key Secrets (`active` for keys in use), spec `sealed-secrets.md` §1.4.
 pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
 /// A Secret or a List of them; only what key loading needs.

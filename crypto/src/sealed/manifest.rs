@@ -223,7 +223,7 @@ pub struct SealedSecretSpec {
     pub template: SecretTemplate,
     #[serde(default, deserialize_with = "nullable")]
     pub encrypted_data: BTreeMap<String, String>,
-    /// The deprecated v1 format: one ciphertext of a whole JSON Secret (§1.6).
+    /// The deprecated v1 format: one ciphertext of a whole JSON Secret (spec `sealed-secrets.md` §1.6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
 }

@@ -9,7 +9,7 @@ use super::manifest::{
     SecretTemplate, object_ref,
 };
 
-/// Template annotation: no owner reference on the Secret (spec §2.4).
+/// Template annotation: no owner reference on the Secret (spec `sealed-secrets.md` §2.4).
 pub const SKIP_SET_OWNER_REFERENCES: &str = "sealedsecrets.bitnami.com/skip-set-owner-references";
 use super::encoding::{decode_base64, encode_base64};
 use super::error::Error;
@@ -200,7 +200,7 @@ impl fmt::Display for UnsealError {
     }
 }
 
-/// The owner reference the controller puts on the Secret of `sealed` (spec §2.3 step 6), or
+/// The owner reference the controller puts on the Secret of `sealed` (spec `sealed-secrets.md` §2.3 step 6), or
 /// `None` when its template carries `skip-set-owner-references: "true"`. `uid` is the
 /// SealedSecret's (empty offline, as kubeseal's recovery unseal leaves it).
 pub fn owner_reference(sealed: &SealedSecret, uid: &str) -> Option<OwnerReference> {

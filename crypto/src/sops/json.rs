@@ -1,4 +1,4 @@
-//! The JSON store (spec `sops.md` §2.3) and the binary store's JSON envelope (§2.6). Objects
+//! The JSON store (spec `sops.md` §2.3) and the binary store's JSON envelope (spec `sops.md` §2.6). Objects
 //! keep their key order and duplicates; output follows sops: tab indentation, Go's string
 //! escaping (`<`, `>`, `&` as `\u003c`…) and Go's float formatting.
 

@@ -1,6 +1,6 @@
 //! The `sops` metadata block (spec `sops.md` §6): recipients with their wrapped data key,
 //! key groups, `lastmodified`, `mac`, the selector and `version`. YAML and JSON keep it as a
-//! nested object; dotenv and INI flatten it into `age__list_0__map_enc`-style keys (§6.2).
+//! nested object; dotenv and INI flatten it into `age__list_0__map_enc`-style keys (spec `sops.md` §6.2).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
@@ -10,7 +10,7 @@ use super::rules::Selector;
 
 /// The sops version written into new files. sops requires a parseable version and treats
 /// values below 3.3.0 or starting with `1.` specially, so this is a real sops release whose
-/// file format sealbox writes (spec §6.4).
+/// file format sealbox writes (spec `sops.md` §6.4).
 pub const SOPS_VERSION: &str = "3.13.2";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -273,7 +273,7 @@ impl Metadata {
     }
 
     /// Rebuilds the metadata from flattened `(key, value)` pairs (prefix already removed):
-    /// `__map_` before a mapping key, `__list_` before a list index (§6.2).
+    /// `__map_` before a mapping key, `__list_` before a list index (spec `sops.md` §6.2).
     pub fn from_flat(pairs: &[(String, String)]) -> Result<Metadata, Error> {
         let mut root = Json::Object(Map::new());
         for (key, value) in pairs {

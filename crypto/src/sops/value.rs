@@ -1,5 +1,5 @@
 //! The SOPS tree (spec `sops.md` §2.1) and how each scalar turns into the bytes that are
-//! encrypted and hashed (§3.3).
+//! encrypted and hashed (spec `sops.md` §3.3).
 
 use super::error::Error;
 

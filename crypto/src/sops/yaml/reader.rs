@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
                     .chain(right_of_value)
                     .map(Entry::Comment),
             );
-            // A merge key simply stays a key named `<<` holding the merged mapping (spec §2.2).
+            // A merge key simply stays a key named `<<` holding the merged mapping (spec `sops.md` §2.2).
             branch.push(Entry::Pair(key, value));
         }
         if anchor != 0 {
