@@ -3,6 +3,7 @@
 
 mod check;
 mod controller_e2e;
+mod controller_lifecycle;
 mod module_graph;
 mod sealed_cli;
 mod sealed_errors;
