@@ -28,6 +28,10 @@ const GRACE: Duration = Duration::from_secs(8);
     about = "Unseals SealedSecrets in the cluster; serves kubeseal's API."
 )]
 struct Flags {
+    /// Run the Sealed Secrets controller: the SealedSecret reconciler, its key ring and
+    /// kubeseal's API (sealbox; on by default, as the only reconciler so far).
+    #[arg(long, env = "SEALBOX_SEALED_SECRETS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    sealed_secrets: bool,
     #[command(flatten)]
     sealed: sealed::Args,
     #[command(flatten)]
@@ -56,7 +60,9 @@ async fn main() -> ExitCode {
 async fn run(flags: Flags) -> anyhow::Result<()> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
-    flags.sealed.check()?;
+    if flags.sealed_secrets {
+        flags.sealed.check()?;
+    }
     let api_addr = listen_addr(&flags.http.listen_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&flags.http.listen_metrics_addr).map_err(anyhow::Error::msg)?;
     let client = Client::try_default()
@@ -64,7 +70,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .context("cannot configure the Kubernetes client: set KUBECONFIG or run in a pod with a service account")?;
     let mut registry = Registry::default();
     let mut tasks = Supervisor::new();
-    let start = sealed::run(flags.sealed, client, &mut registry, &mut tasks);
+    let start = async {
+        let mut routes = axum::Router::new();
+        if flags.sealed_secrets {
+            routes =
+                routes.merge(sealed::run(flags.sealed, client, &mut registry, &mut tasks).await?);
+        }
+        anyhow::Ok(routes)
+    };
     let routes = tokio::select! {
         routes = start => routes?,
         why = &mut stop => {
@@ -112,6 +125,7 @@ mod tests {
         assert_eq!(flags.sealed.key_prefix, "sealed-secrets-key");
         assert_eq!(flags.sealed.key_size, 4096);
         assert_eq!(flags.sealed.key_renew_period.as_secs(), 720 * 3600);
+        assert!(flags.sealed_secrets);
         assert!(flags.sealed.update_status && flags.sealed.key_memory);
         assert_eq!(flags.http.listen_addr, ":8080");
         assert_eq!(flags.http.listen_metrics_addr, ":8081");
@@ -122,7 +136,9 @@ mod tests {
             "--key-memory",
             "--key-cutoff-time=Mon, 30 Nov 2026 15:47:34 +0000",
             "--listen-addr=127.0.0.1:1",
+            "--sealed-secrets=false",
         ]);
+        assert!(!flags.sealed_secrets);
         assert!(flags.sealed.key_renew_period.is_zero());
         assert!(!flags.sealed.update_status && flags.sealed.key_memory);
         assert!(flags.sealed.key_cutoff_time.is_some());

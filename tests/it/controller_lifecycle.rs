@@ -151,3 +151,33 @@ fn a_supervised_task_that_fails_stops_the_process_non_zero_and_says_why() {
     assert!(log.contains("Address already in use"), "{log}");
     drop(taken);
 }
+
+#[test]
+fn with_the_sealed_secrets_controller_off_only_the_shared_servers_run() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let api_port = free_port();
+    let mut controller = Controller::launch(
+        &env,
+        &cluster,
+        api_port,
+        free_port(),
+        &["--sealed-secrets=false"],
+    );
+    wait_for("/healthz", || {
+        std::net::TcpStream::connect(("127.0.0.1", api_port))
+            .ok()
+            .and_then(|_| (controller.get("/healthz").status == 200).then_some(()))
+    });
+    assert_eq!(controller.get("/v1/cert.pem").status, 404);
+    assert_eq!(controller.metrics().status, 200);
+    let keys = "/api/v1/namespaces/kube-system/secrets";
+    assert!(cluster.list(keys).is_empty(), "no key made");
+    controller.terminate();
+    let status = controller.wait_exit(SHUTDOWN_DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        controller.log()
+    );
+}

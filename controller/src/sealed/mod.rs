@@ -26,7 +26,7 @@ use crate::supervisor::Supervisor;
 /// sealed-secrets' controller flags (spec `sealed-secrets.md` §3.4), each also settable as
 /// `SEALED_SECRETS_<FLAG>`.
 #[derive(clap::Args, Clone, Debug)]
-#[group(id = "sealed-secrets")]
+#[group(id = "sealed")]
 pub struct Args {
     /// Prefix of the key Secrets' generateName (and the legacy single key's name).
     #[arg(
