@@ -15,7 +15,7 @@ use sealbox_controller::metrics::Registry;
 use sealbox_controller::supervisor::Supervisor;
 use sealbox_controller::{http, sealed};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info};
+use tracing::info;
 
 /// How long in-flight reconciles and requests get after SIGTERM: within Kubernetes' default
 /// 30 s grace period, and well within the 10 s the controller promises.
@@ -50,7 +50,8 @@ async fn main() -> ExitCode {
     match run(flags).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e:#}");
+            // A task's failure is already in the log (the supervisor's `error!`); this line is
+            // for start-up errors and for whoever reads only stderr.
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }
