@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -69,7 +69,8 @@ pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -312,13 +313,33 @@ impl Drop for Cluster {
 /// through the Service `sealed-secrets-controller` there (port `http`), as upstream's.
 pub struct Controller {
     child: Child,
+    log: PathBuf,
     pub url: String,
     pub metrics_url: String,
 }
 
 impl Controller {
+    /// Starts a controller and waits until it serves its certificate.
     pub fn start(env: &Env, cluster: &Cluster, args: &[&str]) -> Controller {
-        let (api_port, metrics_port) = (free_port(), free_port());
+        let api_port = free_port();
+        let controller = Controller::launch(env, cluster, api_port, free_port(), args);
+        wait_for("the controller to serve its certificate", || {
+            std::net::TcpStream::connect(("127.0.0.1", api_port))
+                .ok()
+                .and_then(|_| (controller.get("/v1/cert.pem").status == 200).then_some(()))
+        });
+        controller
+    }
+
+    /// Starts a controller listening on `api_port` and `metrics_port` (on 127.0.0.1), without
+    /// waiting for anything; its stdout and stderr go to [`Controller::log`].
+    pub fn launch(
+        env: &Env,
+        cluster: &Cluster,
+        api_port: u16,
+        metrics_port: u16,
+        args: &[&str],
+    ) -> Controller {
         let log = env.path(&format!("controller-{api_port}.log"));
         let output = std::fs::File::create(&log).unwrap();
         let child = Command::new(controller_bin())
@@ -328,6 +349,7 @@ impl Controller {
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("POD_NAMESPACE", "kube-system")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(output.try_clone().unwrap())
             .stderr(output)
             .spawn()
@@ -345,17 +367,12 @@ impl Controller {
             cluster.delete(&format!("{path}/sealed-secrets-controller"));
         }
         cluster.create(path, &service);
-        let controller = Controller {
+        Controller {
             child,
+            log,
             url: format!("http://127.0.0.1:{api_port}"),
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-        };
-        wait_for("the controller to serve its certificate", || {
-            std::net::TcpStream::connect(("127.0.0.1", api_port))
-                .ok()
-                .and_then(|_| (controller.get("/v1/cert.pem").status == 200).then_some(()))
-        });
-        controller
+        }
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -373,6 +390,34 @@ impl Controller {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM, as the kubelet does to stop a pod.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+    }
+
+    /// The exit status, once the process has exited, waiting at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the controller") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the controller has written to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -1,16 +1,24 @@
 //! sealbox-controller: the in-cluster half of Sealed Secrets, wire-compatible with
-//! bitnami-labs/sealed-secrets (spec `sealed-secrets.md` §2–§3).
+//! bitnami-labs/sealed-secrets (spec `sealed-secrets.md` §2–§3), built to host more reconcilers
+//! (ExternalSecrets next) beside it.
 //!
 //! Which piece when:
-//! - the Kubernetes types: [`crd`] (`crdgen` prints the CRD);
-//! - keys: [`sealed::keyring`] ([`sealed::keyring::load`], [`sealed::keyring::renew`],
-//!   [`sealed::keyring::watch`]);
-//! - SealedSecret → Secret: [`sealed::reconciler::run`];
-//! - kubeseal's HTTP API and `/metrics`: [`sealed::api::router`],
-//!   [`sealed::api::metrics_router`].
+//! - the Kubernetes types: [`crd`], one file per API group (`crdgen` prints the CRDs);
+//! - one reconciler with its flags, keys and routes: [`sealed`] ([`sealed::run`]);
+//! - what every reconciler shares: [`flags`] (Go-style flag values), [`metrics`] (the one
+//!   registry), [`events`] (Kubernetes Events), [`http`] (the API and `/metrics` servers),
+//!   [`supervisor`] (every task watched; graceful shutdown).
 //!
 //! The `sealbox-controller` binary wires them together from its flags.
 #![forbid(unsafe_code)]
 
 pub mod crd;
+pub mod events;
+pub mod flags;
+pub mod http;
+pub mod metrics;
 pub mod sealed;
+pub mod supervisor;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,6 +1,6 @@
 //! The HTTP API kubeseal calls (spec `sealed-secrets.md` §3.5), reached through the API
-//! server's service proxy: `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`,
-//! `/healthz`; and `/metrics` on the metrics port.
+//! server's service proxy: `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`.
+//! [`routes`] is mounted by `crate::http` beside `/healthz` on `--listen-addr`.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use sealbox_crypto::sealed::{
     self as crypto, ObjectMeta, Scope, SealedSecret, manifest::parse_documents,
 };
@@ -23,52 +23,24 @@ use super::metrics::{HttpLabels, Metrics};
 #[derive(Clone)]
 struct Api {
     ring: Arc<KeyRing>,
-    metrics: Arc<Metrics>,
+    metrics: Metrics,
     /// Shared with the reconciler: requests cannot take more than their share of RSA work.
     pool: Arc<Semaphore>,
 }
 
-/// The kubeseal-facing router (`--listen-addr`).
-pub fn router(ring: Arc<KeyRing>, metrics: Arc<Metrics>, pool: Arc<Semaphore>) -> Router {
+/// kubeseal's routes, counted in `http_requests_total` by route.
+pub fn routes(ring: Arc<KeyRing>, metrics: Metrics, pool: Arc<Semaphore>) -> Router {
     let state = Api {
         ring,
         metrics,
         pool,
     };
     Router::new()
-        .route(
-            "/healthz",
-            any(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "ok\n",
-                )
-            }),
-        )
         .route("/v1/cert.pem", get(cert))
         .route("/v1/verify", post(verify))
         .route("/v1/rotate", post(rotate))
         .route_layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
-}
-
-/// The metrics router (`--listen-metrics-addr`).
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    )
 }
 
 async fn count(State(api): State<Api>, request: Request, next: Next) -> Response {

@@ -1,14 +1,13 @@
 //! Prometheus metrics with sealed-secrets' names (spec `sealed-secrets.md` §3.6), so existing
 //! dashboards and alerts keep working. Labels never carry secret values.
 
+use crate::crd::sealed::SealedSecret;
+use crate::metrics::Registry;
 use kube::ResourceExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-
-use crate::crd::SealedSecret;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
@@ -36,17 +35,20 @@ struct BuildLabels {
     revision: String,
 }
 
+/// The Sealed Secrets metrics, registered under `sealed_secrets_controller` in the process's
+/// one registry.
+#[derive(Clone, Default)]
 pub struct Metrics {
-    registry: Registry,
     unseal_requests: Counter,
     unseal_errors: Family<ErrorLabels, Counter>,
     condition_info: Family<ConditionLabels, Gauge>,
     pub http_requests: Family<HttpLabels, Counter>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("sealed_secrets_controller");
+impl Metrics {
+    /// Creates the metrics and registers them, with sealed-secrets' names, into `registry`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let registry = registry.with_prefix("sealed_secrets_controller");
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -54,29 +56,23 @@ impl Default for Metrics {
             })
             .set(1);
         registry.register("build_info", "Build information", build_info);
-        let mut m = Metrics {
-            unseal_requests: Counter::default(),
-            unseal_errors: Family::default(),
-            condition_info: Family::default(),
-            http_requests: Family::default(),
-            registry,
-        };
-        m.registry.register(
+        let m = Metrics::default();
+        registry.register(
             "unseal_requests",
             "Total number of sealed secret unseal requests",
             m.unseal_requests.clone(),
         );
-        m.registry.register(
+        registry.register(
             "unseal_errors",
             "Total number of sealed secret unseal errors by reason",
             m.unseal_errors.clone(),
         );
-        m.registry.register(
+        registry.register(
             "condition_info",
             "Current SealedSecret condition status: -1 False, 0 Unknown, 1 True",
             m.condition_info.clone(),
         );
-        m.registry.register(
+        registry.register(
             "http_requests",
             "Total number of HTTP requests by path, code and method",
             m.http_requests.clone(),
@@ -121,13 +117,5 @@ impl Metrics {
     /// Drops the series of a deleted SealedSecret, as upstream does.
     pub fn forget(&self, ss: &impl ResourceExt) {
         self.condition_info.remove(&condition_labels(ss));
-    }
-
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String does not fail");
-        out
     }
 }

@@ -1,9 +1,155 @@
-//! The Sealed Secrets controller: [`keyring`] (keys in Secrets, renewal, adoption of restored
-//! backups), [`reconciler`] (SealedSecret → Secret), [`api`] (what kubeseal calls) and
-//! [`metrics`].
+//! The Sealed Secrets controller. [`run`] starts it from its flags ([`Args`]): it loads the
+//! [`keyring`] (keys in Secrets, renewal, adoption of restored backups), starts the
+//! [`reconciler`] (SealedSecret → Secret, deciding through [`decision`]) and the key jobs as
+//! supervised tasks, and returns the [`api`] routes kubeseal calls, for `crate::http` to serve.
+//! [`metrics`] keeps sealed-secrets' metric names.
 
 pub mod api;
-pub mod events;
+pub mod decision;
 pub mod keyring;
 pub mod metrics;
 pub mod reconciler;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::flags::{go_duration, own_namespace, rfc1123z};
+use crate::metrics::Registry;
+use crate::supervisor::Supervisor;
+
+/// sealed-secrets' controller flags (spec `sealed-secrets.md` §3.4), each also settable as
+/// `SEALED_SECRETS_<FLAG>`.
+#[derive(clap::Args, Clone, Debug)]
+#[group(id = "sealed")]
+pub struct Args {
+    /// Prefix of the key Secrets' generateName (and the legacy single key's name).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_PREFIX",
+        default_value = "sealed-secrets-key"
+    )]
+    pub key_prefix: String,
+    /// RSA key size in bits.
+    #[arg(long, env = "SEALED_SECRETS_KEY_SIZE", default_value_t = 4096)]
+    pub key_size: usize,
+    /// Validity of new certificates (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_KEY_TTL", default_value = "87600h", value_parser = go_duration)]
+    pub key_ttl: Duration,
+    /// Common name of new certificates (empty by default, as upstream).
+    #[arg(long, env = "SEALED_SECRETS_MY_CN", default_value = "")]
+    pub my_cn: String,
+    /// Add a new key this often (Go duration); 0 disables renewal.
+    #[arg(long, alias = "rotate-period", env = "SEALED_SECRETS_KEY_RENEW_PERIOD", default_value = "720h", value_parser = go_duration)]
+    pub key_renew_period: Duration,
+    /// Make a new key at startup if the newest is older than this (RFC 1123 with a numeric
+    /// zone, as `date -R` prints).
+    #[arg(long, env = "SEALED_SECRETS_KEY_CUTOFF_TIME", value_parser = rfc1123z)]
+    pub key_cutoff_time: Option<SystemTime>,
+    /// Write .status on SealedSecrets.
+    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub update_status: bool,
+    /// Try first the key that last opened a SealedSecret, then the newest (sealbox); false
+    /// tries keys in random order, as sealed-secrets does.
+    #[arg(long, env = "SEALBOX_KEY_MEMORY", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub key_memory: bool,
+}
+
+impl Args {
+    /// Refuses flag values the API server would refuse later.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let prefix = &self.key_prefix;
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || prefix.len() > 245
+        {
+            anyhow::bail!(
+                "--key-prefix {prefix:?}: use at most 245 characters from a-z, 0-9 and -"
+            );
+        }
+        Ok(())
+    }
+
+    fn key_settings(&self) -> keyring::KeySettings {
+        keyring::KeySettings {
+            prefix: self.key_prefix.clone(),
+            bits: self.key_size,
+            ttl: self.key_ttl,
+            common_name: self.my_cn.clone(),
+            renew_period: self.key_renew_period,
+            cutoff: self.key_cutoff_time,
+        }
+    }
+}
+
+/// Starts the Sealed Secrets controller: loads (or makes) the keys, registers the metrics,
+/// spawns the reconciler, key renewal, the key watcher, the SIGUSR1 handler and the
+/// clean-up of deleted SealedSecrets into `tasks`, and returns kubeseal's routes.
+pub async fn run(
+    args: Args,
+    client: Client,
+    registry: &mut Registry,
+    tasks: &mut Supervisor,
+) -> anyhow::Result<axum::Router> {
+    let namespace = own_namespace();
+    let keys_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let ring = Arc::new(keyring::KeyRing::new(args.key_memory));
+    keyring::load(&keys_api, &args.key_prefix, &ring)
+        .await
+        .with_context(|| format!("cannot read the key Secrets in namespace {namespace}"))?;
+    let settings = args.key_settings();
+    keyring::ensure_current(&keys_api, &settings, &ring).await?;
+    info!(keys = ring.len(), namespace, "key ring ready");
+
+    let metrics = metrics::Metrics::register(registry);
+    // One RSA private operation per core at a time, for the reconciler and the API alike.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = Arc::new(tokio::sync::Semaphore::new(cores));
+    let routes = api::routes(ring.clone(), metrics.clone(), pool.clone());
+
+    let (key_changes, key_changed) = futures::channel::mpsc::unbounded();
+    if !settings.renew_period.is_zero() {
+        let (api, settings, ring) = (keys_api.clone(), settings.clone(), ring.clone());
+        tasks.spawn("sealed-secrets key renewal", async move {
+            keyring::renew(api, settings, ring).await;
+            anyhow::bail!("the renewal loop returned")
+        });
+    }
+    let (api, watched) = (keys_api.clone(), ring.clone());
+    tasks.spawn("sealed-secrets key watcher", async move {
+        keyring::watch(api, watched, key_changes).await;
+        anyhow::bail!("the key Secret watch ended")
+    });
+    let mut usr1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
+    let (api, usr1_ring) = (keys_api, ring.clone());
+    tasks.spawn("sealed-secrets SIGUSR1 handler", async move {
+        while usr1.recv().await.is_some() {
+            info!("SIGUSR1: generating a new key");
+            if let Err(e) = keyring::generate(&api, &settings, &usr1_ring).await {
+                warn!("key generation failed: {e}");
+            }
+        }
+        anyhow::bail!("the SIGUSR1 stream ended")
+    });
+    let ctx = Arc::new(reconciler::Context::new(
+        client,
+        ring,
+        metrics,
+        args.update_status,
+        pool,
+    ));
+    tasks.spawn(
+        "sealed-secrets deleted-object clean-up",
+        reconciler::forget_deleted(ctx.clone()),
+    );
+    tasks.spawn_draining("sealed-secrets reconciler", move |shutdown| {
+        reconciler::run(ctx, key_changed, shutdown)
+    });
+    Ok(routes)
+}

@@ -1,18 +1,17 @@
 //! The SealedSecret reconciler (spec `sealed-secrets.md` §2.3–§2.6, §3.2, §3.3): unseals each
 //! SealedSecret into its Secret, all-or-nothing, and reports the outcome in `status`, Events
-//! and metrics.
+//! and metrics. This file does the reads, the decrypts and the writes; what to write is
+//! decided in `super::decision`.
 //!
 //! Unlike sealed-secrets it decrypts on a bounded pool (one RSA operation per core at a time),
 //! tries the key that last opened a SealedSecret first, and does not decrypt again a
 //! SealedSecret whose Secret is in place and whose spec has not changed since.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::PostParams;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -22,21 +21,19 @@ use sealbox_crypto::sealed as crypto;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use super::events::{self, Kind};
+use super::decision::{self, Error, Outcome, Plan, Write};
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
-use crate::crd::{SealedSecret, SealedSecretCondition, SealedSecretStatus};
-
-/// Annotation on an existing Secret: the controller may take it over (spec §2.4).
-const MANAGED: &str = "sealedsecrets.bitnami.com/managed";
-/// Annotation on an existing Secret: merge into it instead of replacing it.
-const PATCH: &str = "sealedsecrets.bitnami.com/patch";
+use crate::crd::sealed::SealedSecret;
+use crate::events::Recorder;
+use crate::supervisor::Shutdown;
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
     pub ring: Arc<KeyRing>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Metrics,
+    pub events: Recorder,
     pub update_status: bool,
     /// One permit per core: RSA private operations never queue behind more of themselves
     /// than the machine can run.
@@ -51,11 +48,12 @@ impl Context {
     pub fn new(
         client: Client,
         ring: Arc<KeyRing>,
-        metrics: Arc<Metrics>,
+        metrics: Metrics,
         update_status: bool,
         pool: Arc<Semaphore>,
     ) -> Context {
         Context {
+            events: Recorder::new(client.clone(), "sealbox-controller"),
             client,
             ring,
             metrics,
@@ -70,35 +68,14 @@ impl Context {
     }
 }
 
-/// Why a reconcile failed; the text goes into the status and the Event.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An item did not open (wrong key, wrong namespace or name, tampered ciphertext).
-    #[error("Failed to unseal: {0}")]
-    Unseal(String),
-    /// A Secret of that name exists and this SealedSecret may not touch it.
-    #[error(
-        "Resource \"{0}\" already exists and is not managed by SealedSecret: delete it, or annotate it with sealedsecrets.bitnami.com/managed=\"true\" to let the SealedSecret take it over"
-    )]
-    Unmanaged(String),
-    /// The API server refused a read or a write.
-    #[error("{0}")]
-    Kube(#[from] kube::Error),
-}
-
-impl Error {
-    fn reason(&self) -> &'static str {
-        match self {
-            Error::Unseal(_) => "unseal",
-            Error::Unmanaged(_) => "unmanaged",
-            Error::Kube(_) => "update",
-        }
-    }
-}
-
-/// Runs the reconciler until the process stops. `key_changes` fires when a key is added to
-/// the ring from outside (a restored backup): every SealedSecret is then looked at again.
-pub async fn run(ctx: Arc<Context>, key_changes: impl Stream<Item = ()> + Send + 'static) {
+/// Runs the reconciler until `shutdown`, then lets the reconciles in flight finish.
+/// `key_changes` fires when a key is added to the ring from outside (a restored backup):
+/// every SealedSecret is then looked at again.
+pub async fn run(
+    ctx: Arc<Context>,
+    key_changes: impl Stream<Item = ()> + Send + 'static,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let sealed: Api<SealedSecret> = Api::all(ctx.client.clone());
     let secrets: Api<Secret> = Api::all(ctx.client.clone());
     // Every Secret maps to the SealedSecret of its name: owned Secrets, and also `managed`,
@@ -111,29 +88,21 @@ pub async fn run(ctx: Arc<Context>, key_changes: impl Stream<Item = ()> + Send +
         })
         .reconcile_all_on(key_changes)
         .with_config(controller::Config::default().concurrency(64))
+        .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+    // The stream ends only on shutdown; the supervisor treats an earlier end as a failure.
+    Ok(())
 }
 
 fn error_policy(_: Arc<SealedSecret>, error: &Error, _: Arc<Context>) -> Action {
-    match error {
-        // Nothing changes until the SealedSecret, the Secret or the key ring does, and each of
-        // those triggers a reconcile by itself.
-        Error::Unseal(_) | Error::Unmanaged(_) => Action::requeue(Duration::from_secs(300)),
-        // Refused for good (immutable, invalid, forbidden): retrying soon only burns RSA work.
-        Error::Kube(kube::Error::Api(status))
-            if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
-        {
-            Action::requeue(Duration::from_secs(300))
-        }
-        Error::Kube(_) => Action::requeue(Duration::from_secs(5)),
-    }
+    Action::requeue(decision::requeue_after(error))
 }
 
 /// Drops what the controller keeps about deleted SealedSecrets (the `condition_info` series
 /// and the key memory): the reconciler never sees an object that is gone.
-pub async fn forget_deleted(ctx: Arc<Context>) {
+pub async fn forget_deleted(ctx: Arc<Context>) -> anyhow::Result<()> {
     let api: Api<SealedSecret> = Api::all(ctx.client.clone());
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
@@ -146,6 +115,7 @@ pub async fn forget_deleted(ctx: Arc<Context>) {
             ctx.metrics.forget(&ss);
         }
     }
+    anyhow::bail!("the SealedSecret watch ended")
 }
 
 async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -160,37 +130,20 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
             .expect("lock")
             .insert(ss.uid().unwrap_or_default(), generation);
     }
-    let object = ss.object_ref(&());
-    let namespace = ss.namespace().unwrap_or_default();
+    let name = format!("{}/{}", ss.namespace().unwrap_or_default(), ss.name_any());
     match &result {
         Ok(Outcome::Unchanged) => {}
-        Ok(Outcome::Written) => {
-            info!(sealedsecret = %format!("{namespace}/{}", ss.name_any()), "unsealed");
-            events::publish(
-                &ctx.client,
-                &object,
-                Kind::Normal,
-                "Unsealed",
-                "SealedSecret unsealed successfully",
-            )
-            .await;
-        }
+        Ok(Outcome::Written) => info!(sealedsecret = %name, "unsealed"),
         Err(error) => {
-            warn!(sealedsecret = %format!("{namespace}/{}", ss.name_any()), "{error}");
-            ctx.metrics.unseal_error(error.reason(), &namespace);
-            let reason = match error {
-                Error::Unseal(_) => "ErrUnsealFailed",
-                _ => "ErrUpdateFailed",
-            };
-            events::publish(
-                &ctx.client,
-                &object,
-                Kind::Warning,
-                reason,
-                &error.to_string(),
-            )
-            .await;
+            warn!(sealedsecret = %name, "{error}");
+            let namespace = ss.namespace().unwrap_or_default();
+            ctx.metrics.unseal_error(error.metric_label(), &namespace);
         }
+    }
+    if let Some((kind, reason, message)) = decision::event(&result) {
+        ctx.events
+            .publish(&ss.object_ref(&()), kind, reason, &message)
+            .await;
     }
     if ctx.update_status {
         let message = result.as_ref().err().map(ToString::to_string);
@@ -198,76 +151,37 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
         // 409: the cached object is older than one already written (by this controller, a
         // moment ago); the write's own watch event brings the current one.
         if let Err(e) = ignore_conflict(status) {
-            ctx.metrics.unseal_error("status", &namespace);
-            warn!(
-                "cannot update the status of {namespace}/{}: {e}",
-                ss.name_any()
-            );
+            ctx.metrics
+                .unseal_error("status", &ss.namespace().unwrap_or_default());
+            warn!("cannot update the status of {name}: {e}");
         }
     }
     ctx.metrics.condition(&ss, result.is_ok());
     result.map(|_| Action::await_change())
 }
 
-enum Outcome {
-    /// The Secret was already what the SealedSecret says.
-    Unchanged,
-    Written,
-}
-
-fn is_synced(ss: &SealedSecret) -> bool {
-    ss.status.as_ref().is_some_and(|s| {
-        s.observed_generation == ss.meta().generation
-            && s.conditions
-                .first()
-                .is_some_and(|c| c.type_ == "Synced" && c.status == "True")
-    })
-}
-
-fn controlled_by(secret: &Secret, uid: &str) -> bool {
-    secret
-        .owner_references()
-        .iter()
-        .any(|r| r.controller == Some(true) && r.uid == uid)
-}
-
-fn annotated(secret: &Secret, annotation: &str) -> bool {
-    secret
-        .annotations()
-        .get(annotation)
-        .is_some_and(|v| v == "true")
-}
-
 async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome, Error> {
-    let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
     let uid = ss.uid().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
     let existing = secrets.get_opt(&name).await?;
-    let ours = existing.as_ref().is_some_and(|s| controlled_by(s, &uid));
-    let generation = ss.meta().generation.unwrap_or_default();
-    if ours && (is_synced(ss) || ctx.unsealed_at(&uid) == Some(generation)) {
+    if decision::plan(ss, existing.as_ref(), ctx.unsealed_at(&uid))? == Plan::InSync {
         return Ok(Outcome::Unchanged);
-    }
-    let unmanaged = existing
-        .as_ref()
-        .is_some_and(|s| !ours && !annotated(s, MANAGED) && !annotated(s, PATCH));
-    if unmanaged {
-        return Err(Error::Unmanaged(name));
     }
     ctx.metrics.unseal_request();
     let desired = unseal(ss, ctx).await?;
-    let Some(current) = existing else {
-        secrets.create(&PostParams::default(), &desired).await?;
-        return Ok(Outcome::Written);
-    };
-    let merged = merge(current.clone(), desired);
-    if merged == current {
-        return Ok(Outcome::Unchanged);
+    match decision::write(existing, desired) {
+        Write::Nothing => return Ok(Outcome::Unchanged),
+        Write::Create(secret) => {
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
+        Write::Replace(secret) => {
+            secrets
+                .replace(&name, &PostParams::default(), &secret)
+                .await?;
+        }
     }
-    secrets
-        .replace(&name, &PostParams::default(), &merged)
-        .await?;
     Ok(Outcome::Written)
 }
 
@@ -301,71 +215,14 @@ async fn unseal(ss: &SealedSecret, ctx: &Context) -> Result<Secret, Error> {
         .map_err(|e| Error::Unseal(format!("cannot build the Secret: {e}")))
 }
 
-/// The Secret to write over `current` (spec §2.5): replaced wholesale (data, labels,
-/// annotations, owners; other metadata kept), or merged into when it carries `patch`, keeping
-/// its owners unless it is also `managed`.
-fn merge(mut current: Secret, desired: Secret) -> Secret {
-    let patch = annotated(&current, PATCH);
-    let managed = annotated(&current, MANAGED);
-    if patch {
-        let data = current.data.get_or_insert_with(BTreeMap::new);
-        data.extend(desired.data.unwrap_or_default());
-        let meta = &mut current.metadata;
-        meta.labels
-            .get_or_insert_with(BTreeMap::new)
-            .extend(desired.metadata.labels.unwrap_or_default());
-        meta.annotations
-            .get_or_insert_with(BTreeMap::new)
-            .extend(desired.metadata.annotations.unwrap_or_default());
-        if managed {
-            meta.owner_references = desired.metadata.owner_references;
-        }
-    } else {
-        current.data = desired.data;
-        let meta = &mut current.metadata;
-        meta.labels = desired.metadata.labels;
-        meta.annotations = desired.metadata.annotations;
-        meta.owner_references = desired
-            .metadata
-            .owner_references
-            .or_else(|| Some(Vec::<OwnerReference>::new()));
-    }
-    // The API server defaults an empty type to Opaque; compare like with like.
-    current.type_ = desired.type_.or_else(|| Some("Opaque".into()));
-    current.immutable = desired.immutable.or(current.immutable);
-    current
-}
-
+/// Writes the status [`decision::status`] gives, if it changes.
 async fn update_status(
     ss: &SealedSecret,
     ctx: &Context,
     error: Option<String>,
 ) -> kube::Result<()> {
-    let now = now_rfc3339();
-    let status = if error.is_none() { "True" } else { "False" };
-    let previous = ss.status.as_ref().and_then(|s| s.conditions.first());
-    let flipped = previous.is_none_or(|c| c.status != status);
-    if !flipped
-        && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.meta().generation
-        && previous.and_then(|c| c.message.clone()) == error
-    {
+    let Some(status) = decision::status(ss, error, &now_rfc3339()) else {
         return Ok(());
-    }
-    let condition = SealedSecretCondition {
-        type_: "Synced".into(),
-        status: status.into(),
-        last_update_time: Some(now.clone()),
-        last_transition_time: if flipped {
-            Some(now)
-        } else {
-            previous.and_then(|c| c.last_transition_time.clone())
-        },
-        reason: None,
-        message: error,
-    };
-    let status = SealedSecretStatus {
-        observed_generation: ss.meta().generation,
-        conditions: vec![condition],
     };
     // PUT, not PATCH: sealed-secrets' ClusterRole grants `update` on sealedsecrets/status.
     let api: Api<SealedSecret> =

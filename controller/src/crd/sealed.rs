@@ -1,6 +1,5 @@
-//! The Kubernetes types the controller watches: `bitnami.com/v1alpha1` SealedSecret exactly as
-//! upstream defines it (spec `sealed-secrets.md` §2.1), so existing objects and the upstream
-//! CRD stay valid. `crdgen` prints the CRD from these types.
+//! `bitnami.com/v1alpha1` SealedSecret exactly as upstream defines it (spec
+//! `sealed-secrets.md` §2.1), so existing objects and the upstream CRD stay valid.
 
 use std::collections::BTreeMap;
 

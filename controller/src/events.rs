@@ -1,6 +1,7 @@
-//! Kubernetes Events on SealedSecrets, written as `core/v1` Events like sealed-secrets' (its
+//! Kubernetes Events about any object, written as `core/v1` Events like sealed-secrets' (its
 //! RBAC grants `events` create/patch in the core group only, so an existing installation's
-//! ClusterRole keeps working).
+//! ClusterRole keeps working). Each reconciler holds a [`Recorder`] and calls
+//! [`Recorder::publish`] with the object's reference (`Resource::object_ref`).
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -9,16 +10,34 @@ use kube::{Api, Client};
 use tracing::warn;
 
 /// `Normal` or `Warning`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Normal,
     Warning,
 }
 
-/// Records `reason` and `message` about `object`. A failure is logged, never fatal: events
-/// are for people, the status carries the state.
-pub async fn publish(
+/// Writes Events as `component` (their `source.component` and `reportingComponent`).
+#[derive(Clone)]
+pub struct Recorder {
+    client: Client,
+    component: &'static str,
+}
+
+impl Recorder {
+    pub fn new(client: Client, component: &'static str) -> Recorder {
+        Recorder { client, component }
+    }
+
+    /// Records `reason` and `message` about `object`. A failure is logged, never fatal:
+    /// events are for people, the status carries the state.
+    pub async fn publish(&self, object: &ObjectReference, kind: Kind, reason: &str, message: &str) {
+        publish(&self.client, self.component, object, kind, reason, message).await;
+    }
+}
+
+async fn publish(
     client: &Client,
+    component: &str,
     object: &ObjectReference,
     kind: Kind,
     reason: &str,
@@ -33,7 +52,11 @@ pub async fn publish(
         metadata: ObjectMeta {
             name: Some(format!(
                 "{}.{unique:x}",
-                object.name.as_deref().unwrap_or("sealedsecret")
+                object.name.clone().unwrap_or_else(|| object
+                    .kind
+                    .clone()
+                    .unwrap_or_default()
+                    .to_lowercase())
             )),
             namespace: Some(namespace.clone()),
             ..Default::default()
@@ -49,10 +72,10 @@ pub async fn publish(
             .into(),
         ),
         source: Some(EventSource {
-            component: Some("sealbox-controller".into()),
+            component: Some(component.into()),
             host: None,
         }),
-        reporting_component: Some("sealbox-controller".into()),
+        reporting_component: Some(component.into()),
         reporting_instance: std::env::var("POD_NAME").ok(),
         first_timestamp: Some(now.clone()),
         last_timestamp: Some(now),
