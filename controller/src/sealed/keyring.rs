@@ -137,7 +137,8 @@ impl KeyRing {
 }
 
 /// Reads a key Secret: `tls.key` (PKCS#1 or PKCS#8 PEM) and `tls.crt`.
-pub fn key_from_secret(secret: &Secret) -> Result<Key, String> {
+pub fn key_from_secret(secret: &Secret) -> anyhow::Result<Key> {
+    use anyhow::{Context as _, bail};
     let name = secret.name_any();
     let field = |f: &str| {
         secret
@@ -145,21 +146,19 @@ pub fn key_from_secret(secret: &Secret) -> Result<Key, String> {
             .as_ref()
             .and_then(|d| d.get(f))
             .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-            .ok_or_else(|| format!("key Secret {name} has no {f}"))
+            .with_context(|| format!("key Secret {name} has no {f}"))
     };
     let key_pem = zeroize::Zeroizing::new(field("tls.key")?);
     let private = private_keys_from_pem(&key_pem)
-        .map_err(|e| format!("key Secret {name}: tls.key: {e}"))?
+        .with_context(|| format!("key Secret {name}: tls.key"))?
         .into_iter()
         .next()
-        .ok_or_else(|| format!("key Secret {name}: tls.key holds no RSA key"))?;
+        .with_context(|| format!("key Secret {name}: tls.key holds no RSA key"))?;
     let cert_pem = field("tls.crt")?;
     let cert =
-        Certificate::from_pem(&cert_pem).map_err(|e| format!("key Secret {name}: tls.crt: {e}"))?;
+        Certificate::from_pem(&cert_pem).with_context(|| format!("key Secret {name}: tls.crt"))?;
     if cert.public_key.fingerprint() != private.fingerprint() {
-        return Err(format!(
-            "key Secret {name}: tls.crt is not the certificate of tls.key"
-        ));
+        bail!("key Secret {name}: tls.crt is not the certificate of tls.key");
     }
     Ok(Key {
         private,
@@ -192,7 +191,7 @@ pub async fn load(api: &Api<Secret>, prefix: &str, ring: &KeyRing) -> kube::Resu
             Ok(key) => {
                 ring.add(key);
             }
-            Err(e) => warn!("{e}"),
+            Err(e) => warn!("{e:#}"),
         }
     }
     Ok(())
@@ -305,7 +304,7 @@ pub async fn watch(api: Api<Secret>, ring: Arc<KeyRing>, changed: UnboundedSende
                     let _ = changed.unbounded_send(());
                 }
             }
-            Err(e) => warn!("{e}"),
+            Err(e) => warn!("{e:#}"),
         }
     }
 }
