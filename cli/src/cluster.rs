@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use sealbox_crypto::sealed::manifest::redact;
+
+/// How long one request and its reply may take.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Which kubeconfig and context (kubectl's flags).
 #[derive(Args, Clone, Default, Debug)]
@@ -22,6 +26,10 @@ pub struct ClusterArgs {
     /// Kubeconfig context to use instead of its current-context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Whether a kubeconfig that cannot be read only warns when it would give a default
+    /// namespace (kubeseal's behaviour for whole Secrets); set by the kubeseal drop-in.
+    #[arg(skip)]
+    pub tolerate_broken_kubeconfig: bool,
 }
 
 /// The status and body of a reply.
@@ -67,7 +75,7 @@ impl ClusterArgs {
     fn kubeconfig(&self) -> Result<Option<Kubeconfig>> {
         let mut merged: Option<Kubeconfig> = None;
         for path in self.files()? {
-            let next = Kubeconfig::read_from(&path).with_context(|| invalid(&path))?;
+            let next = read_kubeconfig(&path)?;
             merged = Some(match merged {
                 None => next,
                 Some(first) => first
@@ -92,10 +100,14 @@ impl ClusterArgs {
             if text.trim().is_empty() {
                 continue;
             }
-            let file: NamespaceView =
-                serde_saphyr::from_str(&text).with_context(|| invalid(path))?;
+            // No source snippet and no quoted values in the message: the lines around an
+            // error may hold a token or a key.
+            let options = serde_saphyr::options! { with_snippet: false };
+            let file: NamespaceView = serde_saphyr::from_str_with_options(&text, options)
+                .map_err(|e| anyhow::anyhow!("{}", parser_message(&e.to_string())))
+                .with_context(|| invalid(path))?;
             current = current.or(file.current_context.filter(|c| !c.is_empty()));
-            for named in file.contexts {
+            for named in file.contexts.unwrap_or_default() {
                 if !contexts.iter().any(|c| c.name == named.name) {
                     contexts.push(named);
                 }
@@ -105,7 +117,11 @@ impl ClusterArgs {
             return Ok(None);
         };
         match contexts.iter().find(|c| c.name == current) {
-            Some(named) => Ok(named.context.namespace.clone().filter(|ns| !ns.is_empty())),
+            Some(named) => Ok(named
+                .context
+                .as_ref()
+                .and_then(|c| c.namespace.clone())
+                .filter(|ns| !ns.is_empty())),
             None if self.context.is_some() => {
                 let names: Vec<&str> = contexts.iter().map(|c| c.name.as_str()).collect();
                 bail!(
@@ -145,7 +161,6 @@ impl ClusterArgs {
         let names = context_names(&config);
         let kube_config = runtime
             .block_on(kube::Config::from_custom_kubeconfig(config, &options))
-            .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| match &self.context {
                 Some(context) => format!("kubeconfig context {context} (contexts: {names})"),
                 None => "kubeconfig".to_owned(),
@@ -163,6 +178,34 @@ impl ClusterArgs {
     }
 }
 
+/// One kubeconfig file through kube (which also makes its relative paths absolute), with an
+/// empty `current-context` read as none, as kubectl reads it.
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig> {
+    let mut config = Kubeconfig::read_from(path)
+        .map_err(|e| match e {
+            // kube's parser quotes the lines around the error, which may hold credentials.
+            KubeconfigError::Parse(e) => {
+                anyhow::anyhow!("{}", parser_message(&e.without_snippet().to_string()))
+            }
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| invalid(path))?;
+    if config.current_context.as_deref() == Some("") {
+        config.current_context = None;
+    }
+    Ok(config)
+}
+
+/// A YAML parser's message with every quoted value redacted, since it may be a credential;
+/// a missing field's name comes from the kubeconfig's schema, not the file, so it stays.
+fn parser_message(message: &str) -> String {
+    if message.starts_with("missing field `") {
+        message.to_owned()
+    } else {
+        redact(message)
+    }
+}
+
 fn invalid(path: &Path) -> String {
     format!(
         "kubeconfig {} is not valid: fix it, or choose another with --kubeconfig",
@@ -176,18 +219,19 @@ fn invalid(path: &Path) -> String {
 struct NamespaceView {
     #[serde(default)]
     current_context: Option<String>,
+    /// `null` in files kubectl writes before it has a context.
     #[serde(default)]
-    contexts: Vec<NamedContext>,
+    contexts: Option<Vec<NamedContext>>,
 }
 
 #[derive(serde::Deserialize)]
 struct NamedContext {
     name: String,
     #[serde(default)]
-    context: ContextNamespace,
+    context: Option<ContextNamespace>,
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize)]
 struct ContextNamespace {
     #[serde(default)]
     namespace: Option<String>,
@@ -223,20 +267,14 @@ impl Cluster {
                 body.unwrap_or_default().as_bytes().to_vec(),
             ))
             .with_context(|| format!("{method} {path}: not a valid request"))?;
-        self.runtime.block_on(async {
-            let response = tokio::time::timeout(
-                std::time::Duration::from_secs(30),
-                self.client.send(request),
+        let unreachable = || {
+            format!(
+                "{method} {path}: cannot reach the Kubernetes API server {}",
+                self.server
             )
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within 30 s"))
-            .and_then(|r| r.map_err(|e| anyhow::anyhow!("{e}")))
-            .with_context(|| {
-                format!(
-                    "{method} {path}: cannot reach the Kubernetes API server {}",
-                    self.server
-                )
-            })?;
+        };
+        let exchange = async {
+            let response = self.client.send(request).await.with_context(unreachable)?;
             let status = response.status().as_u16();
             let bytes = response
                 .into_body()
@@ -247,6 +285,10 @@ impl Cluster {
                 status,
                 body: String::from_utf8_lossy(&bytes).into_owned(),
             })
-        })
+        };
+        self.runtime
+            .block_on(async { tokio::time::timeout(TIMEOUT, exchange).await })
+            .map_err(|_| anyhow::anyhow!("no answer within {} s", TIMEOUT.as_secs()))
+            .with_context(unreachable)?
     }
 }

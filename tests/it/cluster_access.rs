@@ -209,6 +209,8 @@ fn context_picks_between_two_contexts_on_native_commands() {
         err.contains("cannot reach the Kubernetes API server https://127.0.0.1:9"),
         "{err}"
     );
+    // The cause is kept, not flattened away.
+    assert!(err.contains("Connection refused"), "{err}");
     let backup = sealbox(&["keys", "backup", "--context", "emulator"])
         .run()
         .ok();
@@ -274,6 +276,21 @@ fn a_malformed_kubeconfig_is_an_error_naming_it() {
             "{args:?}: {err}"
         );
     }
+    // kubeseal ignores a broken kubeconfig when sealing whole Secrets (v0.32, #1798); its
+    // drop-in warns and goes on, and still fails in raw mode, as kubeseal does.
+    let run = with_kubeconfig(env.sealbox(&["kubeseal"]), &kc).stdin(NO_NAMESPACE);
+    assert!(run.ok().contains("\"namespace\": \"default\""));
+    assert!(
+        run.stderr().contains("ignored, as kubeseal ignores it"),
+        "{}",
+        run.stderr()
+    );
+    with_kubeconfig(
+        env.sealbox(&["kubeseal", "--raw", "--scope", "namespace-wide"]),
+        &kc,
+    )
+    .stdin("value")
+    .fails();
     // --kubeconfig names a file that is not there: an error too (a missing $KUBECONFIG entry
     // is skipped, as kubectl skips it).
     let err = env
@@ -284,4 +301,79 @@ fn a_malformed_kubeconfig_is_an_error_naming_it() {
         err.contains("kubeconfig nosuch.kubeconfig does not exist"),
         "{err}"
     );
+}
+
+#[test]
+fn kubeconfig_errors_never_quote_the_file() {
+    let env = Env::with_keys();
+    let secret = "SECRET-TOKEN-9f2c";
+    // Not YAML, a credential beside the error; and YAML whose context names no cluster.
+    let broken = env.write(
+        "broken.kubeconfig",
+        format!("apiVersion: v1\nusers:\n- name: u\n  user:\n    token: {secret}\n  - bad: [\n"),
+    );
+    let no_cluster = env.write(
+        "no-cluster.kubeconfig",
+        format!("apiVersion: v1\ncurrent-context: a\ncontexts:\n- name: a\n  context:\n    user: u\nusers:\n- name: u\n  user:\n    token: {secret}\n"),
+    );
+    for (kc, args, input) in [
+        (&broken, &["seal"][..], NO_NAMESPACE),
+        (&broken, &["keys", "backup"][..], ""),
+        (&no_cluster, &["keys", "backup"][..], ""),
+    ] {
+        let run = with_kubeconfig(env.sealbox(args), kc).stdin(input);
+        let err = run.fails();
+        assert!(err.contains("is not valid"), "{args:?}: {err}");
+        assert!(
+            !err.contains(secret) && !run.stdout().contains(secret),
+            "{args:?}: {err}"
+        );
+    }
+    let err = with_kubeconfig(env.sealbox(&["keys", "backup"]), &no_cluster)
+        .run()
+        .fails();
+    assert!(err.contains("missing field `cluster`"), "{err}");
+}
+
+#[test]
+fn kubeconfigs_kubectl_writes_with_null_lists_are_read() {
+    let env = Env::with_keys();
+    let kc = env.write(
+        "empty.kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters: null\ncontexts: null\nusers: null\ncurrent-context: \"\"\npreferences: {}\n",
+    );
+    let run = with_kubeconfig(env.sealbox(&["seal"]), &kc).stdin(NO_NAMESPACE);
+    assert!(run.ok().contains("namespace: default"));
+    assert!(run.stderr().contains("using namespace \"default\""));
+}
+
+#[test]
+fn a_kubeconfig_list_merges_and_inline_credentials_work() {
+    let env = Env::new();
+    let cluster = Cluster::start_secure(&env, "c1", &[]);
+    let _controller = Controller::start(&env, &cluster, &["--key-renew-period=0"]);
+    let secure = cluster.secure.as_ref().unwrap();
+    let inline = |path: &Path| encode_base64(&std::fs::read(path).unwrap());
+    // The cluster and context in one file, the user in another, everything inline (`*-data`),
+    // as cloud CLIs write them; the first file's current-context wins.
+    let first = env.write(
+        "first.kubeconfig",
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: merged\nclusters:\n- name: emulator\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: merged\n  context:\n    cluster: emulator\n    user: from-second-file\n",
+            secure.url,
+            inline(&secure.ca)
+        ),
+    );
+    let second = env.write(
+        "second.kubeconfig",
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\nusers:\n- name: from-second-file\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            inline(&secure.client_cert),
+            inline(&secure.client_key)
+        ),
+    );
+    let list = std::env::join_paths([&first, &env.path("missing.kubeconfig"), &second]).unwrap();
+    let mut cmd = env.sealbox(&["keys", "backup"]);
+    cmd.0.env("KUBECONFIG", list);
+    assert!(cmd.run().ok().contains("tls.key"));
 }

@@ -121,7 +121,17 @@ pub fn resolve_namespace(input: &str, flag: Option<&str>, cluster: &ClusterArgs)
 
 /// The kubeconfig context's namespace, else "default" (with a note saying so).
 pub fn context_namespace(cluster: &ClusterArgs) -> Result<String> {
-    Ok(match cluster.context_namespace()? {
+    let found = match cluster.context_namespace() {
+        Ok(found) => found,
+        // kubeseal ignores kubeconfig errors when sealing whole Secrets since v0.32 (#1798,
+        // spec `sealed-secrets.md` §4.3); its drop-in does too, saying so.
+        Err(e) if cluster.tolerate_broken_kubeconfig => {
+            eprintln!("warning: {e:#}; ignored, as kubeseal ignores it");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(match found {
         Some(ns) => ns,
         None => {
             eprintln!(

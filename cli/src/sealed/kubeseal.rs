@@ -75,7 +75,10 @@ pub fn run(args: KubesealArgs) -> Result<()> {
     if !args.recovery_private_key.is_empty() {
         eprintln!("warning: --recovery-private-key is ignored without --recovery-unseal");
     }
-    seal::run(&args.seal, Format::Json)
+    let mut seal_args = args.seal;
+    // Raw mode still needs the namespace lookup to succeed (kubeseal #1789).
+    seal_args.controller.cluster.tolerate_broken_kubeconfig = !seal_args.raw;
+    seal::run(&seal_args, Format::Json)
 }
 
 /// kubeseal's `--validate` / `--re-encrypt`: every SealedSecret of the input; re-encrypted

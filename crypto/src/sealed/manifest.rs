@@ -310,8 +310,9 @@ pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error>
 
 /// Parser messages quote the offending value (`invalid type: string "hunter2"`, `integer
 /// \`482913\``), which may be a secret. Every quoted or backticked span is replaced; the line
-/// and column remain.
-fn redact(message: &str) -> String {
+/// and column remain. For any YAML or JSON parser message about a file that may hold secrets
+/// (manifests here, kubeconfigs in the CLI).
+pub fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut chars = message.chars();
     while let Some(c) = chars.next() {
