@@ -377,3 +377,70 @@ fn a_kubeconfig_list_merges_and_inline_credentials_work() {
     cmd.0.env("KUBECONFIG", list);
     assert!(cmd.run().ok().contains("tls.key"));
 }
+
+/// tests/infra/connect_proxy.py, stopped when dropped.
+struct ConnectProxy {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl ConnectProxy {
+    fn start(env: &Env) -> ConnectProxy {
+        use std::io::BufRead;
+        let python = std::env::var("SEALBOX_KAPI_PYTHON").expect("run through scripts/test.sh");
+        let log = env.path("proxy.log");
+        let mut child = std::process::Command::new(python)
+            .arg(sealbox_tests::root().join("tests/infra/connect_proxy.py"))
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the CONNECT proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .expect("READY")
+            .to_owned();
+        ConnectProxy { child, url, log }
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn proxy_url_tunnels_through_the_proxy() {
+    let env = Env::new();
+    let cluster = Cluster::start_secure(&env, "c1", &[TOKEN]);
+    let controller = Controller::start(&env, &cluster, &["--key-renew-period=0"]);
+    let proxy = ConnectProxy::start(&env);
+    let secure = cluster.secure.as_ref().unwrap();
+    let kc = env.write(
+        "proxied.kubeconfig",
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\n    proxy-url: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n",
+            secure.url,
+            secure.ca.display(),
+            proxy.url
+        ),
+    );
+    let mut cmd = with_kubeconfig(env.sealbox(&["kubeseal", "--fetch-cert"]), &kc);
+    for var in ["NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"] {
+        cmd.0.env_remove(var);
+    }
+    assert_eq!(cmd.run().ok(), controller.get("/v1/cert.pem").body);
+    let tunnelled = std::fs::read_to_string(&proxy.log).unwrap_or_default();
+    let authority = secure.url.trim_start_matches("https://");
+    assert!(
+        tunnelled.contains(&format!("CONNECT {authority}")),
+        "the request did not go through the proxy: {tunnelled:?}"
+    );
+}
