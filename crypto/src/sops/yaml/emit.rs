@@ -9,21 +9,24 @@ use crate::sops::value::{Branch, Entry, Scalar, Value};
 
 const INDENT: usize = 4;
 
+/// One comment, or one `key:` and its value, whose nested lines go at column `indent`.
+fn write_entry(out: &mut String, entry: &Entry, indent: usize) {
+    match entry {
+        Entry::Comment(text) => write_comment(out, text),
+        Entry::Pair(key, value) => {
+            out.push_str(&key_text(key));
+            out.push(':');
+            write_value(out, value, indent);
+        }
+    }
+}
+
 /// Writes a mapping's entries at column `indent`; an empty top-level document is `{}`.
 pub(super) fn write_map(out: &mut String, branch: &Branch, indent: usize) {
     let pad = " ".repeat(indent);
     for entry in branch {
         out.push_str(&pad);
-        match entry {
-            Entry::Comment(text) => {
-                write_comment(out, text);
-            }
-            Entry::Pair(key, value) => {
-                out.push_str(&key_text(key));
-                out.push(':');
-                write_value(out, value, indent);
-            }
-        }
+        write_entry(out, entry, indent);
     }
     if branch.is_empty() && indent == 0 {
         out.push_str("{}\n");
@@ -100,16 +103,7 @@ fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
         if i > 0 {
             out.push_str(&key_pad);
         }
-        match entry {
-            Entry::Comment(text) => {
-                write_comment(out, text);
-            }
-            Entry::Pair(key, value) => {
-                out.push_str(&key_text(key));
-                out.push(':');
-                write_value(out, value, seq_indent);
-            }
-        }
+        write_entry(out, entry, seq_indent);
     }
 }
 
