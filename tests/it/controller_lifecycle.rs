@@ -130,6 +130,52 @@ fn sigterm_during_a_cold_start_exits_0_in_time_and_leaves_only_matching_secrets(
 }
 
 #[test]
+fn sigterm_while_a_key_is_being_generated_exits_0_in_time_and_stores_no_key() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "c1");
+    let keys = "/api/v1/namespaces/kube-system/secrets";
+    let mut first = Controller::start(&env, &cluster, &["--key-renew-period=0"]);
+    first.terminate();
+    assert!(
+        first
+            .wait_exit(SHUTDOWN_DEADLINE)
+            .is_some_and(|s| s.success())
+    );
+    let before = cluster.list(keys);
+    assert_eq!(before.len(), 1);
+
+    // RSA-8192 generation takes seconds (often more than 10 on a small machine): SIGTERM
+    // lands while it runs on a blocking thread.
+    let mut controller =
+        Controller::start(&env, &cluster, &["--key-renew-period=0", "--key-size=8192"]);
+    let sent = std::process::Command::new("kill")
+        .args(["-USR1", &controller.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_for("the key generation to start", || {
+        controller
+            .log()
+            .contains("SIGUSR1: generating a new key")
+            .then_some(())
+    });
+    let generated_before_sigterm = controller.log().contains("new key generated");
+    let signalled = Instant::now();
+    controller.terminate();
+    let status = controller.wait_exit(SHUTDOWN_DEADLINE);
+    let took = signalled.elapsed();
+    let log = controller.log();
+    let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM\n{log}"));
+    assert!(status.success(), "exit {status:?} after SIGTERM\n{log}");
+    // The key being generated is dropped, never stored half made: the next start (or the
+    // next SIGUSR1) makes one.
+    if !generated_before_sigterm {
+        assert!(!log.contains("new key generated"), "{log}");
+        assert_eq!(cluster.list(keys).len(), before.len(), "{log}");
+    }
+}
+
+#[test]
 fn a_supervised_task_that_fails_stops_the_process_non_zero_and_says_why() {
     let env = Env::new();
     let cluster = Cluster::start(&env, "c1");
