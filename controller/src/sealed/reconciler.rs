@@ -8,8 +8,8 @@
 //! SealedSecret whose Secret is in place and whose spec has not changed since.
 //!
 //! On shutdown a reconcile still waiting for the pool gives up without writing anything
-//! ([`Error::Stopping`]): only the decrypts already running finish, so the reconciler drains
-//! within a few RSA operations however many SealedSecrets and keys there are.
+//! ([`Error::Stopping`]): only the decrypts already running finish (one SealedSecret per
+//! core), so the reconciler drains quickly however many SealedSecrets are queued.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
