@@ -100,7 +100,7 @@ pub struct SecurePort {
 
 impl Cluster {
     pub fn start(env: &Env, name: &str) -> Cluster {
-        Cluster::launch(env, name, &[])
+        Cluster::launch(env, name, false, &[])
     }
 
     /// An emulator that also serves HTTPS, authenticating each request by client certificate
@@ -206,7 +206,7 @@ impl Cluster {
             args.push("--user-token".into());
             args.push((*token).to_owned());
         }
-        let mut cluster = Cluster::launch(env, name, &args);
+        let mut cluster = Cluster::launch(env, name, true, &args);
         let url = cluster.secure.take().unwrap().url;
         cluster.secure = Some(SecurePort {
             url,
@@ -217,7 +217,9 @@ impl Cluster {
         cluster
     }
 
-    fn launch(env: &Env, name: &str, extra: &[String]) -> Cluster {
+    /// Starts the emulator with `extra` arguments; `secure`: they open its HTTPS port, whose
+    /// URL it announces on a second line.
+    fn launch(env: &Env, name: &str, secure: bool, extra: &[String]) -> Cluster {
         let python = std::env::var("SEALBOX_KAPI_PYTHON").expect(
             "SEALBOX_KAPI_PYTHON is not set: run the tests through scripts/test.sh, which installs the emulator's Python",
         );
@@ -241,7 +243,7 @@ impl Cluster {
                 .to_owned()
         };
         let url = ready("READY ");
-        let secure = (!extra.is_empty()).then(|| SecurePort {
+        let secure = secure.then(|| SecurePort {
             url: ready("READY_SECURE "),
             ca: PathBuf::new(),
             client_cert: PathBuf::new(),

@@ -21,6 +21,11 @@ use tracing::info;
 /// 30 s grace period, and well within the 10 s the controller promises.
 const GRACE: Duration = Duration::from_secs(8);
 
+/// How long the runtime waits, once every task has stopped, for blocking work still running
+/// (a key being generated, a decrypt whose reconcile was dropped) before the process exits
+/// without it. Their results would be thrown away: a key is stored only once it is whole.
+const ABANDON_BLOCKING: Duration = Duration::from_millis(100);
+
 #[derive(Parser)]
 #[command(
     name = "sealbox-controller",
@@ -38,8 +43,7 @@ struct Flags {
     http: http::Args,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -47,7 +51,21 @@ async fn main() -> ExitCode {
         )
         .init();
     let flags = Flags::parse();
-    match run(flags).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(flags));
+    // Not `drop(runtime)` (nor `#[tokio::main]`): that waits for every `spawn_blocking` task,
+    // and an RSA-8192 key generation can take longer than the whole shutdown may.
+    runtime.shutdown_timeout(ABANDON_BLOCKING);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A task's failure is already in the log (the supervisor's `error!`); this line is

@@ -39,6 +39,10 @@ pub enum Error {
     /// The API server refused a read or a write.
     #[error("{0}")]
     Kube(#[from] kube::Error),
+    /// The controller began stopping before this SealedSecret's turn to decrypt came: it
+    /// was left as it was (no Secret, status or Event written), for the next start.
+    #[error("not unsealed: the controller is stopping; the next start unseals it")]
+    Stopping,
 }
 
 impl Error {
@@ -48,6 +52,8 @@ impl Error {
             Error::Unseal(_) => "unseal",
             Error::Unmanaged(_) => "unmanaged",
             Error::Kube(_) => "update",
+            // Never recorded: nothing failed.
+            Error::Stopping => "stopping",
         }
     }
 }
@@ -174,7 +180,7 @@ pub fn merge(mut current: Secret, desired: Secret) -> Secret {
 /// The Event for a reconcile's result (upstream's reasons), if any.
 pub fn event(result: &Result<Outcome, Error>) -> Option<(Kind, &'static str, String)> {
     match result {
-        Ok(Outcome::Unchanged) => None,
+        Ok(Outcome::Unchanged) | Err(Error::Stopping) => None,
         Ok(Outcome::Written) => Some((
             Kind::Normal,
             "Unsealed",
@@ -231,6 +237,8 @@ pub fn requeue_after(error: &Error) -> Duration {
             Duration::from_secs(300)
         }
         Error::Kube(_) => Duration::from_secs(5),
+        // Only seen while the controller stops; the next start looks at every object anyway.
+        Error::Stopping => Duration::from_secs(1),
     }
 }
 
@@ -423,6 +431,11 @@ mod tests {
         for error in [Error::Unmanaged("x".into()), api_error(422)] {
             assert_eq!(event(&Err(error)).unwrap().1, "ErrUpdateFailed");
         }
+    }
+
+    #[test]
+    fn a_reconcile_given_up_for_the_shutdown_records_no_event() {
+        assert_eq!(event(&Err(Error::Stopping)), None);
     }
 
     #[test]

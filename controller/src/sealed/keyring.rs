@@ -260,13 +260,10 @@ pub async fn ensure_current(
     Ok(())
 }
 
-/// Adds a key every `renew_period` counted from the newest key's NotBefore; returns at once
-/// when renewal is disabled. A new key opens nothing sealed before it, so nothing is
-/// reconciled again.
+/// Adds a key every `renew_period` counted from the newest key's NotBefore; run only when
+/// renewal is enabled (a non-zero period). A new key opens nothing sealed before it, so
+/// nothing is reconciled again.
 pub async fn renew(api: Api<Secret>, settings: KeySettings, ring: Arc<KeyRing>) {
-    if settings.renew_period.is_zero() {
-        return;
-    }
     loop {
         let newest = ring.newest().map_or(SystemTime::now(), |k| k.not_before);
         let wait = (newest + settings.renew_period)

@@ -36,8 +36,8 @@ struct BuildLabels {
 }
 
 /// The Sealed Secrets metrics, registered under `sealed_secrets_controller` in the process's
-/// one registry.
-#[derive(Clone, Default)]
+/// one registry. Made only by [`Metrics::register`], so none records into nothing.
+#[derive(Clone)]
 pub struct Metrics {
     unseal_requests: Counter,
     unseal_errors: Family<ErrorLabels, Counter>,
@@ -56,7 +56,12 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Build information", build_info);
-        let m = Metrics::default();
+        let m = Metrics {
+            unseal_requests: Counter::default(),
+            unseal_errors: Family::default(),
+            condition_info: Family::default(),
+            http_requests: Family::default(),
+        };
         registry.register(
             "unseal_requests",
             "Total number of sealed secret unseal requests",

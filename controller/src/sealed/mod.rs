@@ -143,6 +143,7 @@ pub async fn run(
         metrics,
         args.update_status,
         pool,
+        tasks.shutdown(),
     ));
     tasks.spawn(
         "sealed-secrets deleted-object clean-up",

@@ -6,6 +6,10 @@
 //! Unlike sealed-secrets it decrypts on a bounded pool (one RSA operation per core at a time),
 //! tries the key that last opened a SealedSecret first, and does not decrypt again a
 //! SealedSecret whose Secret is in place and whose spec has not changed since.
+//!
+//! On shutdown a reconcile still waiting for the pool gives up without writing anything
+//! ([`Error::Stopping`]): only the decrypts already running finish (one SealedSecret per
+//! core), so the reconciler drains quickly however many SealedSecrets are queued.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,8 +22,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealbox_crypto::sealed as crypto;
-use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, info, warn};
 
 use super::decision::{self, Error, Outcome, Plan, Write};
 use super::keyring::KeyRing;
@@ -38,19 +42,22 @@ pub struct Context {
     /// One permit per core: RSA private operations never queue behind more of themselves
     /// than the machine can run.
     pub pool: Arc<Semaphore>,
+    /// Once the shutdown starts, a reconcile still waiting for the pool gives up.
+    shutdown: Shutdown,
     /// The generation each SealedSecret (by uid) was last unsealed at: the Secret's own
     /// watch event can arrive before the status saying so, and must not cost a decrypt.
     unsealed: Mutex<HashMap<String, i64>>,
 }
 
 impl Context {
-    /// `pool` bounds RSA work; the HTTP API shares it.
+    /// `pool` bounds RSA work; the HTTP API shares it. `shutdown` is the supervisor's.
     pub fn new(
         client: Client,
         ring: Arc<KeyRing>,
         metrics: Metrics,
         update_status: bool,
         pool: Arc<Semaphore>,
+        shutdown: Shutdown,
     ) -> Context {
         Context {
             events: Recorder::new(client.clone(), "sealbox-controller"),
@@ -59,6 +66,7 @@ impl Context {
             metrics,
             update_status,
             pool,
+            shutdown,
             unsealed: Mutex::new(HashMap::new()),
         }
     }
@@ -68,9 +76,14 @@ impl Context {
     }
 }
 
-/// Runs the reconciler until `shutdown`, then lets the reconciles in flight finish.
-/// `key_changes` fires when a key is added to the ring from outside (a restored backup):
-/// every SealedSecret is then looked at again.
+/// How many SealedSecrets are reconciled at once, per core. Decrypts take turns on the pool
+/// (one per core) anyway; the rest of the reconciles in flight overlap their API round trips
+/// with those decrypts, and a few per core are enough for that.
+const RECONCILES_PER_CORE: usize = 8;
+
+/// Runs the reconciler until `shutdown`, then lets the reconciles in flight finish (those
+/// not yet decrypting give up at once). `key_changes` fires when a key is added to the ring
+/// from outside (a restored backup): every SealedSecret is then looked at again.
 pub async fn run(
     ctx: Arc<Context>,
     key_changes: impl Stream<Item = ()> + Send + 'static,
@@ -78,6 +91,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let sealed: Api<SealedSecret> = Api::all(ctx.client.clone());
     let secrets: Api<Secret> = Api::all(ctx.client.clone());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let concurrency = u16::try_from(RECONCILES_PER_CORE * cores).unwrap_or(u16::MAX);
     // Every Secret maps to the SealedSecret of its name: owned Secrets, and also `managed`,
     // `patch` and owner-less ones, so a take-over annotation or a deletion acts at once.
     Controller::new(sealed, watcher::Config::default())
@@ -87,7 +102,7 @@ pub async fn run(
                 .map(|ns| ObjectRef::<SealedSecret>::new(&secret.name_any()).within(&ns))
         })
         .reconcile_all_on(key_changes)
-        .with_config(controller::Config::default().concurrency(64))
+        .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -123,6 +138,13 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let result = unseal_into_secret(&ss, &ctx).await;
+    let name = format!("{}/{}", ss.namespace().unwrap_or_default(), ss.name_any());
+    if let Err(Error::Stopping) = result {
+        // Nothing was decrypted: no Event, status or metric, so the next start finds it as
+        // it was.
+        debug!(sealedsecret = %name, "left for the next start");
+        return Err(Error::Stopping);
+    }
     if result.is_ok() {
         let generation = ss.meta().generation.unwrap_or_default();
         ctx.unsealed
@@ -130,7 +152,6 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
             .expect("lock")
             .insert(ss.uid().unwrap_or_default(), generation);
     }
-    let name = format!("{}/{}", ss.namespace().unwrap_or_default(), ss.name_any());
     match &result {
         Ok(Outcome::Unchanged) => {}
         Ok(Outcome::Written) => info!(sealedsecret = %name, "unsealed"),
@@ -169,8 +190,11 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
     if decision::plan(ss, existing.as_ref(), ctx.unsealed_at(&uid))? == Plan::InSync {
         return Ok(Outcome::Unchanged);
     }
+    let permit = pool_permit(&ctx.pool, &ctx.shutdown)
+        .await
+        .ok_or(Error::Stopping)?;
     ctx.metrics.unseal_request();
-    let desired = unseal(ss, ctx).await?;
+    let desired = unseal(ss, ctx, permit).await?;
     match decision::write(existing, desired) {
         Write::Nothing => return Ok(Outcome::Unchanged),
         Write::Create(secret) => {
@@ -185,19 +209,29 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
     Ok(Outcome::Written)
 }
 
-/// Decrypts on the pool and returns the Secret the SealedSecret describes.
-async fn unseal(ss: &SealedSecret, ctx: &Context) -> Result<Secret, Error> {
+/// Waits for a turn on the RSA `pool`; `None` once the shutdown has started, whether it
+/// started before or during the wait.
+async fn pool_permit(pool: &Arc<Semaphore>, shutdown: &Shutdown) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        // A permit free at the moment the shutdown starts is not taken either.
+        biased;
+        () = shutdown.clone().wait() => None,
+        permit = pool.clone().acquire_owned() => Some(permit.expect("the pool is never closed")),
+    }
+}
+
+/// Decrypts on the pool, holding `permit`, and returns the Secret the SealedSecret
+/// describes.
+async fn unseal(
+    ss: &SealedSecret,
+    ctx: &Context,
+    permit: OwnedSemaphorePermit,
+) -> Result<Secret, Error> {
     let uid = ss.uid().unwrap_or_default();
     let sealed: crypto::SealedSecret = serde_json::to_value(ss)
         .and_then(serde_json::from_value)
         .map_err(|e| Error::Unseal(format!("malformed SealedSecret: {e}")))?;
     let keys = ctx.ring.keys_for(&uid);
-    let permit = ctx
-        .pool
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the pool is never closed");
     let opened = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         crypto::unseal(&sealed, &keys).map(|u| (u, keys, sealed))
@@ -248,4 +282,69 @@ fn now_rfc3339() -> String {
         .expect("zero nanoseconds")
         .format(&time::format_description::well_known::Rfc3339)
         .expect("formattable")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::supervisor::Supervisor;
+
+    /// A supervisor whose shutdown starts when `stop` fires, as SIGTERM does.
+    fn supervisor() -> (
+        Shutdown,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let tasks = Supervisor::new();
+        let shutdown = tasks.shutdown();
+        let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(async move {
+            let stop = async move {
+                let _ = signal.await;
+                "SIGTERM"
+            };
+            tasks.run(stop, Duration::from_secs(1)).await.unwrap();
+        });
+        (shutdown, stop, running)
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_queued_for_the_pool_gives_up_when_the_shutdown_starts() {
+        let (shutdown, stop, running) = supervisor();
+        let pool = Arc::new(Semaphore::new(1));
+        // The one permit is taken by a decrypt that is still running.
+        let decrypting = pool_permit(&pool, &shutdown).await.expect("a free permit");
+        let queued = tokio::spawn({
+            let (pool, shutdown) = (pool.clone(), shutdown.clone());
+            async move { pool_permit(&pool, &shutdown).await.is_some() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!queued.is_finished(), "waits while the pool is busy");
+        stop.send(()).unwrap();
+        running.await.unwrap();
+        assert!(
+            !queued.await.unwrap(),
+            "the queued reconcile gave up without a permit"
+        );
+        // The running decrypt still finishes with its permit; nobody else starts one, even
+        // with the pool free again.
+        drop(decrypting);
+        assert!(pool_permit(&pool, &shutdown).await.is_none());
+        assert_eq!(pool.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn before_the_shutdown_a_queued_reconcile_gets_its_turn() {
+        let (shutdown, _stop, _running) = supervisor();
+        let pool = Arc::new(Semaphore::new(1));
+        let decrypting = pool_permit(&pool, &shutdown).await.expect("a free permit");
+        let queued = tokio::spawn({
+            let (pool, shutdown) = (pool.clone(), shutdown.clone());
+            async move { pool_permit(&pool, &shutdown).await.is_some() }
+        });
+        drop(decrypting);
+        assert!(queued.await.unwrap());
+    }
 }
