@@ -9,4 +9,4 @@ mod module_graph;
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;
-mod sops_interop;
+mod sops;

@@ -48,7 +48,7 @@ pub struct SecretTemplateSpec {
     pub data: Option<BTreeMap<String, String>>,
 }
 
-/// `status`: one `Synced` condition and the generation it describes (spec §2.6).
+/// `status`: one `Synced` condition and the generation it describes (spec `sealed-secrets.md` §2.6).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SealedSecretStatus {

@@ -19,7 +19,7 @@ use kube::{Resource, ResourceExt};
 use crate::crd::sealed::{SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use crate::events::Kind;
 
-/// Annotation on an existing Secret: the controller may take it over (spec §2.4).
+/// Annotation on an existing Secret: the controller may take it over (spec `sealed-secrets.md` §2.4).
 pub const MANAGED: &str = "sealedsecrets.bitnami.com/managed";
 /// Annotation on an existing Secret: merge into it instead of replacing it.
 pub const PATCH: &str = "sealedsecrets.bitnami.com/patch";
@@ -142,7 +142,7 @@ fn annotated(secret: &Secret, annotation: &str) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// The Secret to write over `current` (spec §2.5): replaced wholesale (data, labels,
+/// The Secret to write over `current` (spec `sealed-secrets.md` §2.5): replaced wholesale (data, labels,
 /// annotations, owners; other metadata kept), or merged into when it carries `patch`, keeping
 /// its owners unless it is also `managed`.
 pub fn merge(mut current: Secret, desired: Secret) -> Secret {
@@ -194,7 +194,7 @@ pub fn event(result: &Result<Outcome, Error>) -> Option<(Kind, &'static str, Str
 }
 
 /// The status after a reconcile that failed with `error` (or succeeded), at `now` (RFC
-/// 3339); `None` when the current status already says so (spec §2.6: one `Synced`
+/// 3339); `None` when the current status already says so (spec `sealed-secrets.md` §2.6: one `Synced`
 /// condition, its transition time kept while the status does not flip).
 pub fn status(ss: &SealedSecret, error: Option<String>, now: &str) -> Option<SealedSecretStatus> {
     let status = if error.is_none() { "True" } else { "False" };

@@ -244,7 +244,7 @@ pub async fn generate(
     Ok(())
 }
 
-/// Makes a key now when there is none or the newest predates the cut-off (spec §3.1 step 5).
+/// Makes a key now when there is none or the newest predates the cut-off (spec `sealed-secrets.md` §3.1 step 5).
 pub async fn ensure_current(
     api: &Api<Secret>,
     settings: &KeySettings,
