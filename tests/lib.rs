@@ -127,6 +127,15 @@ impl Env {
         Cmd(self.isolate(c))
     }
 
+    /// `sealbox kubeseal ARGS`, sealing offline with the key store's newest certificate as a
+    /// kubeseal user would (`SEALED_SECRETS_CERT`): kubeseal has no key store of its own and
+    /// without a certificate fetches the cluster's.
+    pub fn kubeseal(&self, args: &[&str]) -> Cmd {
+        let mut cmd = self.sealbox(&[&["kubeseal"], args].concat());
+        cmd.0.env("SEALED_SECRETS_CERT", self.key_files().0);
+        cmd
+    }
+
     /// A command run in this directory with the isolated environment.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Cmd {
         let mut c = Command::new(program);

@@ -2,7 +2,6 @@
 //! a parsed command is dispatched. The drop-in command lines are
 //! [`crate::sealed::kubeseal`] and [`crate::sops`]'s; all of them call the same actions.
 use clap::{Parser, Subcommand};
-use sealbox_crypto::sealed::manifest::Format;
 
 use crate::check;
 use crate::sealed::keys::{self, KeysCommand};
@@ -69,7 +68,7 @@ enum Command {
 impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Seal(args) => seal::run(&args, Format::Yaml),
+            Command::Seal(args) => seal::run(&args, seal::Mode::Native),
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
             Command::Validate(args) => validate::run(&args),
             Command::Reencrypt(args) => reencrypt::run(&args),

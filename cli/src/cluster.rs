@@ -141,7 +141,7 @@ impl ClusterArgs {
     pub fn connect(&self) -> Result<Cluster> {
         let Some(config) = self.kubeconfig()? else {
             bail!(
-                "no kubeconfig: set KUBECONFIG or pass --kubeconfig, or work offline (seal with --cert, unseal and validate with --recovery-private-key)"
+                "invalid configuration: no configuration has been provided: set KUBECONFIG or pass --kubeconfig, or work offline (seal with --cert, unseal and validate with --recovery-private-key)"
             );
         };
         if self.context.is_none() && config.current_context.is_none() {

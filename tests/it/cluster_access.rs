@@ -188,9 +188,7 @@ fn the_secure_port_refuses_a_user_without_credentials() {
         .stdin(SECRET)
         .fails();
     assert!(
-        err.contains(
-            "refused to show the controller kube-system/sealed-secrets-controller (HTTP 401"
-        ),
+        err.contains("cannot get sealed secret service: Unauthorized"),
         "{err}"
     );
     assert!(err.contains("check the kubeconfig's credentials"), "{err}");
@@ -278,19 +276,16 @@ fn a_malformed_kubeconfig_is_an_error_naming_it() {
     }
     // kubeseal ignores a broken kubeconfig when sealing whole Secrets (v0.32, #1798); its
     // drop-in warns and goes on, and still fails in raw mode, as kubeseal does.
-    let run = with_kubeconfig(env.sealbox(&["kubeseal"]), &kc).stdin(NO_NAMESPACE);
+    let run = with_kubeconfig(env.kubeseal(&[]), &kc).stdin(NO_NAMESPACE);
     assert!(run.ok().contains("\"namespace\": \"default\""));
     assert!(
         run.stderr().contains("ignored, as kubeseal ignores it"),
         "{}",
         run.stderr()
     );
-    with_kubeconfig(
-        env.sealbox(&["kubeseal", "--raw", "--scope", "namespace-wide"]),
-        &kc,
-    )
-    .stdin("value")
-    .fails();
+    with_kubeconfig(env.kubeseal(&["--raw", "--scope", "namespace-wide"]), &kc)
+        .stdin("value")
+        .fails();
     // --kubeconfig names a file that is not there: an error too (a missing $KUBECONFIG entry
     // is skipped, as kubectl skips it).
     let err = env
@@ -442,5 +437,46 @@ fn proxy_url_tunnels_through_the_proxy() {
     assert!(
         tunnelled.contains(&format!("CONNECT {authority}")),
         "the request did not go through the proxy: {tunnelled:?}"
+    );
+}
+
+#[test]
+fn kubeseal_mode_fetches_the_cluster_certificate_even_with_a_local_key_store() {
+    let env = Env::with_keys();
+    let cluster = Cluster::start(&env, "c1");
+    let _controller = Controller::start(&env, &cluster, &["--key-renew-period=0"]);
+    let sealed = with_kubeconfig(env.sealbox(&["kubeseal"]), &cluster.kubeconfig)
+        .stdin(SECRET)
+        .ok();
+    // Sealed for the cluster, not for the local key store.
+    env.sealbox(&["unseal"]).stdin(&sealed).fails();
+    cluster.create(SS, &serde_json::from_str::<Value>(&sealed).unwrap());
+    let secret = wait_for("the Secret", || {
+        cluster.get("/api/v1/namespaces/default/secrets/web")
+    });
+    assert!(secret["data"]["password"].is_string());
+    // The native command keeps the key store as its convenience.
+    let native = with_kubeconfig(env.sealbox(&["seal"]), &cluster.kubeconfig)
+        .stdin(SECRET)
+        .ok();
+    env.sealbox(&["unseal"]).stdin(&native).ok();
+
+    // No cluster at all, or no controller there: kubeseal's messages, exit 1.
+    let run = env.sealbox(&["kubeseal"]).stdin(SECRET);
+    let err = run.fails();
+    assert_eq!(run.output.status.code(), Some(1));
+    assert!(
+        err.contains("error: invalid configuration: no configuration has been provided"),
+        "{err}"
+    );
+    let err = with_kubeconfig(
+        env.sealbox(&["kubeseal", "--controller-name", "elsewhere"]),
+        &cluster.kubeconfig,
+    )
+    .stdin(SECRET)
+    .fails();
+    assert!(
+        err.contains("cannot get sealed secret service: services \"elsewhere\" not found.\nPlease, use the flag --controller-name and --controller-namespace"),
+        "{err}"
     );
 }

@@ -44,10 +44,7 @@ fn multi_document_input_and_namespace_resolution() {
 fn name_override_json_input_and_string_data_folding() {
     let env = Env::with_keys();
     let input = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"orig","namespace":"ns","creationTimestamp":null,"uid":"123","resourceVersion":"9","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"stringData\":{\"k\":\"secret\"}}"}},"data":{"k":"b2xk"},"stringData":{"k":"new","other":"x"}}"#;
-    let out = env
-        .sealbox(&["kubeseal", "--name", "renamed"])
-        .stdin(input)
-        .ok();
+    let out = env.kubeseal(&["--name", "renamed"]).stdin(input).ok();
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["metadata"]["name"], "renamed");
     assert_eq!(v["spec"]["template"]["metadata"]["name"], "renamed");
@@ -76,28 +73,25 @@ fn kubeseal_output_shapes() {
     let env = Env::with_keys();
     let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
     // JSON by default, Go field order.
-    let json = env.sealbox(&["kubeseal"]).stdin(input).ok();
+    let json = env.kubeseal(&[]).stdin(input).ok();
     assert!(json.starts_with("{\n  \"kind\": \"SealedSecret\",\n  \"apiVersion\": \"bitnami.com/v1alpha1\",\n  \"metadata\": {"), "{json}");
     assert!(json.find("\"template\"").unwrap() < json.find("\"encryptedData\"").unwrap());
     // -o yaml: a --- line first, sorted keys.
-    let yaml = env.sealbox(&["kubeseal", "-o", "yaml"]).stdin(input).ok();
+    let yaml = env.kubeseal(&["-o", "yaml"]).stdin(input).ok();
     assert!(yaml.starts_with("---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: s\n  namespace: ns\nspec:\n  encryptedData:\n    k: Ag"), "{yaml}");
     // -w file.yaml selects YAML and writes nothing to stdout.
-    let stdout = env
-        .sealbox(&["kubeseal", "-w", "out.yaml"])
-        .stdin(input)
-        .ok();
+    let stdout = env.kubeseal(&["-w", "out.yaml"]).stdin(input).ok();
     assert!(stdout.is_empty());
     assert!(env.read("out.yaml").starts_with("---\napiVersion:"));
     // the --format=yaml, -o YAML and env-var forms kubeseal users write
     assert!(
-        env.sealbox(&["kubeseal", "--format=yaml"])
+        env.kubeseal(&["--format=yaml"])
             .stdin(input)
             .ok()
             .starts_with("---\n")
     );
     assert!(
-        env.sealbox(&["kubeseal", "-o", "YAML"])
+        env.kubeseal(&["-o", "YAML"])
             .stdin(input)
             .ok()
             .starts_with("---\n")
@@ -165,10 +159,9 @@ fn invoked_through_a_link_named_kubeseal() {
     let env = Env::with_keys();
     std::os::unix::fs::symlink(sealbox_bin(), env.path("kubeseal")).unwrap();
     let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n";
-    let out = env
-        .command(env.path("kubeseal"), &["--scope", "cluster-wide"])
-        .stdin(input)
-        .ok();
+    let mut seal = env.command(env.path("kubeseal"), &["--scope", "cluster-wide"]);
+    seal.0.env("SEALED_SECRETS_CERT", env.key_files().0);
+    let out = seal.stdin(input).ok();
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["metadata"]["annotations"]["sealedsecrets.bitnami.com/cluster-wide"],
@@ -203,9 +196,9 @@ fn invoked_through_a_link_named_kubeseal() {
 fn merge_into_a_strict_target_forces_its_name_and_namespace() {
     let env = Env::with_keys();
     let target = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: prod\nstringData:\n  old: one\n";
-    env.write("app.json", env.sealbox(&["kubeseal"]).stdin(target).ok());
+    env.write("app.json", env.kubeseal(&[]).stdin(target).ok());
     let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\n  namespace: prod\nstringData:\n  new: two\n";
-    env.sealbox(&["kubeseal", "--merge-into", "app.json"])
+    env.kubeseal(&["--merge-into", "app.json"])
         .stdin(input)
         .ok();
     let merged = env.read("app.json");
@@ -543,4 +536,39 @@ fn cert_from_http_and_https_urls() {
     cmd.0.env("SSL_CERT_FILE", env.path("cert.pem"));
     let err = cmd.stdin(input).fails();
     assert!(err.contains("cannot fetch certificate"), "{err}");
+}
+
+#[test]
+fn native_seal_names_its_certificate_at_a_terminal_only() {
+    let env = Env::with_keys();
+    env.write(
+        "s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: v\n",
+    );
+    // Piped: the output is for machines, nothing extra on stderr.
+    let piped = env
+        .sealbox(&["seal", "-f", "s.yaml", "-w", "piped.yaml"])
+        .run();
+    piped.ok();
+    assert!(
+        !piped.stderr().contains("sealing with"),
+        "{}",
+        piped.stderr()
+    );
+    // At a terminal (util-linux `script` gives it one): which certificate, said once.
+    let command = format!(
+        "{} seal -f s.yaml -w tty.yaml",
+        sealbox_bin().to_str().unwrap()
+    );
+    let tty = env
+        .command("script", &["-q", "-e", "-c", &command, "/dev/null"])
+        .run();
+    let said = tty.ok();
+    assert!(
+        said.contains(&format!(
+            "sealing with the certificate of key store {}",
+            env.path("home").display()
+        )),
+        "{said}"
+    );
 }

@@ -63,7 +63,10 @@ fn sealbox_seals_and_kubesealpy_unseals_in_every_scope() {
                 vec!["kubeseal", "-f", "secret.json", "--scope", scope],
             ),
         ] {
-            let sealed = env.sealbox(&args).run().ok();
+            let mut seal = env.sealbox(&args);
+            // kubeseal seals offline only with a certificate it is given.
+            seal.0.env("SEALED_SECRETS_CERT", env.key_files().0);
+            let sealed = seal.run().ok();
             let got: Value = serde_json::from_str(
                 &env.peer(&["unseal", key.to_str().unwrap()])
                     .stdin(&sealed)
@@ -211,8 +214,7 @@ fn raw_values_interoperate_both_ways() {
     ] {
         // sealbox --raw → kubesealpy opens with the scope's label.
         let ct = env
-            .sealbox(&[
-                "kubeseal",
+            .kubeseal(&[
                 "--raw",
                 "--from-file",
                 "pw=value.bin",

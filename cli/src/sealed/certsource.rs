@@ -10,16 +10,18 @@ use sealbox_crypto::sealed::{Certificate, PublicKey};
 use crate::sealed::controller::ControllerArgs;
 use crate::sealed::keystore;
 
-/// The public key to seal with, from a certificate that is not expired or a bare public key.
-pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<PublicKey> {
+/// The public key to seal with, from a certificate that is not expired or a bare public key,
+/// and where it came from.
+pub fn load(cert: Option<&str>, online: Option<&ControllerArgs>) -> Result<(PublicKey, String)> {
     let (pem, origin) = read_pem(cert, online)?;
-    if pem.contains("-----BEGIN CERTIFICATE-----") {
+    let key = if pem.contains("-----BEGIN CERTIFICATE-----") {
         let cert = Certificate::from_pem(&pem).with_context(|| origin.clone())?;
         cert.check_not_expired(SystemTime::now())?;
-        Ok(cert.public_key)
+        cert.public_key
     } else {
-        PublicKey::from_pem(&pem).with_context(|| origin.clone())
-    }
+        PublicKey::from_pem(&pem).with_context(|| origin.clone())?
+    };
+    Ok((key, origin))
 }
 
 /// The PEM text of `--cert`, of the controller `online` names, or of the key store's newest

@@ -65,18 +65,20 @@ impl ControllerArgs {
     /// The name of the controller Service's first port, as kubeseal picks it.
     fn service_port(&self, cluster: &Cluster) -> Result<String> {
         let (ns, name) = (&self.controller_namespace, &self.controller_name);
-        let service = cluster.get(&format!("/api/v1/namespaces/{ns}/services/{name}"))?;
+        // kubeseal's words first (spec `sealed-secrets.md` §4.4), so scripts and searches that
+        // know them still match; then what to do.
+        let service = cluster
+            .get(&format!("/api/v1/namespaces/{ns}/services/{name}"))
+            .context("cannot get sealed secret service")?;
         match service.status {
             200 => {}
             401 | 403 => bail!(
-                "the Kubernetes API server refused to show the {} (HTTP {}: {}): check the kubeconfig's credentials and that your user may get services and services/proxy there, or seal offline with --cert",
-                self.describe(),
-                service.status,
-                service.body.trim()
+                "cannot get sealed secret service: {}\ncheck the kubeconfig's credentials and that your user may get services and services/proxy in namespace {ns}, or seal offline with --cert",
+                status_message(&service)
             ),
-            other => bail!(
-                "cannot find the {} (HTTP {other}): check --controller-namespace and --controller-name, or seal offline with --cert",
-                self.describe()
+            _ => bail!(
+                "cannot get sealed secret service: {}.\nPlease, use the flag --controller-name and --controller-namespace to set up the name and namespace of the sealed secrets controller (or seal offline with --cert)",
+                status_message(&service)
             ),
         }
         let svc: serde_json::Value = serde_json::from_str(&service.body)
@@ -88,16 +90,25 @@ impl ControllerArgs {
     }
 }
 
+/// The message of the API server's `Status` reply, else the HTTP status and body.
+fn status_message(reply: &Reply) -> String {
+    serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|status| status["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {}: {}", reply.status, reply.body.trim()))
+}
+
 impl Controller {
     /// The newest certificate the controller seals to (`GET /v1/cert.pem`).
     pub fn fetch_cert(&self) -> Result<String> {
-        let reply = self.request("/v1/cert.pem", None)?;
+        let reply = self
+            .request("/v1/cert.pem", None)
+            .context("cannot fetch certificate")?;
         if reply.status != 200 {
             bail!(
-                "cannot fetch certificate from {}: HTTP {}: {}",
-                self.describe,
-                reply.status,
-                reply.body.trim()
+                "cannot fetch certificate: {} (from the {})",
+                status_message(&reply),
+                self.describe
             );
         }
         Ok(reply.body)

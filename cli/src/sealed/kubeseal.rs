@@ -78,7 +78,7 @@ pub fn run(args: KubesealArgs) -> Result<()> {
     let mut seal_args = args.seal;
     // Raw mode still needs the namespace lookup to succeed (kubeseal #1789).
     seal_args.controller.cluster.tolerate_broken_kubeconfig = !seal_args.raw;
-    seal::run(&seal_args, Format::Json)
+    seal::run(&seal_args, seal::Mode::Kubeseal)
 }
 
 /// kubeseal's `--validate` / `--re-encrypt`: every SealedSecret of the input; re-encrypted

@@ -2,6 +2,7 @@
 //! values (`--raw`, §1.5) and merging into an existing SealedSecret file (`--merge-into`,
 //! §4.5).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -72,17 +73,24 @@ pub struct SealArgs {
     pub allow_empty_data: bool,
 }
 
-pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
+/// Whose behaviour to follow where `sealbox seal` and kubeseal differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// YAML out; without `--cert` or `--fetch-cert`, the local key store's certificate.
+    Native,
+    /// kubeseal's: JSON out; without `--cert`, the controller's certificate, always (spec
+    /// `sealed-secrets.md` §4.4): kubeseal has no local key store.
+    Kubeseal,
+}
+
+pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
     if args.raw {
-        return raw(args);
+        return raw(args, mode);
     }
     if !args.from_file.is_empty() {
         bail!("--from-file is only valid with --raw");
     }
-    let key = certsource::load(
-        args.cert.as_deref(),
-        args.fetch_cert.then_some(&args.controller),
-    )?;
+    let key = public_key(args, mode)?;
     let secrets = read_secrets(args.secret_file.as_deref())?;
     if let Some(target) = &args.merge_into {
         return merge_into(args, target, secrets, &key);
@@ -90,7 +98,10 @@ pub fn run(args: &SealArgs, default_format: Format) -> Result<()> {
     let format = output_format(
         args.format,
         args.sealed_secret_file.as_deref(),
-        default_format,
+        match mode {
+            Mode::Native => Format::Yaml,
+            Mode::Kubeseal => Format::Json,
+        },
     );
     let mut prepared = Vec::with_capacity(secrets.len());
     for (index, secret) in secrets.into_iter().enumerate() {
@@ -175,7 +186,18 @@ fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
     Ok(())
 }
 
-fn raw(args: &SealArgs) -> Result<()> {
+/// The key to seal with, from `--cert`, the controller, or (native mode only) the key store.
+/// Native mode says which at a terminal, so nobody seals for the wrong cluster unawares.
+fn public_key(args: &SealArgs, mode: Mode) -> Result<PublicKey> {
+    let online = args.fetch_cert || mode == Mode::Kubeseal;
+    let (key, origin) = certsource::load(args.cert.as_deref(), online.then_some(&args.controller))?;
+    if mode == Mode::Native && std::io::stderr().is_terminal() {
+        eprintln!("sealing with the certificate of {origin}");
+    }
+    Ok(key)
+}
+
+fn raw(args: &SealArgs, mode: Mode) -> Result<()> {
     if args.merge_into.is_some() {
         bail!("--merge-into cannot be combined with --raw");
     }
@@ -194,10 +216,7 @@ fn raw(args: &SealArgs) -> Result<()> {
             None => context_namespace(&args.controller.cluster)?,
         },
     };
-    let key = certsource::load(
-        args.cert.as_deref(),
-        args.fetch_cert.then_some(&args.controller),
-    )?;
+    let key = public_key(args, mode)?;
     let data = match args.from_file.first() {
         // `[key=]path`: the key part is ignored in raw mode.
         Some(spec) => {
