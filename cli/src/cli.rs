@@ -16,12 +16,18 @@ use crate::sops;
 #[command(
     name = "sealbox",
     version,
-    about = "Seal Kubernetes Secrets for Sealed Secrets controllers; unseal and validate offline.",
-    long_about = "Seal Kubernetes Secrets for Sealed Secrets controllers; unseal and validate offline.\n\n\
+    about = "Keep Kubernetes Secrets out of Git in plain text: seal them for Sealed Secrets controllers (kubeseal-compatible), encrypt files with age (sops-compatible), and guard commits.",
+    long_about = "Keep Kubernetes Secrets out of Git in plain text.\n\n\
+        Sealed Secrets: `seal` a Secret with a controller's public key, `unseal`/`validate` with \
+        private keys, `reencrypt` a tree with the controller's newest key, `keys` for the local key \
+        pair and the controller's keys. SOPS: `encrypt`, `decrypt`, `edit`, `set`, `rotate`, … \
+        files (YAML, JSON, dotenv, INI, binary) for age recipients. `check` fails a commit that \
+        would add a plain Secret or private key.\n\n\
         Quickstart with no cluster: `sealbox keys init`, then\n  \
         sealbox seal -f secret.yaml > sealed.yaml\n  \
         sealbox unseal -f sealed.yaml\n\
-        `sealbox kubeseal …` (or a link named kubeseal) takes kubeseal's flags and output."
+        `sealbox kubeseal …` and `sealbox sops …` (or links named kubeseal and sops) take those \
+        tools' flags, output and exit codes."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -77,7 +83,7 @@ impl Cli {
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
-                kubeseal::run(<kubeseal::KubesealArgs as Parser>::parse_from(argv))
+                kubeseal::run(kubeseal::parse(argv))
             }
             Command::Sops { args } => {
                 let argv = std::iter::once("sops".into()).chain(args);

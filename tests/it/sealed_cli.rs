@@ -572,3 +572,23 @@ fn native_seal_names_its_certificate_at_a_terminal_only() {
         "{said}"
     );
 }
+
+#[test]
+fn kubeseal_usage_errors_exit_1_as_kubeseal_does() {
+    let env = Env::new();
+    std::os::unix::fs::symlink(sealbox_bin(), env.path("kubeseal")).unwrap();
+    for run in [
+        env.sealbox(&["kubeseal", "--no-such-flag"]).run(),
+        env.command(env.path("kubeseal"), &["--no-such-flag"]).run(),
+    ] {
+        let err = run.fails();
+        assert_eq!(run.output.status.code(), Some(1), "{err}");
+        assert!(err.contains("--no-such-flag"), "{err}");
+    }
+    // Native commands keep clap's usage status, 2 (docs/exit-codes.md).
+    let run = env.sealbox(&["seal", "--no-such-flag"]).run();
+    run.fails();
+    assert_eq!(run.output.status.code(), Some(2));
+    let help = env.command(env.path("kubeseal"), &["--help"]).run();
+    assert!(help.ok().contains("Usage: kubeseal"));
+}

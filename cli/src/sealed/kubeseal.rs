@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sealbox_crypto::sealed::manifest::{Format, render};
 
+use crate::exit;
 use crate::io::{self, Readers};
 use crate::sealed::certsource;
 use crate::sealed::input::{FormatArg, KeySourceArgs, output_format, read_sealed};
@@ -38,6 +39,20 @@ pub struct KubesealArgs {
     /// Print the version.
     #[arg(long)]
     version: bool,
+}
+
+/// kubeseal's command line from `argv`. A usage error exits 1, as kubeseal's does (clap's
+/// own status would be 2); `--help` exits 0.
+pub fn parse(argv: impl IntoIterator<Item = std::ffi::OsString>) -> KubesealArgs {
+    KubesealArgs::try_parse_from(argv).unwrap_or_else(|usage| {
+        let _ = usage.print();
+        let status = if usage.use_stderr() {
+            exit::ERROR_GENERIC
+        } else {
+            0
+        };
+        std::process::exit(status.into())
+    })
 }
 
 pub fn run(args: KubesealArgs) -> Result<()> {
