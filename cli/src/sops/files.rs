@@ -26,8 +26,15 @@ pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
         )?));
     }
     let output = flags.output_type.map_or(format, Into::into);
-    let out = sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now())
-        .with_context(|| source_name(flags))?;
+    let out =
+        sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now()).map_err(|e| {
+            let hint = format_hint(flags, &e, format);
+            let error = anyhow::Error::new(e).context(source_name(flags));
+            match hint {
+                Some(hint) => error.context(hint),
+                None => error,
+            }
+        })?;
     write(flags, &out, Readers::Anyone)
 }
 
@@ -128,7 +135,15 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
-    let file = open(text, format, &source_name(flags), flags.ignore_mac)?;
+    let file = open(text, format, &source_name(flags), flags.ignore_mac).map_err(|e| {
+        let hint = e
+            .downcast_ref::<sops::Error>()
+            .and_then(|cause| format_hint(flags, cause, format));
+        match hint {
+            Some(hint) => e.context(hint),
+            None => e,
+        }
+    })?;
     let out_format = flags.output_type.map_or(format, Into::into);
     let out = match &flags.extract {
         Some(path) => extract(&file.branches, path, out_format)?,
@@ -235,6 +250,18 @@ fn source_name(flags: &SopsFlags) -> String {
         .file
         .as_ref()
         .map_or("stdin".to_owned(), |p| p.display().to_string())
+}
+
+/// When the input did not parse in the format its name picked (sops's rule), says so and how
+/// to pick another: the parser's own message cannot know the name was the reason.
+fn format_hint(flags: &SopsFlags, error: &sops::Error, format: Format) -> Option<String> {
+    let unparsable = matches!(error, sops::Error::Store(_) | sops::Error::Yaml(_));
+    (unparsable && flags.input_type.is_none()).then(|| {
+        format!(
+            "read as {} because of its name (--input-type yaml|json|dotenv|ini|binary reads it as another format)",
+            format!("{format:?}").to_lowercase()
+        )
+    })
 }
 
 fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {

@@ -29,6 +29,17 @@ struct KeyDocument {
 /// Every private key in one file's text. A file with no key at all is an error, so a wrong
 /// path or an empty backup is noticed.
 pub fn private_keys(text: &str) -> Result<Vec<PrivateKey>, Error> {
+    if text.contains("AGE-SECRET-KEY-") {
+        return Err(Error::Key(
+            "this is an age identity, which opens SOPS files (sealbox decrypt); SealedSecrets open with the controller's RSA keys: PEM, a Secret with tls.key, or the backup List".into(),
+        ));
+    }
+    if !text.contains("-----BEGIN ") && !looks_like_manifest(text) {
+        return Err(Error::Key(
+            "no RSA private key found (expected PEM, a Secret with tls.key, or a List of them)"
+                .into(),
+        ));
+    }
     let keys = if text.contains("-----BEGIN ") && !looks_like_manifest(text) {
         private_keys_from_pem(text)?
     } else {
@@ -69,8 +80,9 @@ fn collect(doc: &KeyDocument, keys: &mut Vec<PrivateKey>) -> Result<(), Error> {
 /// A PEM file has no `kind:`; a manifest's PEM is base64 inside `data`, so a literal BEGIN
 /// line only shows up in manifests via `stringData`, which key backups never use.
 fn looks_like_manifest(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("kind:") || l.starts_with("\"kind\"")
-    })
+    text.trim_start().starts_with('{')
+        || text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("kind:") || l.starts_with("\"kind\"")
+        })
 }

@@ -304,7 +304,25 @@ pub fn parse_documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error>
         let options = serde_saphyr::options! { with_snippet: false };
         serde_saphyr::from_multiple_with_options::<Option<T>>(text, options)
             .map(|docs| docs.into_iter().flatten().collect())
-            .map_err(|e| Error::Manifest(format!("malformed YAML: {}", redact(&e.to_string()))))
+            .map_err(|e| Error::Manifest(format!("malformed YAML: {}", yaml_message(&e))))
+    }
+}
+
+/// The parser's message in words for people: no library settings or type names, and no
+/// quoted values (see [`redact`]).
+fn yaml_message(error: &serde_saphyr::Error) -> String {
+    let at = error.location().map_or(String::new(), |l| {
+        format!(" at line {}, column {}", l.line(), l.column())
+    });
+    match error.without_snippet() {
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => match key {
+            Some(key) => format!("the key {key} appears twice in one mapping{at}: keep one"),
+            None => format!("a key appears twice in one mapping{at}: keep one"),
+        },
+        serde_saphyr::Error::Budget { .. } => format!(
+            "the input is larger or more deeply nested than sealbox reads (its limit against YAML bombs){at}: split it into smaller documents"
+        ),
+        other => redact(&other.to_string()),
     }
 }
 
