@@ -78,7 +78,9 @@ pub fn sops_code(error: &sops::Error) -> u8 {
     use sops::Error as E;
     match error {
         E::NoMac | E::MacMismatch => MAC_MISMATCH,
-        E::NotAge { .. } | E::NoUsableKey { .. } => COULD_NOT_RETRIEVE_KEY,
+        E::NotAge { .. } | E::NoUsableKey { .. } | E::ThresholdNotMet { .. } => {
+            COULD_NOT_RETRIEVE_KEY
+        }
         E::NotEncrypted { .. } | E::Decrypt { .. } => ERROR_DECRYPTING_TREE,
         // sops says "sops metadata not found" with the generic status.
         E::NotSopsFile => ERROR_GENERIC,
@@ -122,6 +124,16 @@ mod tests {
                 E::NoUsableKey {
                     recipients: vec![],
                     identities: 0,
+                },
+                128,
+            ),
+            (
+                E::ThresholdNotMet {
+                    opened: 1,
+                    groups: 3,
+                    threshold: 2,
+                    recipients: vec![],
+                    identities: 1,
                 },
                 128,
             ),

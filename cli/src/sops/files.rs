@@ -157,7 +157,10 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
 pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -> Result<OpenFile> {
     let (identities, notes) = age_identities();
     let file = OpenFile::open(format, text, &identities, ignore_mac).map_err(|e| {
-        let hint = if matches!(e, sops::Error::NoUsableKey { .. }) {
+        let hint = if matches!(
+            e,
+            sops::Error::NoUsableKey { .. } | sops::Error::ThresholdNotMet { .. }
+        ) {
             format!("; age identities looked for in: {}", notes.join(", "))
         } else {
             String::new()

@@ -91,6 +91,23 @@ pub enum Error {
         /// How many identities were tried.
         identities: usize,
     },
+    /// With Shamir key groups: the identities open fewer groups than the threshold needs.
+    #[error(
+        "Failed to get the data key required to decrypt the SOPS file: the {identities} age identities given open {opened} of its {groups} key groups, and {threshold} are needed (recipients: {})",
+        recipients.join(", ")
+    )]
+    ThresholdNotMet {
+        /// Key groups one of the identities opened.
+        opened: usize,
+        /// Key groups in the file.
+        groups: usize,
+        /// Key groups needed (`shamir_threshold`).
+        threshold: usize,
+        /// Every age recipient the file is wrapped for.
+        recipients: Vec<String>,
+        /// How many identities were tried.
+        identities: usize,
+    },
     /// A value that should be encrypted is not an `ENC[…]` string.
     #[error("{path}: expected an encrypted value ENC[AES256_GCM,…]")]
     NotEncrypted {

@@ -161,11 +161,14 @@ pub fn recover_data_key(meta: &Metadata, identities: &[Identity]) -> Result<Data
         .iter()
         .filter_map(|g| g.age.iter().find_map(|entry| unwrap(entry, identities)))
         .collect();
-    let no_key = || Error::NoUsableKey {
-        recipients: groups
+    let recipients = || -> Vec<String> {
+        groups
             .iter()
             .flat_map(|g| g.age.iter().map(|a| a.recipient.clone()))
-            .collect(),
+            .collect()
+    };
+    let no_key = || Error::NoUsableKey {
+        recipients: recipients(),
         identities: identities.len(),
     };
     if groups.len() == 1 {
@@ -176,8 +179,17 @@ pub fn recover_data_key(meta: &Metadata, identities: &[Identity]) -> Result<Data
         0 => groups.len(),
         t => t,
     };
-    if shares.len() < threshold {
+    if shares.is_empty() {
         return Err(no_key());
+    }
+    if shares.len() < threshold {
+        return Err(Error::ThresholdNotMet {
+            opened: shares.len(),
+            groups: groups.len(),
+            threshold,
+            recipients: recipients(),
+            identities: identities.len(),
+        });
     }
     let key = shamir::combine(&shares)?;
     DataKey::from_bytes(&key)
@@ -223,6 +235,27 @@ mod tests {
             recover_data_key(&meta, &two).unwrap().as_bytes(),
             key.as_bytes()
         );
-        assert!(recover_data_key(&meta, &ids[1..2]).is_err());
+        // One group of the two needed: said as such, not as "no identity opens it".
+        let err = recover_data_key(&meta, &ids[1..2]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ThresholdNotMet {
+                    opened: 1,
+                    groups: 3,
+                    threshold: 2,
+                    identities: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("open 1 of its 3 key groups, and 2 are needed")
+        );
+        let stranger = Identity::from(x25519::Identity::generate());
+        let err = recover_data_key(&meta, &[stranger]).unwrap_err();
+        assert!(matches!(err, Error::NoUsableKey { .. }), "{err}");
     }
 }
