@@ -306,7 +306,7 @@ pub fn edit(args: &EditArgs) -> Result<()> {
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e).context(format!(
-                    "{}: the edited text does not parse; the file was left unchanged",
+                    "{}: the edited text does not parse, so your edits were discarded and the file was left unchanged (not at a terminal, sealbox cannot send you back to the editor; run `sealbox edit` at a terminal, or `sealbox set` for one value)",
                     args.file.display()
                 )));
             }

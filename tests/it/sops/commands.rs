@@ -195,6 +195,11 @@ fn edit_uses_a_private_file_and_reseals_only_what_changed() {
     let run = broken.run();
     run.fails();
     assert!(run.stderr().contains("left unchanged"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("your edits were discarded"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(env.read("enc.json"), after);
 }
 
