@@ -60,12 +60,14 @@ enum Command {
     /// kubeseal's command line, flags and output (offline flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
+        /// kubeseal's flags and arguments (`sealbox kubeseal --help` lists them).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
     /// sops's command line (encrypt, decrypt, -e, -d), flags and exit codes.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Sops {
+        /// sops's command, flags and arguments (`sealbox sops --help` lists them).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
@@ -90,5 +92,49 @@ impl Cli {
                 sops::run_dropin(sops::parse_dropin(argv))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command line, with the path of subcommands leading to it.
+    fn arguments(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            out.push((path.to_owned(), arg.clone()));
+        }
+        for sub in command.get_subcommands() {
+            arguments(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_a_description() {
+        let mut all = Vec::new();
+        arguments(&super::Cli::command(), "sealbox", &mut all);
+        arguments(
+            &crate::sealed::kubeseal::KubesealArgs::command(),
+            "kubeseal",
+            &mut all,
+        );
+        arguments(&crate::sops::SopsArgs::command(), "sops", &mut all);
+        let missing: Vec<String> = all
+            .iter()
+            .filter(|(_, arg)| !arg.is_hide_set() && arg.get_help().is_none())
+            .map(|(path, arg)| format!("{path}: {}", arg.get_id()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "arguments without a description:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_command_lines_are_consistent() {
+        super::Cli::command().debug_assert();
+        crate::sealed::kubeseal::KubesealArgs::command().debug_assert();
+        crate::sops::SopsArgs::command().debug_assert();
     }
 }

@@ -22,15 +22,19 @@ use crate::sopsconfig;
 
 #[derive(Args)]
 pub struct EditArgs {
+    /// The SOPS file to edit (it must exist: create one with `sealbox encrypt`).
     pub file: PathBuf,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     pub input_type: Option<TypeArg>,
+    /// Open the file even when its MAC does not match; the saved result gets a new MAC.
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
 }
 
 #[derive(Args)]
 pub struct SetArgs {
+    /// The SOPS file.
     file: PathBuf,
     /// Where, e.g. '["db"]["password"]'.
     path: String,
@@ -45,23 +49,28 @@ pub struct SetArgs {
     /// Do not rewrite the file when the value is already there.
     #[arg(long)]
     idempotent: bool,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct UnsetArgs {
+    /// The SOPS file.
     file: PathBuf,
+    /// Where, e.g. '["db"]["password"]'.
     path: String,
     /// Succeed without writing when the path does not exist.
     #[arg(long)]
     idempotent: bool,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct RotateArgs {
+    /// The SOPS file.
     file: PathBuf,
     /// Add age recipients (comma-separated) to the first key group.
     #[arg(long = "add-age", value_delimiter = ',')]
@@ -69,30 +78,38 @@ pub struct RotateArgs {
     /// Remove age recipients (comma-separated) from every key group.
     #[arg(long = "rm-age", value_delimiter = ',')]
     rm_age: Vec<String>,
+    /// Write the result back to FILE (atomically) instead of stdout.
     #[arg(short = 'i', long = "in-place")]
     in_place: bool,
+    /// Write the result to this file instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct UpdatekeysArgs {
+    /// SOPS files whose recipients should follow .sops.yaml.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Apply without asking.
     #[arg(short = 'y', long)]
     yes: bool,
+    /// The .sops.yaml to follow (default: found from each file's directory upwards).
     #[arg(long, env = "SOPS_CONFIG")]
     config: Option<PathBuf>,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct FilestatusArgs {
+    /// The SOPS file.
     file: PathBuf,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }

@@ -15,18 +15,21 @@ use crate::privatedir::PrivateDir;
 
 #[derive(Args)]
 pub struct ExecEnvArgs {
+    /// The SOPS file whose values become environment variables.
     file: PathBuf,
     /// Run through /bin/sh -c.
     command: String,
     /// Give the command only the file's values, no other environment.
     #[arg(long)]
     pristine: bool,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct ExecFileArgs {
+    /// The SOPS file to hand over decrypted.
     file: PathBuf,
     /// Run through /bin/sh -c, with {} replaced by the plaintext file's path.
     command: String,
@@ -37,8 +40,10 @@ pub struct ExecFileArgs {
     /// The plaintext file's name inside the private directory.
     #[arg(long)]
     filename: Option<String>,
+    /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
     input_type: Option<TypeArg>,
+    /// Write the plaintext in this format instead of the input's.
     #[arg(long = "output-type", value_enum)]
     output_type: Option<TypeArg>,
 }
