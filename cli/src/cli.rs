@@ -132,6 +132,25 @@ mod tests {
     }
 
     #[test]
+    fn encrypt_and_decrypt_each_show_only_their_own_flags() {
+        let cli = super::Cli::command();
+        let flags = |name: &str| -> Vec<String> {
+            let command = cli.find_subcommand(name).unwrap();
+            command
+                .get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_owned))
+                .collect()
+        };
+        let (encrypt, decrypt) = (flags("encrypt"), flags("decrypt"));
+        for own in ["age", "encrypted-regex", "shamir-secret-sharing-threshold"] {
+            assert!(encrypt.iter().any(|f| f == own) && !decrypt.iter().any(|f| f == own));
+        }
+        for own in ["ignore-mac", "extract"] {
+            assert!(decrypt.iter().any(|f| f == own) && !encrypt.iter().any(|f| f == own));
+        }
+    }
+
+    #[test]
     fn the_command_lines_are_consistent() {
         super::Cli::command().debug_assert();
         crate::sealed::kubeseal::KubesealArgs::command().debug_assert();

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Selector, Value};
 
-use super::flags::SopsFlags;
+use super::flags::{DecryptFlags, EncryptFlags, IoFlags};
 use super::identities::age_identities;
 use crate::exit::{
     COULD_NOT_READ_INPUT_FILE, ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit,
@@ -15,9 +15,9 @@ use crate::exit::{
 use crate::io::{self, Readers};
 use crate::sopsconfig;
 
-pub fn encrypt(flags: &SopsFlags, mode: Mode) -> Result<()> {
+pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
-    let mut settings = encrypt_settings(flags)?;
+    let mut settings = encrypt_settings(flags, how)?;
     if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
         // encrypt them too, so the drop-in mode does not do this).
@@ -67,7 +67,7 @@ fn is_kubernetes_secret(format: Format, bytes: &[u8]) -> bool {
 }
 
 /// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.
-fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
+fn encrypt_settings(flags: &IoFlags, how: &EncryptFlags) -> Result<EncryptSettings> {
     let name = flags.filename_override.clone().or_else(|| {
         flags
             .file
@@ -78,7 +78,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
         (Some(config), Some(name)) => sopsconfig::matching_rule(&config, &name)?,
         _ => None,
     };
-    let flag_recipients: Vec<String> = flags
+    let flag_recipients: Vec<String> = how
         .age
         .iter()
         .map(|r| r.trim().to_owned())
@@ -90,7 +90,7 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
         (None, true) => Vec::new(),
     };
     if let Some(rule) = &rule
-        && flags.age.is_empty()
+        && how.age.is_empty()
     {
         let kinds = rule.foreign_kinds();
         if !kinds.is_empty() {
@@ -113,21 +113,21 @@ fn encrypt_settings(flags: &SopsFlags) -> Result<EncryptSettings> {
     }
     Ok(EncryptSettings {
         groups,
-        shamir_threshold: flags
+        shamir_threshold: how
             .shamir_threshold
             .or(rule.as_ref().map(|r| r.shamir_threshold))
             .unwrap_or(0),
-        selector: match (selector(flags)?, &rule) {
+        selector: match (selector(flags, how)?, &rule) {
             (Some(given), _) => Some(given),
             (None, Some(rule)) => rule.selector().with_context(|| source_name(flags))?,
             (None, None) => None,
         },
-        mac_only_encrypted: flags.mac_only_encrypted
+        mac_only_encrypted: how.mac_only_encrypted
             || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
     })
 }
 
-pub fn decrypt(flags: &SopsFlags) -> Result<()> {
+pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Exit::new(
@@ -135,7 +135,7 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
-    let file = open(text, format, &source_name(flags), flags.ignore_mac).map_err(|e| {
+    let file = open(text, format, &source_name(flags), how.ignore_mac).map_err(|e| {
         let hint = e
             .downcast_ref::<sops::Error>()
             .and_then(|cause| format_hint(flags, cause, format));
@@ -145,7 +145,7 @@ pub fn decrypt(flags: &SopsFlags) -> Result<()> {
         }
     })?;
     let out_format = flags.output_type.map_or(format, Into::into);
-    let out = match &flags.extract {
+    let out = match &how.extract {
         Some(path) => extract(&file.branches, path, out_format)?,
         None => file.plain(out_format)?,
     };
@@ -201,32 +201,26 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
 }
 
 /// The selector the flags give, if any; at most one may be given.
-fn selector(flags: &SopsFlags) -> Result<Option<Selector>> {
+fn selector(flags: &IoFlags, how: &EncryptFlags) -> Result<Option<Selector>> {
     let regex =
         |pattern: &String, make: fn(regex::Regex) -> Selector| Selector::compile(pattern).map(make);
     let given: Vec<Result<Selector, sops::Error>> = [
-        flags
-            .unencrypted_suffix
+        how.unencrypted_suffix
             .clone()
             .map(|s| Ok(Selector::UnencryptedSuffix(s))),
-        flags
-            .encrypted_suffix
+        how.encrypted_suffix
             .clone()
             .map(|s| Ok(Selector::EncryptedSuffix(s))),
-        flags
-            .unencrypted_regex
+        how.unencrypted_regex
             .as_ref()
             .map(|r| regex(r, Selector::UnencryptedRegex)),
-        flags
-            .encrypted_regex
+        how.encrypted_regex
             .as_ref()
             .map(|r| regex(r, Selector::EncryptedRegex)),
-        flags
-            .unencrypted_comment_regex
+        how.unencrypted_comment_regex
             .as_ref()
             .map(|r| regex(r, Selector::UnencryptedCommentRegex)),
-        flags
-            .encrypted_comment_regex
+        how.encrypted_comment_regex
             .as_ref()
             .map(|r| regex(r, Selector::EncryptedCommentRegex)),
     ]
@@ -248,7 +242,7 @@ fn selector(flags: &SopsFlags) -> Result<Option<Selector>> {
     }
 }
 
-fn source_name(flags: &SopsFlags) -> String {
+fn source_name(flags: &IoFlags) -> String {
     flags
         .file
         .as_ref()
@@ -257,7 +251,7 @@ fn source_name(flags: &SopsFlags) -> String {
 
 /// When the input did not parse in the format its name picked (sops's rule), says so and how
 /// to pick another: the parser's own message cannot know the name was the reason.
-fn format_hint(flags: &SopsFlags, error: &sops::Error, format: Format) -> Option<String> {
+fn format_hint(flags: &IoFlags, error: &sops::Error, format: Format) -> Option<String> {
     let unparsable = matches!(error, sops::Error::Store(_) | sops::Error::Yaml(_));
     (unparsable && flags.input_type.is_none()).then(|| {
         format!(
@@ -267,7 +261,7 @@ fn format_hint(flags: &SopsFlags, error: &sops::Error, format: Format) -> Option
     })
 }
 
-fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {
+fn read_input(flags: &IoFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)> {
     if flags.in_place && flags.output.is_some() {
         return Err(Exit::new(
             ERROR_CONFLICTING_PARAMETERS,
@@ -296,7 +290,7 @@ fn read_input(flags: &SopsFlags) -> Result<(zeroize::Zeroizing<Vec<u8>>, Format)
     Ok((bytes, format))
 }
 
-fn write(flags: &SopsFlags, bytes: &[u8], readers: Readers) -> Result<()> {
+fn write(flags: &IoFlags, bytes: &[u8], readers: Readers) -> Result<()> {
     let target: Option<&Path> = match (&flags.output, flags.in_place) {
         (Some(out), _) => Some(out),
         (None, true) => flags.file.as_deref(),

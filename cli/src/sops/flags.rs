@@ -1,6 +1,6 @@
-//! The flags of sops's encrypt and decrypt (and `--input-type`/`--output-type` for every
-//! command), with sops's names (spec `sops.md` §8). A leaf: the commands read these, nothing
-//! here knows the commands.
+//! The flags of sops's encrypt and decrypt, in three groups (what both share, encrypt's own,
+//! decrypt's own) so each command shows only its flags, with sops's names (spec `sops.md` §8).
+//! A leaf: the commands read these, nothing here knows the commands.
 
 use std::path::PathBuf;
 
@@ -29,14 +29,11 @@ impl From<TypeArg> for Format {
     }
 }
 
-/// The flags of sops's encrypt and decrypt, for the native commands and the drop-in alike.
+/// What `encrypt` and `decrypt` share: the file, its format, where the result goes.
 #[derive(Args, Default)]
-pub struct SopsFlags {
+pub struct IoFlags {
     /// The file (default: stdin, which needs --input-type or --filename-override).
     pub file: Option<PathBuf>,
-    /// age recipients, comma-separated (encrypt).
-    #[arg(short = 'a', long, env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
-    pub age: Vec<String>,
     /// Format of the input (default: from the file name; sops's rule: .yaml/.yml, .json, .env,
     /// .ini, else binary).
     #[arg(long = "input-type", value_enum)]
@@ -44,7 +41,7 @@ pub struct SopsFlags {
     /// Format of the output (default: the input's).
     #[arg(long = "output-type", value_enum)]
     pub output_type: Option<TypeArg>,
-    /// The name used to pick the format when reading stdin.
+    /// The name used to pick the format (and the .sops.yaml rule) when reading stdin.
     #[arg(long = "filename-override")]
     pub filename_override: Option<String>,
     /// Write the result back to the file (atomically).
@@ -53,12 +50,18 @@ pub struct SopsFlags {
     /// Write the result to this file (atomically) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Decrypt even if the MAC does not match (values must still open).
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
-    /// Decrypt one value or subtree, e.g. '["db"]["password"]'.
-    #[arg(long)]
-    pub extract: Option<String>,
+    /// The .sops.yaml whose creation rules give recipients and selectors when encrypting
+    /// (default: SOPS_CONFIG, else .sops.yaml in the working directory or a parent).
+    #[arg(long, env = "SOPS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// How to encrypt: recipients, which values, the MAC and Shamir settings.
+#[derive(Args, Default)]
+pub struct EncryptFlags {
+    /// age recipients, comma-separated (default: the .sops.yaml creation rule's).
+    #[arg(short = 'a', long, env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
+    pub age: Vec<String>,
     /// Leave values whose key ends with this suffix clear (default: _unencrypted).
     #[arg(long = "unencrypted-suffix")]
     pub unencrypted_suffix: Option<String>,
@@ -83,8 +86,33 @@ pub struct SopsFlags {
     /// Key groups needed to recover the data key (default: the creation rule's, else all).
     #[arg(long = "shamir-secret-sharing-threshold")]
     pub shamir_threshold: Option<usize>,
-    /// The .sops.yaml to use (default: SOPS_CONFIG, else .sops.yaml in the working directory
-    /// or a parent).
-    #[arg(long, env = "SOPS_CONFIG")]
-    pub config: Option<PathBuf>,
+}
+
+/// How to decrypt.
+#[derive(Args, Default)]
+pub struct DecryptFlags {
+    /// Decrypt even if the MAC does not match (values must still open).
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    /// Decrypt one value or subtree, e.g. '["db"]["password"]'.
+    #[arg(long)]
+    pub extract: Option<String>,
+}
+
+/// `encrypt`'s flags: only its own, so its help shows nothing that belongs to decrypt.
+#[derive(Args)]
+pub struct EncryptArgs {
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub encrypt: EncryptFlags,
+}
+
+/// `decrypt`'s flags.
+#[derive(Args)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub decrypt: DecryptFlags,
 }

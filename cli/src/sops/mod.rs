@@ -17,7 +17,6 @@ mod flags;
 mod identities;
 
 pub use files::Mode;
-pub use flags::SopsFlags;
 
 /// sops's command line: `sops COMMAND [flags] FILE`, the legacy `sops -e|-d [flags] FILE`, or
 /// `sops FILE` to edit.
@@ -40,8 +39,13 @@ pub struct SopsArgs {
     /// Print the version.
     #[arg(long)]
     version: bool,
+    /// The legacy `-e`/`-d` form takes encrypt's and decrypt's flags alike.
     #[command(flatten)]
-    flags: SopsFlags,
+    io: flags::IoFlags,
+    #[command(flatten)]
+    encrypt_flags: flags::EncryptFlags,
+    #[command(flatten)]
+    decrypt_flags: flags::DecryptFlags,
 }
 
 /// The file commands, for `sealbox …` and `sealbox sops …` alike.
@@ -51,9 +55,9 @@ pub enum SopsCommand {
     /// Kubernetes Secret manifest with no selector from flags or .sops.yaml keeps
     /// apiVersion/kind/metadata readable: only data and stringData are encrypted
     /// (`sealbox sops encrypt` encrypts everything, as sops does).
-    Encrypt(SopsFlags),
+    Encrypt(flags::EncryptArgs),
     /// Decrypt a sops file with age identities (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, …).
-    Decrypt(SopsFlags),
+    Decrypt(flags::DecryptArgs),
     /// Open a sops file in $SOPS_EDITOR/$EDITOR and seal it again; unchanged values keep
     /// their ciphertext.
     Edit(change::EditArgs),
@@ -77,8 +81,8 @@ pub enum SopsCommand {
 
 pub fn run_command(command: SopsCommand, mode: Mode) -> Result<()> {
     match command {
-        SopsCommand::Encrypt(flags) => files::encrypt(&flags, mode),
-        SopsCommand::Decrypt(flags) => files::decrypt(&flags),
+        SopsCommand::Encrypt(args) => files::encrypt(&args.io, &args.encrypt, mode),
+        SopsCommand::Decrypt(args) => files::decrypt(&args.io, &args.decrypt),
         SopsCommand::Edit(args) => change::edit(&args),
         SopsCommand::Set(args) => change::set(&args),
         SopsCommand::Unset(args) => change::unset(&args),
@@ -160,8 +164,8 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
 pub fn run_dropin(args: SopsArgs) -> Result<()> {
     match (args.command, args.encrypt, args.decrypt) {
         (Some(command), ..) => run_command(command, Mode::Sops),
-        (None, true, false) => files::encrypt(&args.flags, Mode::Sops),
-        (None, false, true) => files::decrypt(&args.flags),
+        (None, true, false) => files::encrypt(&args.io, &args.encrypt_flags, Mode::Sops),
+        (None, false, true) => files::decrypt(&args.io, &args.decrypt_flags),
         (None, true, true) => Err(Exit::new(
             ERROR_CONFLICTING_PARAMETERS,
             "--encrypt and --decrypt are mutually exclusive",
@@ -176,11 +180,11 @@ pub fn run_dropin(args: SopsArgs) -> Result<()> {
             Ok(())
         }
         // `sops FILE` edits.
-        (None, false, false) => match args.flags.file {
+        (None, false, false) => match args.io.file {
             Some(file) => change::edit(&change::EditArgs {
                 file,
-                input_type: args.flags.input_type,
-                ignore_mac: args.flags.ignore_mac,
+                input_type: args.io.input_type,
+                ignore_mac: args.decrypt_flags.ignore_mac,
             }),
             None => Err(Exit::new(NO_FILE_SPECIFIED, "no file specified").into()),
         },
