@@ -5,6 +5,7 @@ mod check;
 mod cluster_access;
 mod controller_e2e;
 mod controller_lifecycle;
+mod interrupted_writes;
 mod module_graph;
 mod sealed_cli;
 mod sealed_errors;
