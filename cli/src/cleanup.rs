@@ -413,6 +413,24 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_rename_removes_the_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = dir.path().join("busy");
+        fs::create_dir(&busy).unwrap();
+        fs::write(busy.join("x"), "").unwrap();
+        let mut tmp = temp_file_in(dir.path()).unwrap();
+        let path = tmp.path().to_owned();
+        std::io::Write::write_all(tmp.as_file_mut(), b"plaintext").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(tmp.persist(&busy).is_err());
+        assert!(!path.exists());
+        assert!(registry().live.is_empty());
+    }
+
+    #[test]
     fn a_sweep_removes_only_stale_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();

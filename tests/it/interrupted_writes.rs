@@ -261,3 +261,51 @@ fn sigterm_mid_write_removes_the_temp_file() {
     }
     panic!("SIGTERM never landed while the temp file existed");
 }
+
+#[test]
+fn a_killed_edit_leaves_its_private_directory_to_the_next_run() {
+    let (env, r) = setup();
+    let plain = "SECRET=PLAINMARK-edit\n";
+    env.write("work/app.env", plain);
+    sealbox_ok(&env, &["encrypt", "-i", "--age", &r, "work/app.env"]);
+    std::fs::create_dir(env.path("tmp")).unwrap();
+    // The "editor" says where the plaintext is, then waits (as itself, `exec`) to be killed.
+    env.write(
+        "editor.sh",
+        "#!/bin/sh\necho $$ > editor.pid\necho \"$1\" > where.tmp\nmv where.tmp where.txt\nexec sleep 60\n",
+    );
+    std::fs::set_permissions(env.path("editor.sh"), PermissionsExt::from_mode(0o755)).unwrap();
+    let mut edit = env.sealbox(&["edit", "work/app.env"]);
+    edit.0
+        .env("SOPS_AGE_KEY_FILE", env.path("key.txt"))
+        .env("EDITOR", env.path("editor.sh"))
+        .env("TMPDIR", env.path("tmp"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = edit.0.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !env.path("where.txt").exists() {
+        assert!(Instant::now() < deadline, "the editor never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let copy = std::path::PathBuf::from(env.read("where.txt").trim());
+    child.kill().unwrap();
+    assert!(killed(child.wait().unwrap()));
+    // The editor (`sleep`) outlives sealbox; it is not sealbox's to clean up.
+    env.command("kill", &["-KILL", env.read("editor.pid").trim()])
+        .run()
+        .ok();
+    let private = copy.parent().unwrap().to_owned();
+    assert!(private.starts_with(env.path("tmp")));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), plain);
+
+    std::thread::sleep(Duration::from_secs(6));
+    let mut next = env.sealbox(&["exec-file", "work/app.env", "true"]);
+    next.0
+        .env("SOPS_AGE_KEY_FILE", env.path("key.txt"))
+        .env("TMPDIR", env.path("tmp"));
+    next.run().ok();
+    let left: Vec<_> = std::fs::read_dir(env.path("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
