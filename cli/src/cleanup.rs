@@ -9,8 +9,9 @@
 //!   command), so Ctrl-C goes to that command and does not end sealbox under it.
 //!
 //! Both kinds of artifact are registered here while they exist. SIGTERM, SIGINT and SIGHUP
-//! remove every registered artifact and end sealbox with status 128 + the signal's number (as
-//! a shell reports a process the signal killed). Only SIGKILL (or a crash) can leave one
+//! (unless ignored when sealbox started, as under `nohup`) remove every registered artifact
+//! and end sealbox with status 128 + the signal's number (as a shell reports a process the
+//! signal killed). Only SIGKILL (or a crash) can leave one
 //! behind, so each name carries its owner's process ID — `.sealbox-<pid>-<random>.tmp` for a
 //! temp file, `sealbox-edit-<pid>-<random>` and `sealbox-exec-<pid>-<random>` in the temp
 //! directory for a private directory — and the next sealbox run that creates one in the same
@@ -182,7 +183,12 @@ fn watch() -> io::Result<()> {
     static WATCHER: OnceLock<Result<(), String>> = OnceLock::new();
     WATCHER
         .get_or_init(|| {
-            let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
+            // A signal ignored when sealbox started (`nohup`, a background job of a script)
+            // stays ignored, as the shell that set it up expects.
+            let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let watched = [SIGTERM, SIGINT, SIGHUP].map(|s| (!ignored(&status, s)).then_some(s));
+            let mut signals =
+                Signals::new(watched.into_iter().flatten()).map_err(|e| e.to_string())?;
             std::thread::spawn(move || {
                 for signal in signals.forever() {
                     // The lock is kept until the process ends, so nothing is created after
@@ -205,6 +211,15 @@ fn watch() -> io::Result<()> {
         })
         .clone()
         .map_err(|e| io::Error::other(format!("cannot watch for termination signals: {e}")))
+}
+
+/// Whether `signal` is ignored, by the `SigIgn` mask of `/proc/<pid>/status` text.
+fn ignored(status: &str, signal: i32) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| (1..=64).contains(&signal) && mask & (1 << (signal - 1)) != 0)
 }
 
 /// An artifact the signal handler removes; dropping this forgets it (its owner has removed
@@ -395,6 +410,16 @@ mod tests {
         ] {
             assert!(!is_stale(kept));
         }
+    }
+
+    #[test]
+    fn signals_ignored_on_entry_are_read_from_the_mask() {
+        let status = "Name:\tsealbox\nSigBlk:\t0000000000000002\nSigIgn:\t0000000000004001\n";
+        assert!(ignored(status, SIGHUP));
+        assert!(ignored(status, SIGTERM));
+        assert!(!ignored(status, SIGINT));
+        assert!(!ignored("SigIgn:\t0000000000000000\n", SIGHUP));
+        assert!(!ignored("", SIGHUP));
     }
 
     #[test]
