@@ -11,11 +11,11 @@
 //! Both kinds of artifact are registered here while they exist. SIGTERM, SIGINT and SIGHUP
 //! (unless ignored when sealbox started, as under `nohup`) remove every registered artifact
 //! and end sealbox with status 128 + the signal's number (as a shell reports a process the
-//! signal killed). Only SIGKILL (or a crash) can leave one
-//! behind, so each name carries its owner's process ID — `.sealbox-<pid>-<random>.tmp` for a
-//! temp file, `sealbox-edit-<pid>-<random>` and `sealbox-exec-<pid>-<random>` in the temp
-//! directory for a private directory — and the next sealbox run that creates one in the same
-//! directory removes those whose owner is no longer running ([`is_stale`]).
+//! signal killed). Only SIGKILL (or a crash) can leave one behind, so each name carries its
+//! owner's process ID — `.sealbox-<pid>-<random>.tmp` for a temp file, `sealbox-edit-<pid>-
+//! <random>` and `sealbox-exec-<pid>-<random>` in the temp directory for a private directory
+//! — and the next sealbox run that creates one in the same directory removes those whose
+//! owner is no longer running ([`is_stale`]).
 //!
 //! ```no_run
 //! # fn demo() -> std::io::Result<()> {
