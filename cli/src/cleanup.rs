@@ -12,10 +12,13 @@
 //! (unless ignored when sealbox started, as under `nohup`) remove every registered artifact
 //! and end sealbox with status 128 + the signal's number (as a shell reports a process the
 //! signal killed). Only SIGKILL (or a crash) can leave one behind, so each name carries its
-//! owner's process ID — `.sealbox-<pid>-<random>.tmp` for a temp file, `sealbox-edit-<pid>-
-//! <random>` and `sealbox-exec-<pid>-<random>` in the temp directory for a private directory
-//! — and the next sealbox run that creates one in the same directory removes those whose
-//! owner is no longer running ([`is_stale`]).
+//! owner's process ID:
+//! - `.sealbox-<pid>-<random>.tmp` for a temp file, beside its target;
+//! - `sealbox-edit-<pid>-<random>` and `sealbox-exec-<pid>-<random>` for a private directory,
+//!   in the system's temp directory (`$TMPDIR`, else `/tmp`);
+//!
+//! and the next sealbox run that creates one in the same directory removes those whose owner
+//! is no longer running ([`is_stale`]).
 //!
 //! ```no_run
 //! # fn demo() -> std::io::Result<()> {
