@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use zeroize::Zeroizing;
 
+use crate::cleanup;
+
 /// The whole input as UTF-8 text, from `path` or stdin. `flag` names the option in errors.
 /// Inputs may hold plaintext or keys, so they are wiped from memory when dropped.
 pub fn read_text(path: Option<&Path>, flag: &str) -> Result<Zeroizing<String>> {
@@ -77,7 +79,8 @@ pub enum Readers {
 }
 
 /// Writes `contents` to `path` (or stdout when `None`). A file is replaced atomically: a temp
-/// file beside it is written, fsynced and renamed over it.
+/// file beside it (`cleanup::temp_file_in`: 0600 from the start, removed on any error or
+/// signal) is written, fsynced and renamed over it.
 pub fn write_output(path: Option<&Path>, contents: &[u8], readers: Readers) -> Result<()> {
     let Some(path) = path else {
         let mut out = std::io::stdout().lock();
@@ -112,13 +115,12 @@ pub fn write_output(path: Option<&Path>, contents: &[u8], readers: Readers) -> R
         Readers::Owner => 0o600,
         Readers::Anyone => fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sealbox-")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
+    let mut tmp = cleanup::temp_file_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
+    // An error drops `tmp`, which removes it; a signal removes it too (see `cleanup`).
+    tmp.as_file_mut()
+        .write_all(contents)
+        .and_then(|()| tmp.as_file_mut().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set permissions for {}", path.display()))?;

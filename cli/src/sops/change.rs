@@ -12,12 +12,12 @@ use sealbox_crypto::sops::{self, Format, OpenFile};
 
 use super::files;
 use super::flags::TypeArg;
+use crate::cleanup::{self, PrivateDir};
 use crate::exit::{
     ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, ERROR_INVALID_SET_FORMAT, Exit,
     FILE_HAS_NOT_BEEN_MODIFIED, NO_EDITOR_FOUND, NO_FILE_SPECIFIED,
 };
 use crate::io::{self, Readers};
-use crate::privatedir::PrivateDir;
 use crate::sopsconfig;
 
 #[derive(Args)]
@@ -297,7 +297,7 @@ pub fn filestatus(args: &FilestatusArgs) -> Result<()> {
 pub fn edit(args: &EditArgs) -> Result<()> {
     let (mut file, _) = open(&args.file, args.input_type, args.ignore_mac)?;
     let before = zeroize::Zeroizing::new(file.plain(file.format)?);
-    let dir = PrivateDir::new("sealbox-edit-")?;
+    let dir = PrivateDir::new("edit")?;
     let name = args
         .file
         .file_name()
@@ -357,16 +357,14 @@ fn run_editor(path: &std::path::Path) -> Result<()> {
     };
     let mut words = command.split_whitespace();
     let program = words.next().expect("non-empty");
-    let status = std::process::Command::new(program)
-        .args(words)
-        .arg(path)
-        .status()
-        .map_err(|e| {
-            Exit::new(
-                NO_EDITOR_FOUND,
-                format!("cannot run the editor {program:?}: {e}"),
-            )
-        })?;
+    let mut editor = std::process::Command::new(program);
+    editor.args(words).arg(path);
+    let status = cleanup::foreground_child(|| editor.status()).map_err(|e| {
+        Exit::new(
+            NO_EDITOR_FOUND,
+            format!("cannot run the editor {program:?}: {e}"),
+        )
+    })?;
     if !status.success() {
         bail!("the editor {program:?} failed ({status}); the file was left unchanged");
     }

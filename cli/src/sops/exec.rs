@@ -9,9 +9,9 @@ use sealbox_crypto::sops::{Entry, Format, OpenFile, Scalar, Value};
 
 use super::files;
 use super::flags::TypeArg;
+use crate::cleanup::{self, PrivateDir};
 use crate::exit::{ERROR_GENERIC, Exit};
 use crate::io::{self, Readers};
-use crate::privatedir::PrivateDir;
 
 #[derive(Args)]
 pub struct ExecEnvArgs {
@@ -93,15 +93,13 @@ pub fn exec_file(args: &ExecFileArgs) -> Result<()> {
     let file = open(&args.file, args.input_type)?;
     let format = args.output_type.map_or(file.format, Into::into);
     let plain = zeroize::Zeroizing::new(file.plain(format)?);
-    let dir = PrivateDir::new("sealbox-exec-")?;
+    let dir = PrivateDir::new("exec")?;
     let path = dir.path().join(name);
     let command = args.command.replace("{}", &path.to_string_lossy());
     let run = || {
-        std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&command)
-            .status()
-            .context("cannot run /bin/sh")
+        let mut shell = std::process::Command::new("/bin/sh");
+        shell.arg("-c").arg(&command);
+        cleanup::foreground_child(|| shell.status()).context("cannot run /bin/sh")
     };
     let status = if args.no_fifo {
         io::write_output(Some(&path), &plain, Readers::Owner)?;
