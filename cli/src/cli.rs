@@ -73,7 +73,7 @@ impl Cli {
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
             Command::Validate(args) => validate::run(&args),
             Command::Reencrypt(args) => reencrypt::run(&args),
-            Command::Check(args) => check::run(&args.paths),
+            Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {

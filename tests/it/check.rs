@@ -143,7 +143,9 @@ fn check_does_not_fail_open() {
         .run()
         .fails();
     assert!(
-        err.contains("mixed.yaml: document 1: Kubernetes Secret prod/db is not encrypted"),
+        // The Secret is the stream's second document (the list is the first); before
+        // `check` read every document it skipped the list and called the Secret document 1.
+        err.contains("mixed.yaml: document 2: Kubernetes Secret prod/db is not encrypted"),
         "{err}"
     );
     assert!(err.contains("narrow.enc.yaml: document 1: Kubernetes Secret prod/db has values under data/stringData left clear"), "{err}");
