@@ -150,3 +150,362 @@ fn check_does_not_fail_open() {
     );
     assert!(err.contains("narrow.enc.yaml: document 1: Kubernetes Secret prod/db has values under data/stringData left clear"), "{err}");
 }
+
+/// `sealbox check ARGS` in the scratch directory: (passed, stderr).
+fn check(env: &Env, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    let run = env.sealbox(&all).run();
+    let err = run.stderr();
+    assert!(
+        !err.contains("hunter2"),
+        "a secret value in the report: {err}"
+    );
+    (run.output.status.success(), err)
+}
+
+/// Asserts that checking `file` alone fails with `want` in the report.
+fn fails_with(env: &Env, file: &str, want: &str) {
+    let (passed, err) = check(env, &[file]);
+    assert!(!passed, "{file} passed");
+    assert!(err.contains(want), "{file}: want {want:?} in:\n{err}");
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end().replace('\n', "\n    ")
+}
+
+#[test]
+fn check_fails_on_manifests_that_do_not_parse() {
+    let env = Env::new();
+    env.write(
+        "dup.yaml",
+        SECRET.replace("stringData:", "stringData: {}\nstringData:"),
+    );
+    env.write("tab.yaml", SECRET.replace("  password", "\tpassword"));
+    env.write("stray.yaml", format!("{SECRET}[\n"));
+    for file in ["dup.yaml", "tab.yaml", "stray.yaml"] {
+        fails_with(
+            &env,
+            file,
+            &format!("{file}: document 1 does not parse as YAML or JSON"),
+        );
+    }
+    env.write(
+        "dup.json",
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"j"},"data":{},"data":{"a":"aHVudGVyMg=="}}"#,
+    );
+    fails_with(
+        &env,
+        "dup.json",
+        "dup.json: document 1 has the key \"data\" twice",
+    );
+}
+
+#[test]
+fn check_fails_on_lists_of_plain_secrets() {
+    let env = Env::new();
+    env.write(
+        "list.yaml",
+        format!(
+            "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {{name: c}}\n  - {}\n",
+            indent(SECRET)
+        ),
+    );
+    fails_with(
+        &env,
+        "list.yaml",
+        "list.yaml: document 1, items[1]: Kubernetes Secret prod/db is not encrypted",
+    );
+    // `kubectl get secrets -o yaml` (and the key backup the runbook takes) prints this shape
+    env.write(
+        "kubectl.yaml",
+        "apiVersion: v1\nitems:\n- apiVersion: v1\n  data:\n    tls.key: aHVudGVyMg==\n  kind: Secret\n  metadata:\n    name: sealed-secrets-key\n    namespace: kube-system\n  type: kubernetes.io/tls\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
+    );
+    fails_with(
+        &env,
+        "kubectl.yaml",
+        "kubectl.yaml: document 1, items[0]: Kubernetes Secret kube-system/sealed-secrets-key is not encrypted",
+    );
+    env.write(
+        "secretlist.json",
+        r#"{"apiVersion":"v1","kind":"SecretList","items":[{"kind":"Secret","metadata":{"name":"s"},"stringData":{"p":"hunter2"}}]}"#,
+    );
+    fails_with(
+        &env,
+        "secretlist.json",
+        "secretlist.json: document 1, items[0]: Kubernetes Secret s is not encrypted",
+    );
+    env.write(
+        "array.json",
+        r#"[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"},"data":{"p":"aHVudGVyMg=="}}]"#,
+    );
+    fails_with(
+        &env,
+        "array.json",
+        "array.json: document 1, [0]: Kubernetes Secret a is not encrypted",
+    );
+}
+
+#[test]
+fn check_reads_every_file_by_content_not_by_name() {
+    let env = Env::new();
+    for name in ["secret", "secret.YAML", "secret.Yml", "tls.key"] {
+        env.write(name, SECRET);
+        fails_with(
+            &env,
+            name,
+            &format!("{name}: document 1: Kubernetes Secret prod/db is not encrypted"),
+        );
+    }
+    env.write(
+        "secret.JSON.bak",
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"j"},"data":{"a":"aHVudGVyMg=="}}"#,
+    );
+    fails_with(
+        &env,
+        "secret.JSON.bak",
+        "Kubernetes Secret j is not encrypted",
+    );
+    // found in a directory too
+    std::fs::create_dir(env.path("dir")).unwrap();
+    env.write("dir/noext", SECRET);
+    fails_with(
+        &env,
+        "dir",
+        "dir/noext: document 1: Kubernetes Secret prod/db",
+    );
+}
+
+#[test]
+fn check_fails_on_private_keys_in_any_text_file() {
+    let env = Env::new();
+    let out = env
+        .command(
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ],
+        )
+        .run();
+    assert!(out.output.status.success(), "openssl: {}", out.stderr());
+    let pem = out.stdout();
+    let body = pem.lines().nth(1).unwrap().to_owned();
+    env.write("notes.txt", format!("the key:\n{pem}"));
+    env.write("id_key", pem.replace("BEGIN PRIVATE", "BEGIN RSA PRIVATE"));
+    env.write(
+        "ssh",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    env.write(
+        "enc.pem.txt",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n",
+    );
+    env.age_keygen("age.txt");
+    let identity = env.read("age.txt");
+    let identity = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap();
+    for (file, want) in [
+        (
+            "notes.txt",
+            "notes.txt: line 2: a PEM private key (-----BEGIN PRIVATE KEY-----)",
+        ),
+        (
+            "id_key",
+            "id_key: line 1: a PEM private key (-----BEGIN RSA PRIVATE KEY-----)",
+        ),
+        (
+            "ssh",
+            "ssh: line 1: a PEM private key (-----BEGIN OPENSSH PRIVATE KEY-----)",
+        ),
+        (
+            "enc.pem.txt",
+            "a PEM private key (-----BEGIN ENCRYPTED PRIVATE KEY-----)",
+        ),
+        (
+            "age.txt",
+            "age.txt: line 3: an age identity (AGE-SECRET-KEY-1…)",
+        ),
+    ] {
+        let (passed, err) = check(&env, &[file]);
+        assert!(!passed, "{file} passed");
+        assert!(err.contains(want), "{file}: want {want:?} in:\n{err}");
+        assert!(
+            !err.contains(&body) && !err.contains(&identity[16..]),
+            "a key in the report: {err}"
+        );
+    }
+}
+
+#[test]
+fn check_fails_on_leftover_temp_files_and_missing_paths() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("repo")).unwrap();
+    env.write("repo/.sealbox-Xy12Ab", "partial: plaintext\n");
+    fails_with(
+        &env,
+        "repo",
+        "repo/.sealbox-Xy12Ab: a temporary file left by an interrupted sealbox run",
+    );
+    env.write("ok.yaml", "a: 1\n");
+    fails_with(&env, "missing.yaml", "missing.yaml: does not exist");
+    let (passed, err) = check(&env, &["ok.yaml", "gone/"]);
+    assert!(!passed && err.contains("gone/: does not exist"), "{err}");
+}
+
+#[test]
+fn check_staged_reads_the_index_not_the_working_tree() {
+    let env = Env::new();
+    let r = env.age_keygen("key.txt");
+    std::fs::create_dir(env.path("repo")).unwrap();
+    let git = |args: &[&str]| {
+        let mut all = vec!["-c", "user.name=t", "-c", "user.email=t@t"];
+        all.extend_from_slice(args);
+        let mut cmd = env.command("git", &all);
+        cmd.0.current_dir(env.path("repo"));
+        let run = cmd.run();
+        assert!(
+            run.output.status.success(),
+            "git {args:?}: {}",
+            run.stderr()
+        );
+    };
+    let staged = |dir: &str| {
+        let mut cmd = env.sealbox(&["check", "--staged"]);
+        cmd.0.current_dir(env.path(dir));
+        let run = cmd.run();
+        assert!(!run.stderr().contains("hunter2"), "{}", run.stderr());
+        (run.output.status.success(), run.stderr())
+    };
+    git(&["init", "-q"]);
+    env.write("repo/README", "hello\n");
+    git(&["add", "README"]);
+    git(&["commit", "-q", "-m", "one"]);
+    assert!(staged("repo").0, "nothing staged passes");
+
+    // plaintext staged, then the working copy encrypted: what a commit would record is plain
+    std::fs::create_dir(env.path("repo/k8s")).unwrap();
+    env.write("repo/k8s/db.yaml", SECRET);
+    git(&["add", "k8s/db.yaml"]);
+    let enc = env
+        .sealbox(&["encrypt", "--age", &r, "repo/k8s/db.yaml"])
+        .run()
+        .ok();
+    env.write("repo/k8s/db.yaml", &enc);
+    let mut tree = env.sealbox(&["check", "k8s/db.yaml"]);
+    tree.0.current_dir(env.path("repo"));
+    tree.run().ok();
+    let (passed, err) = staged("repo");
+    assert!(!passed);
+    assert!(
+        err.contains("k8s/db.yaml: document 1: Kubernetes Secret prod/db is not encrypted"),
+        "{err}"
+    );
+    // names are the repo's paths, from a subdirectory too
+    let (passed, err) = staged("repo/k8s");
+    assert!(
+        !passed && (err.contains("\nk8s/db.yaml: ") || err.starts_with("k8s/db.yaml: ")),
+        "{err}"
+    );
+
+    // the encrypted copy staged: passes
+    git(&["add", "k8s/db.yaml"]);
+    assert!(staged("repo").0);
+    git(&["commit", "-q", "-m", "two"]);
+
+    // a staged .sealboxignore allows a fixture; a staged key is caught
+    std::fs::create_dir(env.path("repo/testdata")).unwrap();
+    env.write("repo/testdata/plain.yaml", SECRET);
+    env.write("repo/testdata/age.txt", env.read("key.txt"));
+    git(&["add", "testdata"]);
+    let (passed, err) = staged("repo");
+    assert!(
+        !passed && err.contains("testdata/age.txt: line 3: an age identity"),
+        "{err}"
+    );
+    env.write("repo/.sealboxignore", "# TEST ONLY fixtures\ntestdata/\n");
+    let (passed, _) = staged("repo");
+    assert!(
+        !passed,
+        "a .sealboxignore only in the working tree is not what is committed"
+    );
+    git(&["add", ".sealboxignore"]);
+    let (passed, err) = staged("repo");
+    assert!(passed, "{err}");
+}
+
+#[test]
+fn sealboxignore_and_the_marker_allow_fixtures() {
+    let env = Env::new();
+    for dir in ["repo/.git", "repo/tests/fixtures/deep", "repo/app"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+    }
+    env.write("repo/tests/fixtures/deep/secret.yaml", SECRET);
+    env.write(
+        "repo/tests/fixtures/key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n",
+    );
+    env.write("repo/app/fixture-1.yaml", SECRET);
+    env.write(
+        "repo/app/marked.yaml",
+        format!("# sealbox:allow a test fixture\n{SECRET}"),
+    );
+    env.write("repo/app/real.yaml", SECRET);
+    let run = |args: &[&str]| {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        let mut cmd = env.sealbox(&all);
+        cmd.0.current_dir(env.path("repo"));
+        let run = cmd.run();
+        (run.output.status.success(), run.stderr())
+    };
+    let (passed, err) = run(&["."]);
+    assert!(!passed);
+    for file in [
+        "deep/secret.yaml",
+        "key.pem",
+        "fixture-1.yaml",
+        "app/real.yaml",
+    ] {
+        assert!(err.contains(file), "{file} in {err}");
+    }
+    assert!(!err.contains("marked.yaml"), "the marker allows it: {err}");
+    env.write(
+        "repo/.sealboxignore",
+        "# TEST ONLY\ntests/**/*.yaml\n*.pem\napp/fixture-?.yaml\n",
+    );
+    let (passed, err) = run(&["."]);
+    assert!(!passed);
+    assert!(err.contains("./app/real.yaml: document 1"), "{err}");
+    assert!(
+        err.contains("1 unencrypted secret(s)"),
+        "only real.yaml: {err}"
+    );
+    // named one by one, as pre-commit passes them; from a subdirectory the parent's file applies
+    let (passed, err) = run(&["tests/fixtures/deep/secret.yaml", "app/fixture-1.yaml"]);
+    assert!(passed, "{err}");
+    let mut sub = env.sealbox(&["check", "deep/secret.yaml", "key.pem"]);
+    sub.0.current_dir(env.path("repo/tests/fixtures"));
+    sub.run().ok();
+}
+
+#[test]
+fn the_published_hook_excludes_nothing_of_the_users() {
+    let hooks =
+        std::fs::read_to_string(sealbox_tests::root().join(".pre-commit-hooks.yaml")).unwrap();
+    assert!(
+        !hooks.lines().any(|l| l.trim_start().starts_with("exclude")),
+        "{hooks}"
+    );
+    let docs = std::fs::read_to_string(sealbox_tests::root().join("docs/sops.md")).unwrap();
+    assert!(
+        docs.contains("sealbox check --staged"),
+        "the documented git hook checks the index"
+    );
+}

@@ -158,7 +158,7 @@ fn decode(bytes: &[u8]) -> Decoded {
 }
 
 static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----").expect("valid regex")
+    Regex::new(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----").expect("valid regex")
 });
 static AGE_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]{20,}").expect("valid regex"));
@@ -174,11 +174,11 @@ fn has_key_line(text: &str) -> bool {
 fn private_keys(name: &str, text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        if let Some(m) = PEM_KEY.captures(line) {
+        if let Some(m) = PEM_KEY.find(line) {
             found.push(format!(
-                "{name}: line {}: a {}private key (PEM): never commit private keys: encrypt the file with `sealbox encrypt`, or {ALLOW} (test keys only)",
+                "{name}: line {}: a PEM private key ({}): never commit private keys: encrypt the file with `sealbox encrypt`, or {ALLOW} (test keys only)",
                 index + 1,
-                &m[1]
+                m.as_str()
             ));
         }
         if let Some(m) = AGE_KEY.find(line) {
@@ -558,7 +558,7 @@ mod tests {
                 &format!("x\n{header}\nMIIB\n"),
                 "k.txt: line 2: a ",
             );
-            one("README.md", &format!("{header}\n"), "private key (PEM)");
+            one("README.md", &format!("{header}\n"), "a PEM private key");
         }
         let age = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
         one(
