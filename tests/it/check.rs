@@ -509,3 +509,296 @@ fn the_published_hook_excludes_nothing_of_the_users() {
         "the documented git hook checks the index"
     );
 }
+
+/// A generated corpus of plain Secrets for the property test.
+mod corpus {
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub enum Shape {
+        Yaml,
+        /// A ConfigMap, then the Secret.
+        YamlMulti,
+        YamlList,
+        Json,
+        JsonArray,
+        JsonList,
+    }
+
+    #[derive(Debug, Clone)]
+    pub struct Case {
+        pub shape: Shape,
+        pub name: String,
+        pub namespace: Option<String>,
+        pub values: Vec<(String, String)>,
+        pub string_data: bool,
+        /// YAML only: a leading `---` and CRLF line ends.
+        pub marker: bool,
+        pub crlf: bool,
+        pub stem: String,
+        pub ext: &'static str,
+    }
+
+    pub fn case() -> impl Strategy<Value = Case> {
+        (
+            prop_oneof![
+                Just(Shape::Yaml),
+                Just(Shape::YamlMulti),
+                Just(Shape::YamlList),
+                Just(Shape::Json),
+                Just(Shape::JsonArray),
+                Just(Shape::JsonList),
+            ],
+            "[a-z][a-z0-9-]{0,20}",
+            proptest::option::of("[a-z][a-z0-9-]{0,10}"),
+            proptest::collection::vec(("[A-Za-z_][A-Za-z0-9_.-]{0,12}", "[ -~]{1,30}"), 1..4),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            "[a-zA-Z0-9_][a-zA-Z0-9_ .-]{0,15}",
+            proptest::sample::select(vec![
+                "yaml", "yml", "YAML", "Yml", "json", "JSON", "", "key", "txt", "secret", "bak",
+            ]),
+        )
+            .prop_map(
+                |(shape, name, namespace, values, string_data, marker, crlf, stem, ext)| Case {
+                    shape,
+                    name,
+                    namespace,
+                    values,
+                    string_data,
+                    marker,
+                    crlf,
+                    stem,
+                    ext,
+                },
+            )
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn q(text: &str) -> String {
+        serde_json::to_string(text).unwrap()
+    }
+
+    impl Case {
+        pub fn is_json(&self) -> bool {
+            matches!(self.shape, Shape::Json | Shape::JsonArray | Shape::JsonList)
+        }
+
+        pub fn file_name(&self, index: usize) -> String {
+            if self.ext.is_empty() {
+                format!("{index:02}-{}", self.stem)
+            } else {
+                format!("{index:02}-{}.{}", self.stem, self.ext)
+            }
+        }
+
+        /// Where the Secret is, as `check` names it.
+        pub fn label(&self) -> &'static str {
+            match self.shape {
+                Shape::Yaml | Shape::Json => "document 1: Kubernetes Secret",
+                Shape::YamlMulti => "document 2: Kubernetes Secret",
+                Shape::YamlList | Shape::JsonList => "document 1, items[0]: Kubernetes Secret",
+                Shape::JsonArray => "document 1, [0]: Kubernetes Secret",
+            }
+        }
+
+        /// The Secret as one line of JSON (also a YAML flow mapping).
+        fn secret_json(&self) -> String {
+            let values: Vec<String> = self
+                .values
+                .iter()
+                .map(|(k, v)| {
+                    let v = if self.string_data {
+                        q(v)
+                    } else {
+                        q(&base64(v.as_bytes()))
+                    };
+                    format!("{}:{v}", q(k))
+                })
+                .collect();
+            let ns = self
+                .namespace
+                .as_ref()
+                .map(|n| format!(",\"namespace\":{}", q(n)))
+                .unwrap_or_default();
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":{}{ns}}},"type":"Opaque","{}":{{{}}}}}"#,
+                q(&self.name),
+                if self.string_data {
+                    "stringData"
+                } else {
+                    "data"
+                },
+                values.join(",")
+            )
+        }
+
+        fn secret_yaml(&self) -> String {
+            let mut out = format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n",
+                q(&self.name)
+            );
+            if let Some(ns) = &self.namespace {
+                out += &format!("  namespace: {}\n", q(ns));
+            }
+            out += if self.string_data {
+                "stringData:\n"
+            } else {
+                "data:\n"
+            };
+            for (k, v) in &self.values {
+                let v = if self.string_data {
+                    q(v)
+                } else {
+                    base64(v.as_bytes())
+                };
+                out += &format!("  {}: {v}\n", q(k));
+            }
+            out
+        }
+
+        pub fn text(&self) -> String {
+            let text = match self.shape {
+                Shape::Yaml => self.secret_yaml(),
+                Shape::YamlMulti => format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n---\n{}",
+                    self.secret_yaml()
+                ),
+                Shape::YamlList => format!(
+                    "apiVersion: v1\nkind: List\nmetadata: {{}}\nitems:\n- {}\n",
+                    self.secret_yaml().trim_end().replace('\n', "\n  ")
+                ),
+                Shape::Json => self.secret_json(),
+                Shape::JsonArray => format!("[\n{}\n]\n", self.secret_json()),
+                Shape::JsonList => format!(
+                    r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+                    self.secret_json()
+                ),
+            };
+            if self.is_json() {
+                return text;
+            }
+            let text = if self.marker {
+                format!("---\n{text}")
+            } else {
+                text
+            };
+            if self.crlf {
+                text.replace('\n', "\r\n")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// For every plain Secret in a generated corpus (YAML/JSON, single and multi-document, Lists,
+/// arrays, data and stringData, odd names and extensions), `check` fails naming it; for every
+/// file `sealbox encrypt` or `sealbox seal` made of one, it passes. The corpus is checked with
+/// one run per directory, each file's verdict read from the report.
+#[test]
+fn check_fails_on_every_plain_secret_and_passes_what_sealbox_encrypts() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    let env = Env::with_keys();
+    let r = env.age_keygen("key.txt");
+    for dir in ["plain", "enc", "sealed"] {
+        std::fs::create_dir(env.path(dir)).unwrap();
+    }
+    let mut runner = TestRunner::new(Config::with_cases(48));
+    let cases: Vec<corpus::Case> = (0..48)
+        .map(|_| corpus::case().new_tree(&mut runner).unwrap().current())
+        .collect();
+    let mut sealed = 0;
+    for (index, case) in cases.iter().enumerate() {
+        let file = case.file_name(index);
+        let text = case.text();
+        env.write(&format!("plain/{file}"), &text);
+        let (input, output) = match case.shape {
+            // sops has no store for a top-level JSON array: encrypted as a binary file
+            corpus::Shape::JsonArray => ("binary", "json"),
+            _ if case.is_json() => ("json", "json"),
+            _ => ("yaml", "yaml"),
+        };
+        let plain = format!("plain/{file}");
+        let args = [
+            "encrypt",
+            "--age",
+            &r,
+            "--input-type",
+            input,
+            "--output-type",
+            output,
+            &plain,
+        ];
+        let enc = env.sealbox(&args).run();
+        assert!(
+            enc.output.status.success(),
+            "encrypt {case:?}:\n{text}\n{}",
+            enc.stderr()
+        );
+        env.write(&format!("enc/{file}"), &enc.output.stdout);
+        if matches!(case.shape, corpus::Shape::Yaml | corpus::Shape::Json) {
+            let format = if case.is_json() { "json" } else { "yaml" };
+            let mut args = vec!["seal", "-o", format];
+            if case.namespace.is_none() {
+                args.extend(["-n", "team-a"]);
+            }
+            let seal = env.sealbox(&args).stdin(&text);
+            assert!(
+                seal.output.status.success(),
+                "seal {case:?}:\n{text}\n{}",
+                seal.stderr()
+            );
+            env.write(&format!("sealed/{file}"), &seal.output.stdout);
+            sealed += 1;
+        }
+    }
+    assert!(sealed > 0, "the corpus has single Secrets to seal");
+
+    let (passed, err) = check(&env, &["plain"]);
+    assert!(!passed);
+    for (index, case) in cases.iter().enumerate() {
+        let want = format!("plain/{}: {}", case.file_name(index), case.label());
+        assert!(
+            err.contains(&want),
+            "{want:?} not reported for {case:?}:\n{}\n{err}",
+            case.text()
+        );
+        for (_, value) in &case.values {
+            assert!(
+                value.len() < 12 || !err.contains(value.as_str()),
+                "a value in: {err}"
+            );
+        }
+    }
+    assert!(
+        err.contains(&format!(
+            "{0} unencrypted secret(s) in {0} file(s)",
+            cases.len()
+        )),
+        "one problem per file: {err}"
+    );
+    let (passed, err) = check(&env, &["enc", "sealed"]);
+    assert!(passed, "encrypted or sealed files failed:\n{err}");
+}
