@@ -85,7 +85,7 @@ pub fn classify(name: &str, bytes: &[u8]) -> Outcome {
             let label = format!("{name}: document {}", index + 1);
             match doc {
                 Err(()) if manifest => out.problems.push(format!(
-                    "{label} does not parse as YAML or JSON (a duplicate key, a tab in the indentation, a stray character?) and the file looks like a Kubernetes manifest, so a plain Secret cannot be ruled out: fix it, then {SEAL}; {ALLOW}"
+                    "{label} does not parse as YAML or JSON (a duplicate key, a tab in the indentation, a stray character?) and the file looks like a Kubernetes manifest, so a plain Secret cannot be ruled out: fix it, then {SEAL}; if it holds no secret (a template, a fixture), allow it in .sealboxignore or with a `# sealbox:allow` line"
                 )),
                 Err(()) => {}
                 Ok(value) => {

@@ -195,8 +195,10 @@ impl Ignores {
 
 /// The staged content of the files a commit adds, copies, modifies or renames.
 fn staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
-    let top = String::from_utf8(git(Path::new("."), &["rev-parse", "--show-toplevel"], &[])?)
-        .context("git printed a top-level directory that is not UTF-8")?;
+    let top = git(Path::new("."), &["rev-parse", "--show-toplevel"], &[])
+        .context("--staged checks git's index: run it inside a git repository")?;
+    let top =
+        String::from_utf8(top).context("git printed a top-level directory that is not UTF-8")?;
     let top = PathBuf::from(top.trim_end_matches('\n'));
     // `--raw` gives the modes, so submodules (160000) are skipped; names are the repo's.
     let raw = git(
