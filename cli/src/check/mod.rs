@@ -7,13 +7,16 @@
 //! ExternalSecrets and everything else pass; `.sealboxignore` and a `# sealbox:allow` line
 //! allow fixtures on purpose.
 //!
-//! - `classify`: one file's bytes → its problems (pure);
+//! - `classify`: one file's bytes → its problems (pure), through `documents` (text → parsed
+//!   documents) and `secrets` (documents → plain Secrets);
 //! - `ignore`: `.sealboxignore` patterns (pure);
 //! - this module: where the bytes come from (the working tree, or git's index with
 //!   `--staged`) and the report.
 
 mod classify;
+mod documents;
 mod ignore;
+mod secrets;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
