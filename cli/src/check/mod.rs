@@ -240,14 +240,7 @@ fn staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
         }
         found
     };
-    let mut fields = raw.split(|&b| b == 0);
-    while let (Some(header), Some(path)) = (fields.next(), fields.next()) {
-        let header = String::from_utf8_lossy(header);
-        let path = String::from_utf8_lossy(path).into_owned();
-        let new_mode = header.split(' ').nth(1).unwrap_or_default();
-        if new_mode == "160000" {
-            continue;
-        }
+    for path in staged_files(&raw) {
         let allowed = ignores.iter().any(|(dir, patterns)| {
             path.strip_prefix(dir.as_str())
                 .is_some_and(|rel| ignore::matches(patterns, rel))
@@ -259,6 +252,24 @@ fn staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
         report.file(&path, &top.join(&path), &bytes)?;
     }
     Ok(())
+}
+
+/// The paths in `git diff --raw -z --no-renames` output (`:old new sha sha STATUS\0path\0`
+/// per file), without submodules (mode 160000), which have no content to check.
+fn staged_files(raw: &[u8]) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut fields = raw.split(|&b| b == 0);
+    while let (Some(header), Some(path)) = (fields.next(), fields.next()) {
+        let new_mode = String::from_utf8_lossy(header)
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        if new_mode != "160000" {
+            files.push(String::from_utf8_lossy(path).into_owned());
+        }
+    }
+    files
 }
 
 /// Runs git in `dir` and returns its stdout; a failure is an error that says what git said.
@@ -277,4 +288,21 @@ fn git(dir: &Path, args: &[&str], more: &[PathBuf]) -> Result<Vec<u8>> {
         );
     }
     Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_files_from_raw_diff_output() {
+        let raw = b":000000 100644 0000000 1111111 A\0k8s/a b.yaml\0:100644 100644 2222222 3333333 M\0x\0:000000 160000 0000000 4444444 A\0vendor/sub\0";
+        assert_eq!(staged_files(raw), ["k8s/a b.yaml", "x"]);
+        assert!(staged_files(b"").is_empty());
+    }
+
+    #[test]
+    fn paths_are_normalized_by_name() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
+    }
 }
