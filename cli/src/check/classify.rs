@@ -160,8 +160,10 @@ fn decode(bytes: &[u8]) -> Decoded {
 static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----").expect("valid regex")
 });
-static AGE_KEY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]{20,}").expect("valid regex"));
+static AGE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    // bech32 is read in either case.
+    Regex::new(r"(?i)AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]{20,}").expect("valid regex")
+});
 static MANIFEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?m)^[ \t\-{\[,]*"?(?:apiVersion|kind)"?[ \t]*:"#).expect("valid regex")
 });
@@ -182,7 +184,11 @@ fn private_keys(name: &str, text: &str) -> Vec<String> {
             ));
         }
         if let Some(m) = AGE_KEY.find(line) {
-            let kind = if m.as_str().starts_with("AGE-SECRET-KEY-PQ-") {
+            let kind = if m
+                .as_str()
+                .to_ascii_uppercase()
+                .starts_with("AGE-SECRET-KEY-PQ-")
+            {
                 "AGE-SECRET-KEY-PQ-1…"
             } else {
                 "AGE-SECRET-KEY-1…"
@@ -213,7 +219,7 @@ const NOT_MANIFESTS: &[&str] = &[
     "md", "markdown", "mdx", "rst", "adoc", "asciidoc", "html", "htm", "go", "rs", "py", "rb",
     "js", "mjs", "cjs", "ts", "tsx", "jsx", "java", "kt", "scala", "c", "h", "cc", "cpp", "hpp",
     "cs", "swift", "php", "pl", "sh", "bash", "zsh", "fish", "ps1", "toml", "ini", "env", "tf",
-    "hcl", "tpl", "lock", "sum", "mod", "css", "scss", "xml", "svg", "proto", "sql", "nix", "lua",
+    "hcl", "lock", "sum", "mod", "css", "scss", "xml", "svg", "proto", "sql", "nix", "lua",
     "patch", "diff", "crt", "pem", "pub", "csv",
 ];
 
@@ -287,6 +293,11 @@ mod tests {
         );
         one("noext", SECRET, "noext: document 1: Kubernetes Secret");
         one("x.key", SECRET, "x.key: document 1: Kubernetes Secret");
+        one(
+            "s.yaml.tpl",
+            SECRET,
+            "s.yaml.tpl: document 1: Kubernetes Secret",
+        );
         one(
             "l.yaml",
             &format!(
@@ -366,6 +377,11 @@ mod tests {
             "keys",
             &format!("# created\n{age}\n"),
             "line 2: an age identity",
+        );
+        one(
+            "lower",
+            &age.to_ascii_lowercase(),
+            "line 1: an age identity (AGE-SECRET-KEY-1…)",
         );
         let pq = format!("AGE-SECRET-KEY-PQ-1{}", "Q".repeat(80));
         one("k.env", &format!("K={pq}\n"), "AGE-SECRET-KEY-PQ-1…");
