@@ -802,3 +802,23 @@ fn check_fails_on_every_plain_secret_and_passes_what_sealbox_encrypts() {
     let (passed, err) = check(&env, &["enc", "sealed"]);
     assert!(passed, "encrypted or sealed files failed:\n{err}");
 }
+
+#[test]
+fn binary_files_are_skipped_unless_a_creation_rule_covers_them() {
+    let env = Env::new();
+    let r = env.age_keygen("key.txt");
+    env.write(
+        ".sops.yaml",
+        "creation_rules:\n  - path_regex: \\.bin$\n    age: AGE\n".replace("AGE", &r),
+    );
+    env.write("logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR kind: Secret");
+    env.write("blob.bin", b"\0\x01secret\0");
+    let enc = env
+        .sealbox(&["encrypt", "--age", &r, "blob.bin"])
+        .run()
+        .ok();
+    env.write("blob.enc.bin", enc);
+    let (passed, err) = check(&env, &["logo.png", "blob.enc.bin"]);
+    assert!(passed, "{err}");
+    fails_with(&env, "blob.bin", "blob.bin: matches a creation rule in");
+}
