@@ -551,11 +551,13 @@ mod corpus {
             ],
             "[a-z][a-z0-9-]{0,20}",
             proptest::option::of("[a-z][a-z0-9-]{0,10}"),
-            proptest::collection::vec(("[A-Za-z_][A-Za-z0-9_.-]{0,12}", "[ -~]{1,30}"), 1..4),
+            // distinct keys: a duplicate is a file that does not parse, tested on its own
+            proptest::collection::btree_map("[A-Za-z_][A-Za-z0-9_.-]{0,12}", "[ -~]{1,30}", 1..4),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
-            "[a-zA-Z0-9_][a-zA-Z0-9_ .-]{0,15}",
+            // no dots: a stem ending in `.md`, `.sh`… would name a file of another kind
+            "[a-zA-Z0-9_][a-zA-Z0-9_ -]{0,15}",
             proptest::sample::select(vec![
                 "yaml", "yml", "YAML", "Yml", "json", "JSON", "", "key", "txt", "secret", "bak",
             ]),
@@ -565,7 +567,7 @@ mod corpus {
                     shape,
                     name,
                     namespace,
-                    values,
+                    values: values.into_iter().collect(),
                     string_data,
                     marker,
                     crlf,
