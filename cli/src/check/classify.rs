@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use sealbox_crypto::sops::{self, Format};
+use zeroize::Zeroizing;
 
 use super::documents::yaml_documents;
 use super::secrets::{SEAL, check_value, duplicate_key, is_sops_document};
@@ -103,7 +104,8 @@ pub fn classify(name: &str, bytes: &[u8]) -> Outcome {
 }
 
 enum Decoded {
-    Text(String),
+    /// Wiped when dropped: it may be plaintext.
+    Text(Zeroizing<String>),
     /// NUL bytes and nothing that reads as a manifest or a key.
     Binary,
     /// NUL bytes around what reads as a manifest or a key.
@@ -154,7 +156,7 @@ fn decode(bytes: &[u8]) -> Decoded {
         }
         _ => String::from_utf8_lossy(bytes).into_owned(),
     };
-    Decoded::Text(text)
+    Decoded::Text(Zeroizing::new(text))
 }
 
 static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {

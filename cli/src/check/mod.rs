@@ -24,6 +24,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use zeroize::Zeroizing;
 
 use crate::sopsconfig;
 
@@ -109,7 +110,7 @@ fn working_tree(paths: &[PathBuf], report: &mut Report) -> Result<()> {
     }
     for file in files {
         let name = file.display().to_string();
-        match std::fs::read(&file) {
+        match std::fs::read(&file).map(Zeroizing::new) {
             Ok(bytes) => report.file(&name, &file, &bytes)?,
             Err(e) => report.problems.push(format!(
                 "{name}: cannot be read ({}), so it cannot be ruled out: make it readable",
@@ -248,7 +249,7 @@ fn staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
         if allowed {
             continue;
         }
-        let bytes = git(&top, &["show", &format!(":{path}")], &[])?;
+        let bytes = Zeroizing::new(git(&top, &["show", &format!(":{path}")], &[])?);
         report.file(&path, &top.join(&path), &bytes)?;
     }
     Ok(())
