@@ -267,6 +267,24 @@ fn check_reads_every_file_by_content_not_by_name() {
         "secret.JSON.bak",
         "Kubernetes Secret j is not encrypted",
     );
+    // other encodings: UTF-16 with a byte-order mark is read, without one it cannot be
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(SECRET.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    env.write("utf16.yaml", utf16);
+    fails_with(
+        &env,
+        "utf16.yaml",
+        "utf16.yaml: document 1: Kubernetes Secret prod/db is not encrypted",
+    );
+    let no_bom: Vec<u8> = SECRET.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    env.write("utf16be", no_bom);
+    fails_with(
+        &env,
+        "utf16be",
+        "utf16be: text in an encoding sealbox cannot read",
+    );
     // found in a directory too
     std::fs::create_dir(env.path("dir")).unwrap();
     env.write("dir/noext", SECRET);
