@@ -46,8 +46,9 @@ enum Command {
     /// Re-encrypt every SealedSecret in the YAML/JSON files under PATHS with the controller's
     /// newest key, in place (only the ciphertexts change; atomic writes; a summary at the end).
     Reencrypt(ReencryptArgs),
-    /// Pre-commit guard: fail when a Kubernetes Secret or a file a .sops.yaml rule covers is
-    /// unencrypted. SealedSecrets, SOPS files and ExternalSecrets pass.
+    /// Pre-commit guard: fail when a Kubernetes Secret (any file, List or array), a private key
+    /// or a file a .sops.yaml rule covers is unencrypted, or a file cannot be ruled out.
+    /// SealedSecrets, SOPS files and ExternalSecrets pass; --staged checks git's index.
     Check(check::CheckArgs),
     /// The local key store that seal and unseal use when no cert or key is given; backup and
     /// restore of a cluster controller's keys.
@@ -80,7 +81,7 @@ impl Cli {
             Command::Unseal(args) => unseal::unseal(&args, unseal::Mimic::Native),
             Command::Validate(args) => validate::run(&args),
             Command::Reencrypt(args) => reencrypt::run(&args),
-            Command::Check(args) => check::run(&args.paths),
+            Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {
