@@ -118,7 +118,7 @@ fn through_fifo(
     run: impl FnOnce() -> Result<std::process::ExitStatus>,
 ) -> Result<std::process::ExitStatus> {
     use rustix::fs::{CWD, Mode, OFlags, mkfifoat};
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
 
     mkfifoat(CWD, path, Mode::RUSR | Mode::WUSR)
@@ -133,11 +133,22 @@ fn through_fifo(
         });
         let status = run();
         if !writer.is_finished() {
-            // The command never read it: a reader of our own releases the blocked writer.
-            let _ = std::fs::OpenOptions::new()
+            // The command did not read it all (or the writer has not even opened the FIFO
+            // yet): a reader of our own releases the writer. It stays open and is drained until
+            // the writer is done, so a writer that opens after it, or a plaintext larger than
+            // the pipe's buffer, cannot leave the writer blocked for ever.
+            if let Ok(mut reader) = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(OFlags::NONBLOCK.bits() as i32)
-                .open(path);
+                .open(path)
+            {
+                let mut sink = zeroize::Zeroizing::new(vec![0u8; 64 * 1024]);
+                while !writer.is_finished() {
+                    if !matches!(reader.read(&mut sink), Ok(n) if n > 0) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+            }
         }
         let _ = writer.join();
         status
