@@ -151,14 +151,14 @@ mod tests {
             (
                 E::InvalidPathRegex {
                     pattern: "(".into(),
-                    source: bad_regex(),
+                    source: bad_regex().into(),
                 },
                 1,
             ),
             (
                 E::InvalidRegex {
                     pattern: "(".into(),
-                    source: bad_regex(),
+                    source: bad_regex().into(),
                 },
                 1,
             ),

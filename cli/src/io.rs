@@ -116,7 +116,13 @@ pub fn write_output(path: Option<&Path>, contents: &[u8], readers: Readers) -> R
         Readers::Anyone => fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777),
     };
     let mut tmp = cleanup::temp_file_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot write {}: the directory {} does not let sealbox create a file (it writes a new file beside the target and renames it into place, so nothing is ever half-written); make the directory writable, or write elsewhere with --output/-w",
+                path.display(),
+                dir.display()
+            )
+        })?;
     // An error drops `tmp`, which removes it; a signal removes it too (see `cleanup`).
     tmp.as_file_mut()
         .write_all(contents)

@@ -221,7 +221,7 @@ impl Config {
         for rule in &self.creation_rules {
             let regex = Regex::new(&rule.path_regex).map_err(|source| Error::InvalidPathRegex {
                 pattern: rule.path_regex.clone(),
-                source,
+                source: source.into(),
             })?;
             if regex.is_match(path) {
                 if rule.selectors().len() > 1 {

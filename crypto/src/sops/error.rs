@@ -34,13 +34,13 @@ pub enum Error {
     #[error("the value is not JSON")]
     ValueNotJson(#[source] serde_json::Error),
     /// A selector regex that does not compile.
-    #[error("invalid regex {pattern:?}")]
+    #[error("invalid regex {}", shortened(.pattern))]
     InvalidRegex {
         /// The regex as written.
         pattern: String,
         /// Why it does not compile.
         #[source]
-        source: regex::Error,
+        source: RegexProblem,
     },
     /// A time that cannot be written as `lastmodified`.
     #[error("time out of range")]
@@ -52,13 +52,13 @@ pub enum Error {
     #[error("not a valid .sops.yaml")]
     ConfigSyntax(#[source] serde_saphyr::Error),
     /// A creation rule's `path_regex` that does not compile.
-    #[error("invalid path_regex {pattern:?}")]
+    #[error("invalid path_regex {}", shortened(.pattern))]
     InvalidPathRegex {
         /// The regex as written.
         pattern: String,
         /// Why it does not compile.
         #[source]
-        source: regex::Error,
+        source: RegexProblem,
     },
     /// A creation rule that sets more than one selector.
     #[error("a creation rule may set only one of the *_suffix / *_regex selectors")]
@@ -146,5 +146,56 @@ impl Error {
             Error::Decrypt { .. } => Error::Decrypt { path },
             other => other,
         }
+    }
+}
+
+/// Why a regex does not compile, without the pattern: the regex crate's message repeats the
+/// whole pattern, which may be megabytes long; the error holding this names it, shortened.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RegexProblem(String);
+
+impl From<regex::Error> for RegexProblem {
+    fn from(error: regex::Error) -> RegexProblem {
+        let reason = match &error {
+            // "regex parse error:\n    PATTERN\n    ^\nerror: unclosed group"
+            regex::Error::Syntax(message) => message
+                .lines()
+                .rev()
+                .find_map(|line| line.trim_start().strip_prefix("error:"))
+                .map(|reason| reason.trim().to_owned()),
+            regex::Error::CompiledTooBig(limit) => {
+                Some(format!("it compiles to more than the {limit}-byte limit"))
+            }
+            _ => None,
+        };
+        RegexProblem(reason.unwrap_or_else(|| "not a valid regex".to_owned()))
+    }
+}
+
+/// A pattern for a message: whole up to 80 characters, else its start and its length.
+fn shortened(pattern: &str) -> String {
+    let count = pattern.chars().count();
+    if count <= 80 {
+        format!("{pattern:?}")
+    } else {
+        let start: String = pattern.chars().take(60).collect();
+        format!("{start:?}… ({count} characters)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_invalid_regex_is_not_echoed() {
+        let pattern = format!("{}(", "x".repeat(1_000_000));
+        let source = RegexProblem::from(regex::Regex::new(&pattern).unwrap_err());
+        assert_eq!(source.to_string(), "unclosed group");
+        let error = Error::InvalidRegex { pattern, source };
+        let message = error.to_string();
+        assert!(message.len() < 120, "{message}");
+        assert!(message.ends_with("… (1000001 characters)"), "{message}");
     }
 }

@@ -46,7 +46,7 @@ pub mod tree;
 pub mod value;
 pub mod yaml;
 
-pub use error::Error;
+pub use error::{Error, RegexProblem};
 pub use format::Format;
 pub use metadata::Metadata;
 pub use rules::{SELECTOR_FIELDS, Selector};

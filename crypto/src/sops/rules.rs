@@ -117,7 +117,7 @@ impl Selector {
 pub(super) fn regex(value: &str) -> Result<Regex, Error> {
     Regex::new(value).map_err(|source| Error::InvalidRegex {
         pattern: value.to_owned(),
-        source,
+        source: source.into(),
     })
 }
 
