@@ -58,7 +58,7 @@ enum Command {
     },
     #[command(flatten)]
     File(sops::SopsCommand),
-    /// kubeseal's command line, flags and output (offline flags).
+    /// kubeseal's command line, flags, output and exit codes.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
         /// kubeseal's flags and arguments (`sealbox kubeseal --help` lists them).
