@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_objects, render};
+use sealbox_crypto::sealed::manifest::{
+    Format, MAX_SECRET_SIZE, object_ref, parse_objects, render,
+};
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
 };
@@ -110,7 +112,9 @@ pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
             object_ref(&secret.metadata),
             index + 1
         );
-        prepared.push((prepare(args, secret).context(what.clone())?, what));
+        let secret = prepare(args, secret).context(what.clone())?;
+        warn_if_too_big(&secret);
+        prepared.push((secret, what));
     }
     let mut out = String::new();
     for result in seal_all(&prepared, &key) {
@@ -175,6 +179,23 @@ fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
         )?;
     }
     Ok(secret)
+}
+
+/// Kubernetes refuses a Secret over 1 MiB of data, so the SealedSecret would seal fine and
+/// never unseal into the cluster: say so (the output is still written).
+fn warn_if_too_big(secret: &Secret) {
+    let size = secret.data_size();
+    if size > MAX_SECRET_SIZE {
+        eprintln!("{}", too_big_warning(&object_ref(&secret.metadata), size));
+    }
+}
+
+/// The warning for a Secret of `size` bytes of data over [`MAX_SECRET_SIZE`].
+pub fn too_big_warning(secret: &str, size: usize) -> String {
+    format!(
+        "warning: Secret {secret} holds {size} bytes of data ({:.1} MiB), over the {MAX_SECRET_SIZE} bytes (1 MiB) the Kubernetes API server accepts in a Secret: the API server will refuse it",
+        size as f64 / 1_048_576.0
+    )
 }
 
 fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
@@ -276,6 +297,7 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
         .with_context(|| object.clone())?,
     };
     scope.apply_to(&mut secret.metadata.annotations);
+    warn_if_too_big(&secret);
     let sealed = seal_secret(&secret, key).with_context(|| object.clone())?;
 
     original

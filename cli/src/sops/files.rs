@@ -13,12 +13,17 @@ use crate::exit::{
     INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
 };
 use crate::io::{self, Readers};
+use crate::sealed::seal::too_big_warning;
 use crate::sopsconfig;
+use sealbox_crypto::sealed::manifest::MAX_SECRET_SIZE;
 
 pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let mut settings = encrypt_settings(flags, how)?;
-    if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
+    let secrets = (mode == Mode::Native)
+        .then(|| kubernetes_secrets(format, &bytes))
+        .flatten();
+    if settings.selector.is_none() && secrets.is_some() {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
         // encrypt them too, so the drop-in mode does not do this).
         settings.selector = Some(Selector::EncryptedRegex(Selector::compile(
@@ -35,6 +40,12 @@ pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
                 None => error,
             }
         })?;
+    // The API server would refuse it: said, but the file is still written.
+    for (secret, size) in secrets.iter().flatten() {
+        if *size > MAX_SECRET_SIZE {
+            eprintln!("{}", too_big_warning(secret, *size));
+        }
+    }
     write(flags, &out, Readers::Anyone)
 }
 
@@ -49,21 +60,94 @@ pub enum Mode {
 /// The selector `sealbox encrypt` uses for Kubernetes Secret manifests with no other selector.
 const KUBERNETES_SECRET_FIELDS: &str = "^(data|stringData)$";
 
-/// Whether every document is a Kubernetes Secret (`kind: Secret` at the top level).
-fn is_kubernetes_secret(format: Format, bytes: &[u8]) -> bool {
+/// When every document is a Kubernetes Secret (`kind: Secret` at the top level): each one's
+/// `namespace/name` and data size as the API server counts it (`data` decoded, `stringData`
+/// replacing `data` items of the same name).
+fn kubernetes_secrets(format: Format, bytes: &[u8]) -> Option<Vec<(String, usize)>> {
     if !matches!(format, Format::Yaml | Format::Json) {
-        return false;
+        return None;
     }
-    let Ok(docs) = sops::load_plain(format, bytes) else {
-        return false;
+    let docs = sops::load_plain(format, bytes).ok()?;
+    let is_secret = |doc: &sops::Branch| {
+        matches!(
+            sops::lookup(doc, &[sops::Step::Key("kind".into())]),
+            Some(Value::Scalar(sops::Scalar::Str(kind))) if kind == b"Secret"
+        )
     };
-    !docs.is_empty()
-        && docs.iter().all(|doc| {
-            matches!(
-                sops::lookup(doc, &[sops::Step::Key("kind".into())]),
-                Some(Value::Scalar(sops::Scalar::Str(kind))) if kind == b"Secret"
-            )
+    if docs.is_empty() || !docs.iter().all(is_secret) {
+        return None;
+    }
+    Some(
+        docs.iter()
+            .map(|doc| (secret_ref(doc), secret_size(doc)))
+            .collect(),
+    )
+}
+
+/// `namespace/name` (just `name` without a namespace), as `sealbox seal` names a Secret.
+fn secret_ref(doc: &sops::Branch) -> String {
+    let field = |name: &str| match sops::lookup(
+        doc,
+        &[
+            sops::Step::Key("metadata".into()),
+            sops::Step::Key(name.into()),
+        ],
+    ) {
+        Some(Value::Scalar(s)) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+        _ => String::new(),
+    };
+    let (namespace, name) = (field("namespace"), field("name"));
+    let name = if name.is_empty() {
+        "<unnamed>".to_owned()
+    } else {
+        name
+    };
+    if namespace.is_empty() {
+        name
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+fn secret_size(doc: &sops::Branch) -> usize {
+    let items = |field: &str| match sops::lookup(doc, &[sops::Step::Key(field.into())]) {
+        Some(Value::Map(branch)) => branch
+            .iter()
+            .filter_map(|entry| match entry {
+                sops::Entry::Pair(item, Value::Scalar(value)) => Some((item.as_str(), value)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let string_data = items("stringData");
+    let data: usize = items("data")
+        .into_iter()
+        .filter(|(item, _)| !string_data.iter().any(|(s, _)| s == item))
+        .map(|(_, value)| match value {
+            sops::Scalar::Str(b64) => decoded_len(b64),
+            other => decoded_len(&other.to_bytes()),
         })
+        .sum();
+    data + string_data
+        .iter()
+        .map(|(_, value)| match value {
+            sops::Scalar::Str(text) => text.len(),
+            other => other.to_bytes().len(),
+        })
+        .sum::<usize>()
+}
+
+/// The length base64 `text` decodes to (whitespace ignored), without decoding it.
+fn decoded_len(text: &[u8]) -> usize {
+    let digits = text.iter().filter(|b| !b.is_ascii_whitespace()).count();
+    let padding = text
+        .iter()
+        .rev()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take_while(|b| **b == b'=')
+        .count();
+    (digits * 3 / 4).saturating_sub(padding)
 }
 
 /// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.

@@ -202,6 +202,28 @@ pub struct Secret {
     pub type_: String,
 }
 
+/// The most data the Kubernetes API server accepts in one Secret (`MaxSecretSize`): the sum of
+/// its values' sizes, `stringData` merged into `data`.
+pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
+
+impl Secret {
+    /// The size the API server checks against [`MAX_SECRET_SIZE`]: the bytes of every value,
+    /// a `stringData` item replacing the `data` item of the same name.
+    pub fn data_size(&self) -> usize {
+        let data: usize = self
+            .data
+            .iter()
+            .filter(|(item, _)| !self.string_data.contains_key(*item))
+            .map(|(_, v)| v.as_slice().len())
+            .sum();
+        data + self
+            .string_data
+            .values()
+            .map(|v| v.as_str().len())
+            .sum::<usize>()
+    }
+}
+
 /// A `bitnami.com/v1alpha1/SealedSecret`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
