@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::{
-    Format, MAX_SECRET_SIZE, object_ref, parse_objects, render,
+    Format, MAX_SECRET_SIZE, object_ref, parse_objects, render, render_into,
 };
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
@@ -18,6 +18,7 @@ use crate::io::{self, Readers};
 use crate::sealed::certsource;
 use crate::sealed::controller::ControllerArgs;
 use crate::sealed::input::{FormatArg, context_namespace, output_format, resolve_namespace};
+use crate::sealed::unseal::ROOM_FOR_META;
 
 /// Options for sealing, shared by `sealbox seal` and `sealbox kubeseal`.
 #[derive(Args, Default)]
@@ -116,9 +117,25 @@ pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
         warn_if_too_big(&secret);
         prepared.push((secret, what));
     }
-    let mut out = String::new();
-    for result in seal_all(&prepared, &key) {
-        out.push_str(&render(&result?, format)?);
+    let results = seal_all(&prepared, &key);
+    // The plaintext is no longer needed; each SealedSecret goes once rendered.
+    drop(prepared);
+    // Reserved, so the output never grows by copying itself.
+    let room = results
+        .iter()
+        .flatten()
+        .map(|ss| {
+            ss.spec
+                .encrypted_data
+                .values()
+                .map(String::len)
+                .sum::<usize>()
+                + ROOM_FOR_META
+        })
+        .sum();
+    let mut out = String::with_capacity(room);
+    for result in results {
+        render_into(&mut out, &result?, format)?;
     }
     io::write_output(
         args.sealed_secret_file.as_deref(),

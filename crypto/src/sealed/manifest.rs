@@ -426,32 +426,91 @@ pub enum Format {
 /// One object in kubeseal's output shape: pretty JSON with Go struct field order and a final
 /// newline, or YAML with sorted keys preceded by a `---` line.
 pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error> {
+    let mut out = String::new();
+    render_into(&mut out, object, format)?;
+    Ok(out)
+}
+
+/// [`render`], appended to `out`. YAML is written straight into `out`; whenever `out` must
+/// grow, its old buffer is wiped (outputs may hold plaintext).
+pub fn render_into<T: Serialize>(
+    out: &mut String,
+    object: &T,
+    format: Format,
+) -> Result<(), Error> {
     match format {
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(object).map_err(|e| Error::Encode {
-                format: "JSON",
-                source: e.into(),
-            })?;
-            s.push('\n');
-            Ok(s)
+            let s = Zeroizing::new(serde_json::to_string_pretty(object).map_err(|e| {
+                Error::Encode {
+                    format: "JSON",
+                    source: e.into(),
+                }
+            })?);
+            WipingWriter(out).push(&s);
+            WipingWriter(out).push("\n");
+            Ok(())
         }
-        Format::Yaml => Ok(format!("---\n{}", to_yaml(object)?)),
+        Format::Yaml => {
+            WipingWriter(out).push("---\n");
+            yaml_into(out, object)
+        }
+    }
+}
+
+/// Appends to a `String`, moving it to a buffer twice as large (the old one wiped) when full.
+struct WipingWriter<'a>(&'a mut String);
+
+impl WipingWriter<'_> {
+    fn push(&mut self, s: &str) {
+        let needed = self.0.len() + s.len();
+        if needed > self.0.capacity() {
+            let mut bigger = String::with_capacity(needed.max(self.0.capacity() * 2));
+            bigger.push_str(self.0);
+            drop(Zeroizing::new(std::mem::replace(self.0, bigger)));
+        }
+        self.0.push_str(s);
+    }
+}
+
+impl fmt::Write for WipingWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
     }
 }
 
 /// YAML with every mapping's keys sorted (going through `serde_json::Value`, whose maps are
 /// ordered), without a document marker.
 pub fn to_yaml<T: Serialize>(object: &T) -> Result<String, Error> {
+    let mut out = String::new();
+    yaml_into(&mut out, object)?;
+    Ok(out)
+}
+
+fn yaml_into<T: Serialize>(out: &mut String, object: &T) -> Result<(), Error> {
     let value = serde_json::to_value(object).map_err(|e| Error::Encode {
         format: "YAML",
         source: e.into(),
     })?;
     // One line per ciphertext, as kubeseal writes it: no folded block scalars.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(&value, options).map_err(|e| Error::Encode {
-        format: "YAML",
-        source: e.into(),
-    })
+    let result = serde_saphyr::to_fmt_writer_with_options(&mut WipingWriter(out), &value, options)
+        .map_err(|e| Error::Encode {
+            format: "YAML",
+            source: e.into(),
+        });
+    wipe_strings(value);
+    result
+}
+
+/// Wipes the strings of a `serde_json::Value` (it may hold base64 plaintext).
+fn wipe_strings(value: serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => drop(Zeroizing::new(s)),
+        serde_json::Value::Array(items) => items.into_iter().for_each(wipe_strings),
+        serde_json::Value::Object(map) => map.into_iter().for_each(|(_, v)| wipe_strings(v)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
