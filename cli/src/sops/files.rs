@@ -20,8 +20,19 @@ use sealbox_crypto::sealed::manifest::MAX_SECRET_SIZE;
 pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let mut settings = encrypt_settings(flags, how)?;
+    let with_context = |e: sops::Error| {
+        let hint = format_hint(flags, &e, format);
+        let error = anyhow::Error::new(e).context(source_name(flags));
+        match hint {
+            Some(hint) => error.context(hint),
+            None => error,
+        }
+    };
+    let branches = sops::load_plain(format, &bytes).map_err(with_context)?;
+    // The tree holds everything now: the text goes before encryption makes more copies.
+    drop(bytes);
     let secrets = (mode == Mode::Native)
-        .then(|| kubernetes_secrets(format, &bytes))
+        .then(|| kubernetes_secrets(format, &branches))
         .flatten();
     if settings.selector.is_none() && secrets.is_some() {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
@@ -31,15 +42,8 @@ pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
         )?));
     }
     let output = flags.output_type.map_or(format, Into::into);
-    let out =
-        sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now()).map_err(|e| {
-            let hint = format_hint(flags, &e, format);
-            let error = anyhow::Error::new(e).context(source_name(flags));
-            match hint {
-                Some(hint) => error.context(hint),
-                None => error,
-            }
-        })?;
+    let out = sops::encrypt_branches(branches, format, output, &settings, SystemTime::now())
+        .map_err(with_context)?;
     // The API server would refuse it: said, but the file is still written.
     for (secret, size) in secrets.iter().flatten() {
         if *size > MAX_SECRET_SIZE {
@@ -63,11 +67,10 @@ const KUBERNETES_SECRET_FIELDS: &str = "^(data|stringData)$";
 /// When every document is a Kubernetes Secret (`kind: Secret` at the top level): each one's
 /// `namespace/name` and data size as the API server counts it (`data` decoded, `stringData`
 /// replacing `data` items of the same name).
-fn kubernetes_secrets(format: Format, bytes: &[u8]) -> Option<Vec<(String, usize)>> {
+fn kubernetes_secrets(format: Format, docs: &[sops::Branch]) -> Option<Vec<(String, usize)>> {
     if !matches!(format, Format::Yaml | Format::Json) {
         return None;
     }
-    let docs = sops::load_plain(format, bytes).ok()?;
     let is_secret = |doc: &sops::Branch| {
         matches!(
             sops::lookup(doc, &[sops::Step::Key("kind".into())]),
@@ -219,15 +222,18 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
-    let file = open(text, format, &source_name(flags), how.ignore_mac).map_err(|e| {
-        let hint = e
-            .downcast_ref::<sops::Error>()
-            .and_then(|cause| format_hint(flags, cause, format));
-        match hint {
-            Some(hint) => e.context(hint),
-            None => e,
-        }
-    })?;
+    let file =
+        open_with(text, format, &source_name(flags), how.ignore_mac, false).map_err(|e| {
+            let hint = e
+                .downcast_ref::<sops::Error>()
+                .and_then(|cause| format_hint(flags, cause, format));
+            match hint {
+                Some(hint) => e.context(hint),
+                None => e,
+            }
+        })?;
+    // The tree holds everything now.
+    drop(bytes);
     let out_format = flags.output_type.map_or(format, Into::into);
     let out = match &how.extract {
         Some(path) => extract(&file.branches, path, out_format)?,
@@ -239,8 +245,24 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
 /// Opens a sops file with the age identities from the environment, as every command that
 /// decrypts does. Like the sops CLI (not its library), a file without `version` is refused.
 pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -> Result<OpenFile> {
+    open_with(text, format, source, ignore_mac, true)
+}
+
+/// [`open`]; without `to_change`, no IVs are remembered (see [`OpenFile::open_to_read`]).
+fn open_with(
+    text: &str,
+    format: Format,
+    source: &str,
+    ignore_mac: bool,
+    to_change: bool,
+) -> Result<OpenFile> {
     let (identities, notes) = age_identities();
-    let file = OpenFile::open(format, text, &identities, ignore_mac).map_err(|e| {
+    let opened = if to_change {
+        OpenFile::open(format, text, &identities, ignore_mac)
+    } else {
+        OpenFile::open_to_read(format, text, &identities, ignore_mac)
+    };
+    let file = opened.map_err(|e| {
         let hint = if matches!(
             e,
             sops::Error::NoUsableKey { .. } | sops::Error::ThresholdNotMet { .. }
