@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::{
-    Format, MAX_SECRET_SIZE, object_ref, parse_objects, render, render_into,
+    Format, MAX_SECRET_SIZE, RENDER_ROOM_PER_OBJECT, object_ref, parse_objects, render,
+    render_into, too_big_warning,
 };
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
@@ -18,7 +19,6 @@ use crate::io::{self, Readers};
 use crate::sealed::certsource;
 use crate::sealed::controller::ControllerArgs;
 use crate::sealed::input::{FormatArg, context_namespace, output_format, resolve_namespace};
-use crate::sealed::unseal::ROOM_FOR_META;
 
 /// Options for sealing, shared by `sealbox seal` and `sealbox kubeseal`.
 #[derive(Args, Default)]
@@ -130,7 +130,7 @@ pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
                 .values()
                 .map(String::len)
                 .sum::<usize>()
-                + ROOM_FOR_META
+                + RENDER_ROOM_PER_OBJECT
         })
         .sum();
     let mut out = String::with_capacity(room);
@@ -205,14 +205,6 @@ fn warn_if_too_big(secret: &Secret) {
     if size > MAX_SECRET_SIZE {
         eprintln!("{}", too_big_warning(&object_ref(&secret.metadata), size));
     }
-}
-
-/// The warning for a Secret of `size` bytes of data over [`MAX_SECRET_SIZE`].
-pub fn too_big_warning(secret: &str, size: usize) -> String {
-    format!(
-        "warning: Secret {secret} holds {size} bytes of data ({:.1} MiB), over the {MAX_SECRET_SIZE} bytes (1 MiB) the Kubernetes API server accepts in a Secret: the API server will refuse it",
-        size as f64 / 1_048_576.0
-    )
 }
 
 fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {

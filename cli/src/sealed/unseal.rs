@@ -5,15 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use sealbox_crypto::sealed::manifest::render_into;
+use sealbox_crypto::sealed::manifest::{RENDER_ROOM_PER_OBJECT, render_into};
 use sealbox_crypto::sealed::{owner_reference, unseal as unseal_one};
 
 use crate::cluster::ClusterArgs;
 use crate::io::{self, Readers};
 use crate::sealed::input::{FormatArg, KeySourceArgs, read_sealed};
-
-/// Output reserved per object beyond its items (reserved, not touched, so it costs no memory).
-pub(crate) const ROOM_FOR_META: usize = 64 * 1024;
 
 #[derive(Args)]
 pub struct UnsealArgs {
@@ -67,7 +64,7 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
                 .values()
                 .map(String::len)
                 .sum::<usize>()
-                + ROOM_FOR_META
+                + RENDER_ROOM_PER_OBJECT
         })
         .sum();
     let mut out = zeroize::Zeroizing::new(String::with_capacity(room));

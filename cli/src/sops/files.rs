@@ -13,9 +13,8 @@ use crate::exit::{
     INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
 };
 use crate::io::{self, Readers};
-use crate::sealed::seal::too_big_warning;
 use crate::sopsconfig;
-use sealbox_crypto::sealed::manifest::MAX_SECRET_SIZE;
+use sealbox_crypto::sealed::manifest::{MAX_SECRET_SIZE, too_big_warning};
 
 pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;

@@ -206,6 +206,15 @@ pub struct Secret {
 /// its values' sizes, `stringData` merged into `data`.
 pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
 
+/// The warning for Secret `secret` (`namespace/name`) of `size` bytes of data over
+/// [`MAX_SECRET_SIZE`], as `sealbox seal` and `sealbox encrypt` give it.
+pub fn too_big_warning(secret: &str, size: usize) -> String {
+    format!(
+        "warning: Secret {secret} holds {size} bytes of data ({:.1} MiB), over the {MAX_SECRET_SIZE} bytes (1 MiB) the Kubernetes API server accepts in a Secret: the API server will refuse it",
+        size as f64 / 1_048_576.0
+    )
+}
+
 impl Secret {
     /// The size the API server checks against [`MAX_SECRET_SIZE`]: the bytes of every value,
     /// a `stringData` item replacing the `data` item of the same name.
@@ -430,6 +439,10 @@ pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error>
     render_into(&mut out, object, format)?;
     Ok(out)
 }
+
+/// Output to reserve per rendered object beyond its items' text: reserved, not touched, so
+/// it costs no memory, and the output never grows by copying itself.
+pub const RENDER_ROOM_PER_OBJECT: usize = 64 * 1024;
 
 /// [`render`], appended to `out`. YAML is written straight into `out`; whenever `out` must
 /// grow, its old buffer is wiped (outputs may hold plaintext).
