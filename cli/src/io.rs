@@ -14,13 +14,17 @@ use crate::cleanup;
 /// The whole input as UTF-8 text, from `path` or stdin. `flag` names the option in errors.
 /// Inputs may hold plaintext or keys, so they are wiped from memory when dropped.
 pub fn read_text(path: Option<&Path>, flag: &str) -> Result<Zeroizing<String>> {
-    let bytes = read_bytes(path, flag)?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
-        Err(_) => match path {
-            Some(p) => bail!("{}: input is not UTF-8 text", p.display()),
-            None => bail!("stdin: input is not UTF-8 text"),
-        },
+    let mut bytes = read_bytes(path, flag)?;
+    // Moved, not copied; on error the bytes are wiped all the same.
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            match path {
+                Some(p) => bail!("{}: input is not UTF-8 text", p.display()),
+                None => bail!("stdin: input is not UTF-8 text"),
+            }
+        }
     }
 }
 

@@ -592,3 +592,43 @@ fn kubeseal_usage_errors_exit_1_as_kubeseal_does() {
     let help = env.command(env.path("kubeseal"), &["--help"]).run();
     assert!(help.ok().contains("Usage: kubeseal"));
 }
+
+#[test]
+fn sealing_a_secret_over_1_mib_warns_that_the_api_server_will_refuse_it() {
+    let env = Env::with_keys();
+    // 1,048,577 bytes of data: one over the API server's limit on a Secret.
+    let over = format!("{}AAA=", "AAAA".repeat(349_525));
+    env.write(
+        "big.yaml",
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: big\n  namespace: ns\ndata:\n  blob: {over}\n"),
+    );
+    let run = env
+        .sealbox(&["seal", "-f", "big.yaml", "-w", "big-sealed.yaml"])
+        .run();
+    run.ok();
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("warning: Secret ns/big holds 1048577 bytes of data")
+            && stderr.contains("the API server will refuse it"),
+        "{stderr}"
+    );
+    // Only a warning: the SealedSecret is written all the same.
+    let sealed: Vec<SealedSecret> =
+        parse_documents(&std::fs::read_to_string(env.path("big-sealed.yaml")).unwrap()).unwrap();
+    assert_eq!(sealed[0].spec.encrypted_data.len(), 1);
+
+    // Exactly 1 MiB, and a big `data` item that `stringData` replaces: no warning.
+    let exact = "x".repeat(1_048_576);
+    for input in [
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  k: {exact}\n"
+        ),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\ndata:\n  k: {over}\nstringData:\n  k: small\n"
+        ),
+    ] {
+        let run = env.sealbox(&["seal"]).stdin(&input);
+        run.ok();
+        assert!(!run.stderr().contains("warning"), "{}", run.stderr());
+    }
+}

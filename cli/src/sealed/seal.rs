@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sealbox_crypto::sealed::manifest::{Format, object_ref, parse_objects, render};
+use sealbox_crypto::sealed::manifest::{
+    Format, MAX_SECRET_SIZE, RENDER_ROOM_PER_OBJECT, object_ref, parse_objects, render,
+    render_into, too_big_warning,
+};
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
 };
@@ -110,11 +113,29 @@ pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
             object_ref(&secret.metadata),
             index + 1
         );
-        prepared.push((prepare(args, secret).context(what.clone())?, what));
+        let secret = prepare(args, secret).context(what.clone())?;
+        warn_if_too_big(&secret);
+        prepared.push((secret, what));
     }
-    let mut out = String::new();
-    for result in seal_all(&prepared, &key) {
-        out.push_str(&render(&result?, format)?);
+    let results = seal_all(&prepared, &key);
+    // The plaintext is no longer needed; each SealedSecret goes once rendered.
+    drop(prepared);
+    // Reserved, so the output never grows by copying itself.
+    let room = results
+        .iter()
+        .flatten()
+        .map(|ss| {
+            ss.spec
+                .encrypted_data
+                .values()
+                .map(String::len)
+                .sum::<usize>()
+                + RENDER_ROOM_PER_OBJECT
+        })
+        .sum();
+    let mut out = String::with_capacity(room);
+    for result in results {
+        render_into(&mut out, &result?, format)?;
     }
     io::write_output(
         args.sealed_secret_file.as_deref(),
@@ -175,6 +196,15 @@ fn prepare(args: &SealArgs, mut secret: Secret) -> Result<Secret> {
         )?;
     }
     Ok(secret)
+}
+
+/// Kubernetes refuses a Secret over 1 MiB of data, so the SealedSecret would seal fine and
+/// never unseal into the cluster: say so (the output is still written).
+fn warn_if_too_big(secret: &Secret) {
+    let size = secret.data_size();
+    if size > MAX_SECRET_SIZE {
+        eprintln!("{}", too_big_warning(&object_ref(&secret.metadata), size));
+    }
 }
 
 fn check_not_empty(args: &SealArgs, secret: &Secret) -> Result<()> {
@@ -276,6 +306,7 @@ fn merge_into(args: &SealArgs, target: &Path, secrets: Vec<Secret>, key: &Public
         .with_context(|| object.clone())?,
     };
     scope.apply_to(&mut secret.metadata.annotations);
+    warn_if_too_big(&secret);
     let sealed = seal_secret(&secret, key).with_context(|| object.clone())?;
 
     original

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use sealbox_crypto::sealed::manifest::render;
+use sealbox_crypto::sealed::manifest::{RENDER_ROOM_PER_OBJECT, render_into};
 use sealbox_crypto::sealed::{owner_reference, unseal as unseal_one};
 
 use crate::cluster::ClusterArgs;
@@ -54,20 +54,33 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
         args.namespace.as_deref(),
         &args.cluster,
     )?;
-    let mut out = zeroize::Zeroizing::new(String::new());
+    // Room for every item (the plaintext's base64 is shorter than the ciphertext's) and its
+    // metadata, so the output never grows by copying itself.
+    let room = sealed
+        .iter()
+        .map(|ss| {
+            ss.spec
+                .encrypted_data
+                .values()
+                .map(String::len)
+                .sum::<usize>()
+                + RENDER_ROOM_PER_OBJECT
+        })
+        .sum();
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(room));
     let mut errors = Vec::new();
-    for ss in &sealed {
-        match unseal_one(ss, &keys) {
+    for ss in sealed {
+        let result = unseal_one(&ss, &keys);
+        let owner = (mimic == Mimic::Kubeseal).then(|| owner_reference(&ss, ""));
+        // Its ciphertext is no longer needed.
+        drop(ss);
+        match result {
             Ok(unsealed) => {
                 let mut secret = unsealed.secret;
-                if mimic == Mimic::Kubeseal {
-                    secret.metadata.owner_references =
-                        owner_reference(ss, "").into_iter().collect();
+                if let Some(owner) = owner {
+                    secret.metadata.owner_references = owner.into_iter().collect();
                 }
-                out.push_str(&zeroize::Zeroizing::new(render(
-                    &secret,
-                    args.format.into(),
-                )?));
+                render_into(&mut out, &secret, args.format.into())?;
             }
             Err(e) => errors.push(e.to_string()),
         }

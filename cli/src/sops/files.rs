@@ -14,11 +14,26 @@ use crate::exit::{
 };
 use crate::io::{self, Readers};
 use crate::sopsconfig;
+use sealbox_crypto::sealed::manifest::{MAX_SECRET_SIZE, too_big_warning};
 
 pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let mut settings = encrypt_settings(flags, how)?;
-    if settings.selector.is_none() && mode == Mode::Native && is_kubernetes_secret(format, &bytes) {
+    let with_context = |e: sops::Error| {
+        let hint = format_hint(flags, &e, format);
+        let error = anyhow::Error::new(e).context(source_name(flags));
+        match hint {
+            Some(hint) => error.context(hint),
+            None => error,
+        }
+    };
+    let branches = sops::load_plain(format, &bytes).map_err(with_context)?;
+    // The tree holds everything now: the text goes before encryption makes more copies.
+    drop(bytes);
+    let secrets = (mode == Mode::Native)
+        .then(|| kubernetes_secrets(format, &branches))
+        .flatten();
+    if settings.selector.is_none() && secrets.is_some() {
         // GitOps guides keep a Secret's apiVersion/kind/metadata readable (sops itself would
         // encrypt them too, so the drop-in mode does not do this).
         settings.selector = Some(Selector::EncryptedRegex(Selector::compile(
@@ -26,15 +41,14 @@ pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
         )?));
     }
     let output = flags.output_type.map_or(format, Into::into);
-    let out =
-        sops::encrypt_file(format, output, &bytes, &settings, SystemTime::now()).map_err(|e| {
-            let hint = format_hint(flags, &e, format);
-            let error = anyhow::Error::new(e).context(source_name(flags));
-            match hint {
-                Some(hint) => error.context(hint),
-                None => error,
-            }
-        })?;
+    let out = sops::encrypt_branches(branches, format, output, &settings, SystemTime::now())
+        .map_err(with_context)?;
+    // The API server would refuse it: said, but the file is still written.
+    for (secret, size) in secrets.iter().flatten() {
+        if *size > MAX_SECRET_SIZE {
+            eprintln!("{}", too_big_warning(secret, *size));
+        }
+    }
     write(flags, &out, Readers::Anyone)
 }
 
@@ -49,21 +63,93 @@ pub enum Mode {
 /// The selector `sealbox encrypt` uses for Kubernetes Secret manifests with no other selector.
 const KUBERNETES_SECRET_FIELDS: &str = "^(data|stringData)$";
 
-/// Whether every document is a Kubernetes Secret (`kind: Secret` at the top level).
-fn is_kubernetes_secret(format: Format, bytes: &[u8]) -> bool {
+/// When every document is a Kubernetes Secret (`kind: Secret` at the top level): each one's
+/// `namespace/name` and data size as the API server counts it (`data` decoded, `stringData`
+/// replacing `data` items of the same name).
+fn kubernetes_secrets(format: Format, docs: &[sops::Branch]) -> Option<Vec<(String, usize)>> {
     if !matches!(format, Format::Yaml | Format::Json) {
-        return false;
+        return None;
     }
-    let Ok(docs) = sops::load_plain(format, bytes) else {
-        return false;
+    let is_secret = |doc: &sops::Branch| {
+        matches!(
+            sops::lookup(doc, &[sops::Step::Key("kind".into())]),
+            Some(Value::Scalar(sops::Scalar::Str(kind))) if kind == b"Secret"
+        )
     };
-    !docs.is_empty()
-        && docs.iter().all(|doc| {
-            matches!(
-                sops::lookup(doc, &[sops::Step::Key("kind".into())]),
-                Some(Value::Scalar(sops::Scalar::Str(kind))) if kind == b"Secret"
-            )
+    if docs.is_empty() || !docs.iter().all(is_secret) {
+        return None;
+    }
+    Some(
+        docs.iter()
+            .map(|doc| (secret_ref(doc), secret_size(doc)))
+            .collect(),
+    )
+}
+
+/// `namespace/name` (just `name` without a namespace), as `sealbox seal` names a Secret.
+fn secret_ref(doc: &sops::Branch) -> String {
+    let field = |name: &str| match sops::lookup(
+        doc,
+        &[
+            sops::Step::Key("metadata".into()),
+            sops::Step::Key(name.into()),
+        ],
+    ) {
+        Some(Value::Scalar(s)) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+        _ => String::new(),
+    };
+    let (namespace, name) = (field("namespace"), field("name"));
+    let name = if name.is_empty() {
+        "<unnamed>".to_owned()
+    } else {
+        name
+    };
+    if namespace.is_empty() {
+        name
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+fn secret_size(doc: &sops::Branch) -> usize {
+    let items = |field: &str| match sops::lookup(doc, &[sops::Step::Key(field.into())]) {
+        Some(Value::Map(branch)) => branch
+            .iter()
+            .filter_map(|entry| match entry {
+                sops::Entry::Pair(item, Value::Scalar(value)) => Some((item.as_str(), value)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let string_data = items("stringData");
+    let data: usize = items("data")
+        .into_iter()
+        .filter(|(item, _)| !string_data.iter().any(|(s, _)| s == item))
+        .map(|(_, value)| match value {
+            sops::Scalar::Str(b64) => decoded_len(b64),
+            other => decoded_len(&other.to_bytes()),
         })
+        .sum();
+    data + string_data
+        .iter()
+        .map(|(_, value)| match value {
+            sops::Scalar::Str(text) => text.len(),
+            other => other.to_bytes().len(),
+        })
+        .sum::<usize>()
+}
+
+/// The length base64 `text` decodes to (whitespace ignored), without decoding it.
+fn decoded_len(text: &[u8]) -> usize {
+    let digits = text.iter().filter(|b| !b.is_ascii_whitespace()).count();
+    let padding = text
+        .iter()
+        .rev()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take_while(|b| **b == b'=')
+        .count();
+    (digits * 3 / 4).saturating_sub(padding)
 }
 
 /// Recipients, threshold and selector: flags first, then the matching `.sops.yaml` rule.
@@ -135,15 +221,18 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
-    let file = open(text, format, &source_name(flags), how.ignore_mac).map_err(|e| {
-        let hint = e
-            .downcast_ref::<sops::Error>()
-            .and_then(|cause| format_hint(flags, cause, format));
-        match hint {
-            Some(hint) => e.context(hint),
-            None => e,
-        }
-    })?;
+    let file =
+        open_with(text, format, &source_name(flags), how.ignore_mac, false).map_err(|e| {
+            let hint = e
+                .downcast_ref::<sops::Error>()
+                .and_then(|cause| format_hint(flags, cause, format));
+            match hint {
+                Some(hint) => e.context(hint),
+                None => e,
+            }
+        })?;
+    // The tree holds everything now.
+    drop(bytes);
     let out_format = flags.output_type.map_or(format, Into::into);
     let out = match &how.extract {
         Some(path) => extract(&file.branches, path, out_format)?,
@@ -155,8 +244,24 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
 /// Opens a sops file with the age identities from the environment, as every command that
 /// decrypts does. Like the sops CLI (not its library), a file without `version` is refused.
 pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -> Result<OpenFile> {
+    open_with(text, format, source, ignore_mac, true)
+}
+
+/// [`open`]; without `to_change`, no IVs are remembered (see [`OpenFile::open_to_read`]).
+fn open_with(
+    text: &str,
+    format: Format,
+    source: &str,
+    ignore_mac: bool,
+    to_change: bool,
+) -> Result<OpenFile> {
     let (identities, notes) = age_identities();
-    let file = OpenFile::open(format, text, &identities, ignore_mac).map_err(|e| {
+    let opened = if to_change {
+        OpenFile::open(format, text, &identities, ignore_mac)
+    } else {
+        OpenFile::open_to_read(format, text, &identities, ignore_mac)
+    };
+    let file = opened.map_err(|e| {
         let hint = if matches!(
             e,
             sops::Error::NoUsableKey { .. } | sops::Error::ThresholdNotMet { .. }

@@ -11,21 +11,36 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
     );
-    let kept: Vec<(usize, u8)> = text
-        .bytes()
-        .enumerate()
-        .filter(|(_, b)| *b != b'\r' && *b != b'\n')
-        .collect();
-    let compact: Vec<u8> = kept.iter().map(|(_, b)| *b).collect();
-    GO_STD.decode(&compact).map_err(|e| {
+    let bytes = text.as_bytes();
+    // Only text with line breaks is copied (and the copy wiped): no per-byte bookkeeping, so
+    // a large item costs its text and its bytes, nothing more.
+    let compact;
+    let input: &[u8] = if bytes.iter().any(|b| *b == b'\r' || *b == b'\n') {
+        compact = zeroize::Zeroizing::new(
+            bytes
+                .iter()
+                .copied()
+                .filter(|b| *b != b'\r' && *b != b'\n')
+                .collect::<Vec<u8>>(),
+        );
+        &compact
+    } else {
+        bytes
+    };
+    GO_STD.decode(input).map_err(|e| {
         let at = match e {
             base64::DecodeError::InvalidByte(i, _)
             | base64::DecodeError::InvalidLastSymbol(i, _) => i,
-            _ => compact.len(),
+            _ => input.len(),
         };
-        Error::Base64 {
-            offset: kept.get(at).map_or(text.len(), |(orig, _)| *orig),
-        }
+        // The offset in `text`: the `at`-th byte that is not a line break.
+        let offset = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b != b'\r' && **b != b'\n')
+            .nth(at)
+            .map_or(text.len(), |(orig, _)| orig);
+        Error::Base64 { offset }
     })
 }
 

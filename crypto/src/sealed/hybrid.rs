@@ -5,7 +5,7 @@
 //! [`seal`] needs only a public key; [`open`] tries private keys in the order given and reports
 //! which one worked.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256;
 use zeroize::Zeroizing;
@@ -23,7 +23,9 @@ pub fn seal(key: &PublicKey, plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>, 
     aws_lc_rs::rand::fill(session_key.as_mut()).map_err(|_| Error::Random)?;
 
     let rsa_len = key.size_bytes();
-    let mut out = vec![0u8; 2 + rsa_len];
+    // Sized for all of it: the AES-GCM body is encrypted in place after the RSA block.
+    let mut out = Vec::with_capacity(2 + rsa_len + plaintext.len() + 16);
+    out.resize(2 + rsa_len, 0);
     out[..2].copy_from_slice(&(rsa_len as u16).to_be_bytes());
     let written = key
         .oaep()
@@ -38,11 +40,22 @@ pub fn seal(key: &PublicKey, plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>, 
     debug_assert_eq!(written, rsa_len);
 
     let aead = Aes256Gcm::new_from_slice(session_key.as_ref()).expect("32-byte key");
-    let sealed = aead
-        .encrypt(Nonce::from_slice(&ZERO_NONCE), plaintext)
-        .map_err(|_| Error::Key("AES-GCM encryption failed".into()))?;
-    out.extend_from_slice(&sealed);
-    Ok(out)
+    out.extend_from_slice(plaintext);
+    match aead.encrypt_in_place_detached(
+        Nonce::from_slice(&ZERO_NONCE),
+        b"",
+        &mut out[2 + rsa_len..],
+    ) {
+        Ok(tag) => {
+            out.extend_from_slice(&tag);
+            Ok(out)
+        }
+        Err(_) => {
+            // Never happens below 64 GiB; the plaintext copy is wiped all the same.
+            drop(Zeroizing::new(out));
+            Err(Error::Key("AES-GCM encryption failed".into()))
+        }
+    }
 }
 
 /// Opens a ciphertext with the first of `keys` that can, returning the plaintext and the index

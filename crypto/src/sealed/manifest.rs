@@ -202,6 +202,37 @@ pub struct Secret {
     pub type_: String,
 }
 
+/// The most data the Kubernetes API server accepts in one Secret (`MaxSecretSize`): the sum of
+/// its values' sizes, `stringData` merged into `data`.
+pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
+
+/// The warning for Secret `secret` (`namespace/name`) of `size` bytes of data over
+/// [`MAX_SECRET_SIZE`], as `sealbox seal` and `sealbox encrypt` give it.
+pub fn too_big_warning(secret: &str, size: usize) -> String {
+    format!(
+        "warning: Secret {secret} holds {size} bytes of data ({:.1} MiB), over the {MAX_SECRET_SIZE} bytes (1 MiB) the Kubernetes API server accepts in a Secret: the API server will refuse it",
+        size as f64 / 1_048_576.0
+    )
+}
+
+impl Secret {
+    /// The size the API server checks against [`MAX_SECRET_SIZE`]: the bytes of every value,
+    /// a `stringData` item replacing the `data` item of the same name.
+    pub fn data_size(&self) -> usize {
+        let data: usize = self
+            .data
+            .iter()
+            .filter(|(item, _)| !self.string_data.contains_key(*item))
+            .map(|(_, v)| v.as_slice().len())
+            .sum();
+        data + self
+            .string_data
+            .values()
+            .map(|v| v.as_str().len())
+            .sum::<usize>()
+    }
+}
+
 /// A `bitnami.com/v1alpha1/SealedSecret`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -404,32 +435,95 @@ pub enum Format {
 /// One object in kubeseal's output shape: pretty JSON with Go struct field order and a final
 /// newline, or YAML with sorted keys preceded by a `---` line.
 pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error> {
+    let mut out = String::new();
+    render_into(&mut out, object, format)?;
+    Ok(out)
+}
+
+/// Output to reserve per rendered object beyond its items' text: reserved, not touched, so
+/// it costs no memory, and the output never grows by copying itself.
+pub const RENDER_ROOM_PER_OBJECT: usize = 64 * 1024;
+
+/// [`render`], appended to `out`. YAML is written straight into `out`; whenever `out` must
+/// grow, its old buffer is wiped (outputs may hold plaintext).
+pub fn render_into<T: Serialize>(
+    out: &mut String,
+    object: &T,
+    format: Format,
+) -> Result<(), Error> {
     match format {
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(object).map_err(|e| Error::Encode {
-                format: "JSON",
-                source: e.into(),
-            })?;
-            s.push('\n');
-            Ok(s)
+            let s = Zeroizing::new(serde_json::to_string_pretty(object).map_err(|e| {
+                Error::Encode {
+                    format: "JSON",
+                    source: e.into(),
+                }
+            })?);
+            WipingWriter(out).push(&s);
+            WipingWriter(out).push("\n");
+            Ok(())
         }
-        Format::Yaml => Ok(format!("---\n{}", to_yaml(object)?)),
+        Format::Yaml => {
+            WipingWriter(out).push("---\n");
+            yaml_into(out, object)
+        }
+    }
+}
+
+/// Appends to a `String`, moving it to a buffer twice as large (the old one wiped) when full.
+struct WipingWriter<'a>(&'a mut String);
+
+impl WipingWriter<'_> {
+    fn push(&mut self, s: &str) {
+        let needed = self.0.len() + s.len();
+        if needed > self.0.capacity() {
+            let mut bigger = String::with_capacity(needed.max(self.0.capacity() * 2));
+            bigger.push_str(self.0);
+            drop(Zeroizing::new(std::mem::replace(self.0, bigger)));
+        }
+        self.0.push_str(s);
+    }
+}
+
+impl fmt::Write for WipingWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
     }
 }
 
 /// YAML with every mapping's keys sorted (going through `serde_json::Value`, whose maps are
 /// ordered), without a document marker.
 pub fn to_yaml<T: Serialize>(object: &T) -> Result<String, Error> {
+    let mut out = String::new();
+    yaml_into(&mut out, object)?;
+    Ok(out)
+}
+
+fn yaml_into<T: Serialize>(out: &mut String, object: &T) -> Result<(), Error> {
     let value = serde_json::to_value(object).map_err(|e| Error::Encode {
         format: "YAML",
         source: e.into(),
     })?;
     // One line per ciphertext, as kubeseal writes it: no folded block scalars.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(&value, options).map_err(|e| Error::Encode {
-        format: "YAML",
-        source: e.into(),
-    })
+    let result = serde_saphyr::to_fmt_writer_with_options(&mut WipingWriter(out), &value, options)
+        .map_err(|e| Error::Encode {
+            format: "YAML",
+            source: e.into(),
+        });
+    wipe_strings(value);
+    result
+}
+
+/// Wipes the strings of a `serde_json::Value` (it may hold base64 plaintext).
+fn wipe_strings(value: serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => drop(Zeroizing::new(s)),
+        serde_json::Value::Array(items) => items.into_iter().for_each(wipe_strings),
+        serde_json::Value::Object(map) => map.into_iter().for_each(|(_, v)| wipe_strings(v)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

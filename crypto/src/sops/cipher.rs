@@ -3,7 +3,7 @@
 //! block) and the value's path as additional data.
 
 use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, Nonce};
 use base64::Engine as _;
@@ -100,7 +100,7 @@ pub fn encrypt_with_iv(
     kind: &str,
     iv: &[u8; IV_BYTES],
 ) -> Result<String, Error> {
-    let mut sealed = key
+    let sealed = key
         .cipher
         .encrypt(
             Nonce::from_slice(iv),
@@ -110,14 +110,20 @@ pub fn encrypt_with_iv(
             },
         )
         .map_err(|_| Error::Encrypt)?;
-    let tag = sealed.split_off(sealed.len() - 16);
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    Ok(format!(
-        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{kind}]",
-        b64(&sealed),
-        b64(iv),
-        b64(&tag)
-    ))
+    let (data, tag) = sealed.split_at(sealed.len() - 16);
+    // The base64 goes straight into the value: no intermediate strings.
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4 + kind.len() + 120);
+    out.push_str("ENC[AES256_GCM,data:");
+    engine.encode_string(data, &mut out);
+    out.push_str(",iv:");
+    engine.encode_string(iv, &mut out);
+    out.push_str(",tag:");
+    engine.encode_string(tag, &mut out);
+    out.push_str(",type:");
+    out.push_str(kind);
+    out.push(']');
+    Ok(out)
 }
 
 /// A decrypted value: its plaintext bytes and sops's `type` name.
@@ -133,27 +139,32 @@ pub fn decrypt(key: &DataKey, text: &str, aad: &[u8], path: &str) -> Result<Open
     let parsed = parse(text).ok_or_else(|| Error::NotEncrypted {
         path: path.to_owned(),
     })?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
-    let (Some(mut data), Some(iv), Some(tag)) = (b64(parsed.data), b64(parsed.iv), b64(parsed.tag))
-    else {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let b64 = |s: &str| engine.decode(s).ok();
+    // Ciphertext and tag in one buffer sized for both, opened in place: the buffer becomes
+    // the plaintext, so the value is never held twice.
+    let mut data = Zeroizing::new(Vec::with_capacity(parsed.data.len() / 4 * 3 + 3 + 16));
+    let decoded = engine.decode_vec(parsed.data, &mut data).is_ok();
+    let (true, Some(iv), Some(tag)) = (decoded, b64(parsed.iv), b64(parsed.tag)) else {
         return Err(Error::NotEncrypted {
             path: path.to_owned(),
         });
     };
     data.extend_from_slice(&tag);
-    let payload = Payload { msg: &data, aad };
     let opened = match iv.len() {
-        32 => key.cipher.decrypt(Nonce::from_slice(&iv), payload),
+        32 => key
+            .cipher
+            .decrypt_in_place(Nonce::from_slice(&iv), aad, &mut *data),
         12 => Aes256Gcm12::new_from_slice(key.as_bytes())
             .expect("32-byte key")
-            .decrypt(Nonce::from_slice(&iv), payload),
+            .decrypt_in_place(Nonce::from_slice(&iv), aad, &mut *data),
         _ => Err(aes_gcm::Error),
     };
-    let plaintext = opened.map_err(|_| Error::Decrypt {
+    opened.map_err(|_| Error::Decrypt {
         path: path.to_owned(),
     })?;
     Ok(Opened {
-        plaintext: Zeroizing::new(plaintext),
+        plaintext: data,
         kind: parsed.kind.to_owned(),
         iv,
     })

@@ -62,12 +62,12 @@ pub fn emit_plain(branch: &Branch) -> Vec<u8> {
 
 /// The encrypted document: the tree with the `sops` metadata as its last entry.
 pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Vec<u8> {
-    let mut with_meta = branch.clone();
-    with_meta.push(Entry::Pair(
-        METADATA_KEY.into(),
-        from_json_value(&meta.to_json()),
-    ));
-    emit_plain(&with_meta)
+    let block = Entry::Pair(METADATA_KEY.into(), from_json_value(&meta.to_json()));
+    // The tree's entries then the block, without copying the tree.
+    let mut out = String::new();
+    write_entries(&mut out, branch.iter().chain([&block]), 0);
+    out.push('\n');
+    out.into_bytes()
 }
 
 /// Refuses a plaintext document that already has `sops` metadata (sops exit 203).
@@ -192,8 +192,11 @@ fn indent(out: &mut String, depth: usize) {
 }
 
 fn write_map(out: &mut String, branch: &Branch, depth: usize) {
-    let pairs: Vec<(&String, &Value)> = branch
-        .iter()
+    write_entries(out, branch.iter(), depth);
+}
+
+fn write_entries<'a>(out: &mut String, entries: impl Iterator<Item = &'a Entry>, depth: usize) {
+    let pairs: Vec<(&String, &Value)> = entries
         .filter_map(|e| match e {
             Entry::Pair(k, v) => Some((k, v)),
             Entry::Comment(_) => None,

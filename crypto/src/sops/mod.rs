@@ -111,7 +111,24 @@ pub fn encrypt_file(
     settings: &EncryptSettings,
     now: std::time::SystemTime,
 ) -> Result<Vec<u8>, Error> {
-    let mut branches = load_plain(format, plaintext)?;
+    encrypt_branches(
+        load_plain(format, plaintext)?,
+        format,
+        output,
+        settings,
+        now,
+    )
+}
+
+/// [`encrypt_file`] of branches already read with [`load_plain`] (so the caller can let go
+/// of the file's text first).
+pub fn encrypt_branches(
+    mut branches: Vec<Branch>,
+    format: Format,
+    output: Format,
+    settings: &EncryptSettings,
+    now: std::time::SystemTime,
+) -> Result<Vec<u8>, Error> {
     let key = cipher::DataKey::generate()?;
     let mut meta = Metadata::for_recipients(&settings.groups, settings.shamir_threshold, &key)?;
     meta.mac_only_encrypted = settings.mac_only_encrypted;
@@ -169,7 +186,7 @@ pub fn decrypt_file(
     identities: &[keys::Identity],
     ignore_mac: bool,
 ) -> Result<Vec<u8>, Error> {
-    let file = OpenFile::open(format, text, identities, ignore_mac)?;
+    let file = OpenFile::open_to_read(format, text, identities, ignore_mac)?;
     emit_plain(format, &file.branches)
 }
 
@@ -190,10 +207,32 @@ impl OpenFile {
         identities: &[keys::Identity],
         ignore_mac: bool,
     ) -> Result<OpenFile, Error> {
+        OpenFile::open_with(format, text, identities, ignore_mac, true)
+    }
+
+    /// [`OpenFile::open`] for reading only: the IVs are not remembered (no copy of every
+    /// plaintext is kept), so sealing it again would give every value a new ciphertext.
+    pub fn open_to_read(
+        format: Format,
+        text: &str,
+        identities: &[keys::Identity],
+        ignore_mac: bool,
+    ) -> Result<OpenFile, Error> {
+        OpenFile::open_with(format, text, identities, ignore_mac, false)
+    }
+
+    fn open_with(
+        format: Format,
+        text: &str,
+        identities: &[keys::Identity],
+        ignore_mac: bool,
+        keep_ivs: bool,
+    ) -> Result<OpenFile, Error> {
         let (mut branches, metadata) = load(format, text)?;
         let key = keys::recover_data_key(&metadata, identities)?;
         let mut stash = tree::IvStash::default();
-        tree::decrypt(&mut branches, &metadata, &key, ignore_mac, Some(&mut stash))?;
+        let remember = keep_ivs.then_some(&mut stash);
+        tree::decrypt(&mut branches, &metadata, &key, ignore_mac, remember)?;
         Ok(OpenFile {
             format,
             branches,

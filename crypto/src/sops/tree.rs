@@ -3,6 +3,7 @@
 //! document order.
 
 use super::error::Error;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use zeroize::Zeroizing;
@@ -222,12 +223,17 @@ impl<'a> Walker<'a> {
     /// Returns the replacement for a leaf the selector covers; clear leaves stay as they are.
     fn leaf(&mut self, scalar: &Scalar) -> Result<Option<Value>, Error> {
         let encrypted = self.selector.encrypts(&self.path, &self.comments, false);
+        // A string's bytes are used where they are, never copied.
+        let bytes = || match scalar {
+            Scalar::Str(bytes) | Scalar::Bytes(bytes) => Cow::Borrowed(bytes.as_slice()),
+            other => Cow::Owned(other.to_bytes()),
+        };
         if !encrypted {
-            self.mac.add(&scalar.to_bytes(), false);
+            self.mac.add(&bytes(), false);
             return Ok(None);
         }
         if self.direction == Direction::Encrypt {
-            let bytes = scalar.to_bytes();
+            let bytes = bytes();
             // An empty string stays "" and adds nothing to the MAC.
             if bytes.is_empty() && matches!(scalar, Scalar::Str(_)) {
                 return Ok(None);
@@ -247,7 +253,14 @@ impl<'a> Walker<'a> {
         let text = std::str::from_utf8(text).map_err(|_| Error::NotEncrypted {
             path: self.where_(),
         })?;
-        let opened = self.open(text)?;
+        let mut opened = self.open(text)?;
+        if opened.kind == "str" {
+            // The plaintext moves into the tree rather than being copied.
+            self.mac.add(&opened.plaintext, true);
+            return Ok(Some(Value::Scalar(Scalar::Str(std::mem::take(
+                &mut *opened.plaintext,
+            )))));
+        }
         // An encrypted comment that sat in a YAML sequence comes back as a list item.
         if opened.kind == "comment" {
             let comment =

@@ -399,6 +399,49 @@ fn kubernetes_secrets_keep_their_metadata_readable_in_native_mode_only() {
 }
 
 #[test]
+fn encrypting_a_kubernetes_secret_over_1_mib_warns_that_the_api_server_will_refuse_it() {
+    let (env, r) = setup();
+    // 1,048,577 bytes once decoded: one over the API server's limit on a Secret.
+    let over = format!("{}AAA=", "AAAA".repeat(349_525));
+    env.write(
+        "big.yaml",
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n    name: big\n    namespace: prod\ndata:\n    blob: {over}\n"),
+    );
+    let run = env.sealbox(&["encrypt", "--age", &r, "big.yaml"]).run();
+    let encrypted = run.ok();
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("warning: Secret prod/big holds 1048577 bytes of data")
+            && stderr.contains("the API server will refuse it"),
+        "{stderr}"
+    );
+    // Only a warning: the file is encrypted all the same, and opens.
+    assert!(encrypted.contains("blob: ENC[AES256_GCM"));
+    env.write("big.enc.yaml", &encrypted);
+    let decrypted = with_key(&env, env.sealbox(&["decrypt", "big.enc.yaml"]))
+        .run()
+        .ok();
+    assert!(decrypted.contains(&over));
+
+    // Exactly 1 MiB, in JSON too: no warning; nor for a file that is not a Secret.
+    let exact = "x".repeat(1_048_576);
+    env.write(
+        "exact.json",
+        format!("{{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{{\"name\":\"s\"}},\"stringData\":{{\"k\":\"{exact}\"}}}}"),
+    );
+    env.write("plain.yaml", format!("blob: {over}\n"));
+    for file in ["exact.json", "plain.yaml"] {
+        let run = env.sealbox(&["encrypt", "--age", &r, file]).run();
+        run.ok();
+        assert!(
+            !run.stderr().contains("warning"),
+            "{file}: {}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
 fn negative_vectors_fail_with_the_sops_exit_code() {
     let env = Env::new();
     let dir = sealbox_tests::root().join("testdata/sops");

@@ -33,6 +33,13 @@ pub(super) fn write_map(out: &mut String, branch: &Branch, indent: usize) {
     }
 }
 
+/// Writes top-level entries (of a document that is not empty).
+pub(super) fn write_top_entries<'a>(out: &mut String, entries: impl Iterator<Item = &'a Entry>) {
+    for entry in entries {
+        write_entry(out, entry, 0);
+    }
+}
+
 /// Writes what follows `key:` (or `- `): inline scalars, or a nested block on the next lines.
 fn write_value(out: &mut String, value: &Value, indent: usize) {
     match value {

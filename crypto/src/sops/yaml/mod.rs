@@ -72,16 +72,20 @@ pub fn emit_plain(docs: &[Branch]) -> Vec<u8> {
 
 /// The encrypted documents, each with the same `sops` block at its end.
 pub fn emit_encrypted(docs: &[Branch], meta: &Metadata) -> Vec<u8> {
-    let block = crate::sops::json::from_json_value(&meta.to_json());
-    let with_meta: Vec<Branch> = docs
-        .iter()
-        .map(|doc| {
-            let mut doc = doc.clone();
-            doc.push(Entry::Pair(METADATA_KEY.into(), block.clone()));
-            doc
-        })
-        .collect();
-    emit_plain(&with_meta)
+    let block = Entry::Pair(
+        METADATA_KEY.into(),
+        crate::sops::json::from_json_value(&meta.to_json()),
+    );
+    // Each document's entries, then the block: what emitting a copy of it with the block
+    // appended gives, without the copy.
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        emit::write_top_entries(&mut out, doc.iter().chain([&block]));
+    }
+    out.into_bytes()
 }
 
 #[cfg(test)]
