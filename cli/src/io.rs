@@ -47,18 +47,24 @@ pub fn read_bytes(path: Option<&Path>, flag: &str) -> Result<Zeroizing<Vec<u8>>>
     Ok(Zeroizing::new(bytes))
 }
 
+/// The entries of directory `path` in name order, `.git` left out: how every command that
+/// walks a tree sees a directory.
+pub fn dir_entries(path: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)
+        .with_context(|| format!("cannot list {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_none_or(|n| n != ".git"))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
 /// The files named by `paths`, directories searched recursively in name order (`.git`
 /// skipped).
 pub fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         if path.is_dir() {
-            let mut entries: Vec<PathBuf> = fs::read_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.file_name().is_none_or(|n| n != ".git"))
-                .collect();
-            entries.sort();
-            for entry in entries {
+            for entry in dir_entries(path)? {
                 collect(&entry, out)?;
             }
         } else if path.exists() {

@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use zeroize::Zeroizing;
 
-use crate::sopsconfig;
+use crate::{io, sopsconfig};
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -138,13 +138,7 @@ fn walk(
     // to a file is checked through it, as a link named on the command line is.
     let is_dir = meta.is_dir() || (explicit && path.is_dir());
     if is_dir {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot list {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_none_or(|n| n != ".git"))
-            .collect();
-        entries.sort();
-        for entry in entries {
+        for entry in io::dir_entries(path)? {
             walk(&entry, false, cwd, ignores, out)?;
         }
     } else if meta.is_file() || path.is_file() {

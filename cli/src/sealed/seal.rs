@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::{
-    Format, MAX_SECRET_SIZE, RENDER_ROOM_PER_OBJECT, object_ref, parse_objects, render,
-    render_into, too_big_warning,
+    Format, MAX_SECRET_SIZE, object_ref, parse_objects, render, render_into, render_room,
+    too_big_warning,
 };
 use sealbox_crypto::sealed::{
     PublicKey, Scope, SealedSecret, Secret, encode_base64, hybrid, seal_secret,
@@ -121,18 +121,7 @@ pub fn run(args: &SealArgs, mode: Mode) -> Result<()> {
     // The plaintext is no longer needed; each SealedSecret goes once rendered.
     drop(prepared);
     // Reserved, so the output never grows by copying itself.
-    let room = results
-        .iter()
-        .flatten()
-        .map(|ss| {
-            ss.spec
-                .encrypted_data
-                .values()
-                .map(String::len)
-                .sum::<usize>()
-                + RENDER_ROOM_PER_OBJECT
-        })
-        .sum();
+    let room = results.iter().flatten().map(render_room).sum();
     let mut out = String::with_capacity(room);
     for result in results {
         render_into(&mut out, &result?, format)?;

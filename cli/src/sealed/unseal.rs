@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use sealbox_crypto::sealed::manifest::{RENDER_ROOM_PER_OBJECT, render_into};
+use sealbox_crypto::sealed::manifest::{render_into, render_room};
 use sealbox_crypto::sealed::{owner_reference, unseal as unseal_one};
 
 use crate::cluster::ClusterArgs;
@@ -56,17 +56,7 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
     )?;
     // Room for every item (the plaintext's base64 is shorter than the ciphertext's) and its
     // metadata, so the output never grows by copying itself.
-    let room = sealed
-        .iter()
-        .map(|ss| {
-            ss.spec
-                .encrypted_data
-                .values()
-                .map(String::len)
-                .sum::<usize>()
-                + RENDER_ROOM_PER_OBJECT
-        })
-        .sum();
+    let room = sealed.iter().map(render_room).sum();
     let mut out = zeroize::Zeroizing::new(String::with_capacity(room));
     let mut errors = Vec::new();
     for ss in sealed {

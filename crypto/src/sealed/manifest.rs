@@ -442,7 +442,14 @@ pub fn render<T: Serialize>(object: &T, format: Format) -> Result<String, Error>
 
 /// Output to reserve per rendered object beyond its items' text: reserved, not touched, so
 /// it costs no memory, and the output never grows by copying itself.
-pub const RENDER_ROOM_PER_OBJECT: usize = 64 * 1024;
+const RENDER_ROOM_PER_OBJECT: usize = 64 * 1024;
+
+/// Output to reserve for rendering `sealed`, or the Secret it opens to (whose items' base64 is
+/// shorter than the ciphertexts'), so the output never grows by copying itself.
+pub fn render_room(sealed: &SealedSecret) -> usize {
+    let items: usize = sealed.spec.encrypted_data.values().map(String::len).sum();
+    items + RENDER_ROOM_PER_OBJECT
+}
 
 /// [`render`], appended to `out`. YAML is written straight into `out`; whenever `out` must
 /// grow, its old buffer is wiped (outputs may hold plaintext).
