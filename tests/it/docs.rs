@@ -151,3 +151,29 @@ fn every_documented_flag_exists() {
         unknown.join("\n")
     );
 }
+
+#[test]
+fn every_flag_of_the_binaries_is_documented() {
+    let mut known = std::collections::BTreeSet::new();
+    help_flags(sealbox_tests::sealbox_bin(), &[], &mut known);
+    help_flags(sealbox_tests::sealbox_bin(), &["kubeseal"], &mut known);
+    help_flags(sealbox_tests::sealbox_bin(), &["sops"], &mut known);
+    help_flags(sealbox_tests::controller_bin(), &[], &mut known);
+    let mut docs = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        docs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let undocumented: Vec<&String> = known
+        .iter()
+        .filter(|flag| {
+            !docs.match_indices(&format!("--{flag}")).any(|(at, _)| {
+                let end = at + flag.len() + 2;
+                !docs[end..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            })
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "flags the README and docs/ never mention: {undocumented:?}"
+    );
+}
