@@ -72,6 +72,14 @@ const PRIVATE_DIRS: [Pattern; 2] = [
 /// another PID namespace sharing the directory may still be writing it.
 const STALE_AFTER: Duration = Duration::from_secs(5);
 
+/// Whether `name` (one path component) is named like a sealbox artifact: a temp file or a
+/// private directory, of any version (older temp files had no PID in their name).
+pub fn is_artifact_name(name: &str) -> bool {
+    std::iter::once(&TEMP_FILE)
+        .chain(&PRIVATE_DIRS)
+        .any(|pattern| name.starts_with(pattern.prefix))
+}
+
 /// The process that created the artifact named `name`, if the name is one of `pattern`'s.
 fn owner(name: &str, pattern: &Pattern) -> Option<u32> {
     let rest = name

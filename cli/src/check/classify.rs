@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::documents::yaml_documents;
 use super::secrets::{SEAL, check_value, duplicate_key, is_sops_document};
+use crate::cleanup;
 
 /// What to do about a file that is a deliberate fixture.
 const ALLOW: &str =
@@ -26,14 +27,10 @@ pub struct Outcome {
     pub allowed: bool,
 }
 
-/// Whether a path names a file or directory sealbox's atomic writes (`.sealbox-XXXXXX` beside
-/// the target, see `io.rs`) or private directories (`sealbox-edit-…`, `sealbox-exec-…`) use.
+/// Whether a path is, or lies in, a temp file or private directory sealbox left behind (the
+/// names `cleanup` gives them).
 pub fn is_leftover(name: &str) -> bool {
-    name.split('/').any(|part| {
-        part.starts_with(".sealbox-")
-            || part.starts_with("sealbox-edit-")
-            || part.starts_with("sealbox-exec-")
-    })
+    name.split('/').any(cleanup::is_artifact_name)
 }
 
 /// Whether the text carries an allow marker: a comment line `# sealbox:allow` (a reason may
