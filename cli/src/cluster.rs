@@ -30,6 +30,9 @@ pub struct ClusterArgs {
     /// namespace (kubeseal's behaviour for whole Secrets); set by the kubeseal drop-in.
     #[arg(skip)]
     pub tolerate_broken_kubeconfig: bool,
+    /// The context's namespace once read: a stream of Secrets reads the kubeconfig once.
+    #[arg(skip)]
+    namespace: std::sync::OnceLock<Option<String>>,
 }
 
 /// The status and body of a reply.
@@ -92,6 +95,14 @@ impl ClusterArgs {
     /// cluster, while `kubectl config set-context NAME --namespace NS` writes contexts that
     /// name only a namespace, and sealing offline must accept those.
     pub fn context_namespace(&self) -> Result<Option<String>> {
+        if let Some(found) = self.namespace.get() {
+            return Ok(found.clone());
+        }
+        let found = self.read_context_namespace()?;
+        Ok(self.namespace.get_or_init(|| found).clone())
+    }
+
+    fn read_context_namespace(&self) -> Result<Option<String>> {
         let mut current = self.context.clone();
         let mut contexts: Vec<NamedContext> = Vec::new();
         let files = self.files()?;
