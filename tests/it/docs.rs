@@ -74,6 +74,16 @@ fn help_flags(
     }
 }
 
+/// Every `--flag` of sealbox (native, kubeseal and sops command lines) and sealbox-controller.
+fn binary_flags() -> std::collections::BTreeSet<String> {
+    let mut known = std::collections::BTreeSet::new();
+    help_flags(sealbox_tests::sealbox_bin(), &[], &mut known);
+    help_flags(sealbox_tests::sealbox_bin(), &["kubeseal"], &mut known);
+    help_flags(sealbox_tests::sealbox_bin(), &["sops"], &mut known);
+    help_flags(sealbox_tests::controller_bin(), &[], &mut known);
+    known
+}
+
 /// The `--flags` the README and docs show being passed to sealbox, kubeseal, sops or
 /// sealbox-controller: in command lines inside code blocks and in inline code.
 fn documented_flags() -> Vec<(String, String)> {
@@ -124,11 +134,7 @@ fn documented_flags() -> Vec<(String, String)> {
 
 #[test]
 fn every_documented_flag_exists() {
-    let mut known = std::collections::BTreeSet::new();
-    help_flags(sealbox_tests::sealbox_bin(), &[], &mut known);
-    help_flags(sealbox_tests::sealbox_bin(), &["kubeseal"], &mut known);
-    help_flags(sealbox_tests::sealbox_bin(), &["sops"], &mut known);
-    help_flags(sealbox_tests::controller_bin(), &[], &mut known);
+    let known = binary_flags();
     assert!(known.contains("recovery-private-key") && known.contains("key-renew-period"));
     let documented = documented_flags();
     assert!(
@@ -154,11 +160,7 @@ fn every_documented_flag_exists() {
 
 #[test]
 fn every_flag_of_the_binaries_is_documented() {
-    let mut known = std::collections::BTreeSet::new();
-    help_flags(sealbox_tests::sealbox_bin(), &[], &mut known);
-    help_flags(sealbox_tests::sealbox_bin(), &["kubeseal"], &mut known);
-    help_flags(sealbox_tests::sealbox_bin(), &["sops"], &mut known);
-    help_flags(sealbox_tests::controller_bin(), &[], &mut known);
+    let known = binary_flags();
     let mut docs = std::fs::read_to_string(root().join("README.md")).unwrap();
     for entry in std::fs::read_dir(root().join("docs")).unwrap() {
         docs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
