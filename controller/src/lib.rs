@@ -14,6 +14,7 @@
 
 pub mod crd;
 pub mod events;
+pub mod external;
 pub mod flags;
 pub mod http;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! The Kubernetes types the controller watches, one file per API group: [`sealed`]
-//! (`bitnami.com`). `crdgen` prints their CRDs.
+//! The Kubernetes types the controller watches, one module per API group: [`sealed`]
+//! (`bitnami.com`) and [`external`] (`external-secrets.io`). `crdgen` prints their CRDs.
 
+pub mod external;
 pub mod sealed;

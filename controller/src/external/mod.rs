@@ -1,0 +1,4 @@
+//! The ExternalSecret reconciler (External Secrets Operator compatible).
+
+pub mod providers;
+pub mod refs;

@@ -1,0 +1,134 @@
+//! The secret managers sealbox reads from, behind one type: [`Client`] (AWS Secrets Manager or
+//! Vault KV), built from a store's `spec.provider` by [`Client::connect`].
+//!
+//! Which method when (ESO's `SecretsClient`, spec §6.3 and §7.3):
+//! - [`Client::get_secret`]: one value (`data[].remoteRef`), `property` applied;
+//! - [`Client::get_secret_map`]: a JSON object's keys (`dataFrom[].extract`);
+//! - [`Client::get_all`]: many secrets by name, tags or path (`dataFrom[].find`);
+//! - [`Client::validate`]: whether the store's credentials work (the store's `Ready`).
+//!
+//! Errors say whether the secret is missing ([`ProviderError::NotFound`], which feeds
+//! `deletionPolicy`), the store is wrong ([`ProviderError::Config`]), or the call failed
+//! ([`ProviderError::Failed`], retried with backoff). No error text carries a secret value.
+
+pub mod aws;
+pub mod vault;
+
+use std::collections::BTreeMap;
+
+use crate::crd::external::store::SecretStoreProvider;
+use crate::external::refs::Refs;
+
+/// Why a provider call failed. Messages name the store's object and what to do, never a value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The secret, its version or its property's parent does not exist at the provider.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store's spec or its referenced credentials are wrong or missing.
+    #[error("{0}")]
+    Config(String),
+    /// A ClusterSecretStore reference that only an ExternalSecret's namespace resolves.
+    #[error("{0}")]
+    Referent(String),
+    /// The provider refused or could not be reached (auth, network, throttling).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One remote value to read (`remoteRef` with ESO's defaults applied).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ref {
+    pub key: String,
+    pub property: Option<String>,
+    pub version: Option<String>,
+    /// `metadataPolicy: Fetch`: read the secret's tags/metadata instead of its value.
+    pub metadata: bool,
+}
+
+/// `dataFrom[].find`: which secrets to read.
+#[derive(Clone, Debug, Default)]
+pub struct Find {
+    pub path: Option<String>,
+    pub name: Option<regex::Regex>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A connected provider client for one store (and, for referent auth, one namespace).
+pub enum Client {
+    Aws(aws::Client),
+    Vault(vault::Client),
+}
+
+impl Client {
+    /// Builds the client of `provider`, reading its credentials through `refs`.
+    pub async fn connect(
+        provider: &SecretStoreProvider,
+        refs: &Refs,
+    ) -> Result<Client, ProviderError> {
+        match (&provider.aws, &provider.vault) {
+            (Some(aws), None) if provider.other.is_empty() => {
+                Ok(Client::Aws(aws::Client::connect(aws, refs).await?))
+            }
+            (None, Some(vault)) if provider.other.is_empty() => {
+                Ok(Client::Vault(vault::Client::connect(vault, refs).await?))
+            }
+            _ => Err(ProviderError::Config(unsupported(provider))),
+        }
+    }
+
+    pub async fn get_secret(&self, r: &Ref) -> Result<Vec<u8>, ProviderError> {
+        match self {
+            Client::Aws(c) => c.get_secret(r).await,
+            Client::Vault(c) => c.get_secret(r).await,
+        }
+    }
+
+    pub async fn get_secret_map(
+        &self,
+        r: &Ref,
+    ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+        match self {
+            Client::Aws(c) => c.get_secret_map(r).await,
+            Client::Vault(c) => c.get_secret_map(r).await,
+        }
+    }
+
+    pub async fn get_all(&self, find: &Find) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+        match self {
+            Client::Aws(c) => c.get_all(find).await,
+            Client::Vault(c) => c.get_all(find).await,
+        }
+    }
+
+    pub async fn validate(&self) -> Result<(), ProviderError> {
+        match self {
+            Client::Aws(c) => c.validate().await,
+            Client::Vault(c) => c.validate().await,
+        }
+    }
+}
+
+/// Names what `spec.provider` holds when it is not exactly one supported provider.
+fn unsupported(provider: &SecretStoreProvider) -> String {
+    let mut names: Vec<&str> = provider.other.keys().map(String::as_str).collect();
+    if provider.aws.is_some() {
+        names.push("aws");
+    }
+    if provider.vault.is_some() {
+        names.push("vault");
+    }
+    match names[..] {
+        [] => "spec.provider is empty: set exactly one provider (sealbox supports aws and vault)"
+            .into(),
+        [one] => format!(
+            "provider {one:?} is not supported by sealbox (it syncs from aws Secrets Manager and vault): keep External Secrets Operator for this store or move the secret"
+        ),
+        _ => format!(
+            "spec.provider sets {} providers ({}): set exactly one",
+            names.len(),
+            names.join(", ")
+        ),
+    }
+}
