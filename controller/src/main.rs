@@ -13,7 +13,7 @@ use kube::Client;
 use sealbox_controller::flags::listen_addr;
 use sealbox_controller::metrics::Registry;
 use sealbox_controller::supervisor::Supervisor;
-use sealbox_controller::{http, sealed};
+use sealbox_controller::{external, http, sealed};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
@@ -30,15 +30,21 @@ const ABANDON_BLOCKING: Duration = Duration::from_millis(100);
 #[command(
     name = "sealbox-controller",
     version,
-    about = "Unseals SealedSecrets in the cluster; serves kubeseal's API."
+    about = "Unseals SealedSecrets and syncs ExternalSecrets in the cluster; serves kubeseal's API."
 )]
 struct Flags {
     /// Run the Sealed Secrets controller: the SealedSecret reconciler, its key ring and
-    /// kubeseal's API (sealbox; on by default, as the only reconciler so far).
+    /// kubeseal's API (sealbox; on by default).
     #[arg(long, env = "SEALBOX_SEALED_SECRETS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     sealed_secrets: bool,
     #[command(flatten)]
     sealed: sealed::Args,
+    /// Run the External Secrets controller: ExternalSecrets synced from AWS Secrets Manager
+    /// and Vault, and their stores validated (sealbox; on by default).
+    #[arg(long, env = "SEALBOX_EXTERNAL_SECRETS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    external_secrets: bool,
+    #[command(flatten)]
+    external: external::Args,
     #[command(flatten)]
     http: http::Args,
 }
@@ -93,7 +99,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         let mut routes = axum::Router::new();
         if flags.sealed_secrets {
             routes =
-                routes.merge(sealed::run(flags.sealed, client, &mut registry, &mut tasks).await?);
+                routes.merge(sealed::run(flags.sealed, client.clone(), &mut registry, &mut tasks).await?);
+        }
+        if flags.external_secrets {
+            external::run(flags.external, client, &mut registry, &mut tasks);
         }
         anyhow::Ok(routes)
     };

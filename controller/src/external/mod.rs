@@ -1,4 +1,94 @@
-//! The ExternalSecret reconciler (External Secrets Operator compatible).
+//! The External Secrets controller, compatible with External Secrets Operator v2.9 (spec
+//! `external-secrets.md`). [`run`] starts it from its flags ([`Args`]): the ExternalSecret
+//! [`reconciler`] and the [`store_reconciler`]s, as supervised tasks.
+//!
+//! Which piece when:
+//! - reading remote values: [`providers`] (AWS Secrets Manager, Vault KV) behind one client,
+//!   built per store by [`stores`] (class, ClusterSecretStore conditions, flood gate) with the
+//!   credentials [`refs`] resolves; [`fetch`] runs an ExternalSecret's `data`/`dataFrom`
+//!   through them, with [`rewrite`] and [`keys`] (conversion, validation, decoding);
+//! - deciding, without I/O: [`refresh`] (whether to read the provider at all), [`policy`]
+//!   (creation and deletion policies), [`templating`] and [`target`] (the Secret to write),
+//!   [`status`] (conditions), [`hash`] (ESO's data-hash, created-by, syncedResourceVersion),
+//!   [`property`] (gjson paths and Go's JSON value formatting);
+//! - reporting: [`metrics`] with ESO's names, Events through `crate::events`.
 
+pub mod fetch;
+pub mod hash;
+pub mod keys;
+pub mod metrics;
+pub mod policy;
+pub mod property;
 pub mod providers;
+pub mod reconciler;
+pub mod refresh;
 pub mod refs;
+pub mod rewrite;
+pub mod status;
+pub mod store_reconciler;
+pub mod stores;
+pub mod target;
+pub mod templating;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+
+use crate::flags::go_duration;
+use crate::metrics::Registry;
+use crate::supervisor::Supervisor;
+
+/// External Secrets Operator's controller flags that apply to sealbox (spec §5.1), same names
+/// and defaults.
+#[derive(clap::Args, Clone, Debug)]
+#[group(id = "external")]
+pub struct Args {
+    /// Only stores whose `spec.controller` is empty or equals this class are used.
+    #[arg(long, default_value = "default")]
+    pub controller_class: String,
+    /// Watch ExternalSecrets and SecretStores in this namespace only (empty: all).
+    #[arg(long, default_value = "")]
+    pub namespace: String,
+    /// Use ClusterSecretStores (validate them, and sync the ExternalSecrets that use them).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub enable_cluster_store_reconciler: bool,
+    /// Validate SecretStores and write their Ready condition.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub enable_secret_store_reconciler: bool,
+    /// Sync an ExternalSecret only once its store says Ready=True.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub enable_flood_gate: bool,
+    /// How often stores are validated when their spec sets no refreshInterval (Go duration).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    pub store_requeue_interval: Duration,
+}
+
+/// Starts the External Secrets controller's reconcilers into `tasks`.
+pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supervisor) {
+    let metrics = metrics::Metrics::register(registry);
+    let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
+    if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {
+        let ctx = Arc::new(store_reconciler::Context {
+            events: crate::events::Recorder::new(client.clone(), "external-secrets"),
+            client: client.clone(),
+            metrics: metrics.clone(),
+            class: args.controller_class.clone(),
+            requeue: args.store_requeue_interval,
+        });
+        let (ns, cluster) = (namespace.clone(), args.enable_cluster_store_reconciler && namespace.is_none());
+        tasks.spawn_draining("secret store reconciler", move |shutdown| {
+            store_reconciler::run(ctx, ns, cluster, shutdown)
+        });
+    }
+    let ctx = Arc::new(reconciler::Context::new(
+        client,
+        metrics,
+        args.controller_class,
+        args.enable_cluster_store_reconciler,
+        args.enable_flood_gate,
+    ));
+    tasks.spawn_draining("externalsecret reconciler", move |shutdown| {
+        reconciler::run(ctx, namespace, shutdown)
+    });
+}

@@ -1,0 +1,592 @@
+//! The ExternalSecret reconciler (ESO's `Reconcile`, spec §5.3): the reads, provider calls
+//! and writes, in ESO's order. What to decide is in the pure modules: `refresh` (whether the
+//! provider is read at all), `policy` (creation and deletion policies), `target` (the Secret
+//! to write), `status` (conditions), `hash` (ESO's hashes).
+//!
+//! Switching from ESO costs nothing: an ExternalSecret whose status and Secret are as ESO
+//! left them passes the refresh gate without a provider call, and when it is due the Secret
+//! is rewritten only if its content changed, with ESO's field manager.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::fetch::{self, FetchError};
+use super::hash::{LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, synced_resource_version};
+use super::metrics::Metrics;
+use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, WriteAction};
+use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
+use super::status::{self, message, reason};
+use super::stores::{Kind, Stores};
+use super::target::{self, Owner, Spec, TargetError};
+use super::templating::{self, Sources};
+use crate::crd::external::{ExternalSecret, ExternalSecretStatus};
+use crate::events::{Kind as EventKind, Recorder};
+use crate::flags::go_duration;
+use crate::supervisor::Shutdown;
+
+/// The finalizer ESO puts on every ExternalSecret (since v0.20.0); sealbox uses the same one,
+/// so an ExternalSecret deleted after the switch is not left hanging.
+pub const FINALIZER: &str = "externalsecrets.external-secrets.io/externalsecret-cleanup";
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub events: Recorder,
+    pub metrics: Metrics,
+    /// `--controller-class`.
+    pub class: String,
+    /// `--enable-cluster-store-reconciler`: ExternalSecrets using ClusterSecretStores are
+    /// left alone when off.
+    pub cluster_stores: bool,
+    /// `--enable-flood-gate`.
+    pub flood_gate: bool,
+    /// Consecutive failures per ExternalSecret (uid), for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Metrics, class: String, cluster_stores: bool, flood_gate: bool) -> Context {
+        Context {
+            events: Recorder::new(client.clone(), "external-secrets"),
+            client,
+            metrics,
+            class,
+            cluster_stores,
+            flood_gate,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A reconcile that did not finish; retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    /// Already reported in the status and an Event.
+    #[error("{0}")]
+    Reported(String),
+}
+
+/// Runs the reconciler until `shutdown`. `namespace` limits it to one namespace (`--namespace`).
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: Shutdown) -> anyhow::Result<()> {
+    let (es_api, secrets): (Api<ExternalSecret>, Api<Secret>) = match &namespace {
+        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let controller = Controller::new(es_api, watcher::Config::default());
+    let store = controller.store();
+    // Only managed Secrets are watched (not every Secret in the cluster): an edited or deleted
+    // target re-enqueues the ExternalSecrets that target it, which is how drift is repaired.
+    let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED}=true"));
+    controller
+        .watches(secrets, managed, move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|es| es.namespace() == ns && target_name(es) == name)
+                .map(|es| ObjectRef::from_obj(&*es))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.wait())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    Ok(())
+}
+
+/// The target Secret's name: `spec.target.name`, else the ExternalSecret's.
+pub fn target_name(es: &ExternalSecret) -> String {
+    es.spec
+        .target
+        .as_ref()
+        .and_then(|t| t.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| es.name_any())
+}
+
+/// ESO's work-queue backoff for failures: 1 s doubling to 7 min.
+fn error_policy(es: Arc<ExternalSecret>, _: &Error, ctx: Arc<Context>) -> Action {
+    let uid = es.uid().unwrap_or_default();
+    let mut failures = ctx.failures.lock().expect("lock");
+    let n = failures.entry(uid).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = Duration::from_secs(1u64 << (*n - 1).min(9)).min(Duration::from_secs(420));
+    Action::requeue(delay)
+}
+
+async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let (ns, name) = (es.namespace().unwrap_or_default(), es.name_any());
+    let result = sync(&es, &ctx).await;
+    ctx.metrics
+        .reconciled(&ns, &name, started.elapsed().as_nanos(), result.is_err());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .expect("lock")
+            .remove(&es.uid().unwrap_or_default());
+    }
+    result
+}
+
+/// RFC 3339 with seconds, as `metav1.Time` marshals.
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    k8s_openapi::jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn parse_time(text: &str) -> Option<SystemTime> {
+    let t: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
+    let secs = u64::try_from(t.as_second()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// One ExternalSecret being synced: the object, its API and what the reconcile learnt.
+struct Run<'a> {
+    es: &'a ExternalSecret,
+    ctx: &'a Context,
+    ns: String,
+    name: String,
+    start: SystemTime,
+    status: ExternalSecretStatus,
+}
+
+impl Run<'_> {
+    fn api(&self) -> Api<ExternalSecret> {
+        Api::namespaced(self.ctx.client.clone(), &self.ns)
+    }
+
+    async fn event(&self, kind: EventKind, reason: &str, message: &str) {
+        self.ctx
+            .events
+            .publish(&self.es.object_ref(&()), kind, reason, message)
+            .await;
+    }
+
+    /// ESO's `markAsFailed`: a Warning Event with the error, `Ready=False` with the generic
+    /// message. The Secret is left as it is.
+    async fn failed(&mut self, generic: &str, error: &str) -> Result<(), Error> {
+        warn!(externalsecret = %format!("{}/{}", self.ns, self.name), "{generic}: {error}");
+        self.event(EventKind::Warning, "UpdateFailed", error).await;
+        let now = rfc3339(SystemTime::now());
+        status::set_ready(&mut self.status.conditions, false, reason::SYNCED_ERROR, generic, &now);
+        self.write_status().await
+    }
+
+    /// ESO's `markAsDone`: `Ready=True`, `refreshTime` = the start of this reconcile,
+    /// `syncedResourceVersion` = the version that was synced.
+    async fn done(&mut self, why: &str, message: &str, version: &str) -> Result<(), Error> {
+        let now = rfc3339(SystemTime::now());
+        status::set_ready(&mut self.status.conditions, true, why, message, &now);
+        self.status.refresh_time = Some(rfc3339(self.start));
+        self.status.synced_resource_version = Some(version.to_owned());
+        self.write_status().await
+    }
+
+    async fn write_status(&mut self) -> Result<(), Error> {
+        self.status.observed_generation = self.es.metadata.generation;
+        let ready = status::ready(&self.status.conditions);
+        self.ctx.metrics.condition(&self.ns, &self.name, ready);
+        if self.es.status.as_ref() == Some(&self.status) {
+            return Ok(());
+        }
+        let patch = json!({ "status": self.status });
+        self.api()
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
+    let mut run = Run {
+        es,
+        ctx,
+        ns: es.namespace().unwrap_or_default(),
+        name: es.name_any(),
+        start: SystemTime::now(),
+        status: es.status.clone().unwrap_or_default(),
+    };
+    let finalizers = es.finalizers().to_vec();
+    if es.metadata.deletion_timestamp.is_some() {
+        cleanup(&run).await?;
+        if finalizers.iter().any(|f| f == FINALIZER) {
+            let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+            patch_finalizers(&run, &kept).await?;
+        }
+        ctx.metrics.forget(&run.ns, &run.name);
+        return Ok(Action::await_change());
+    }
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        let mut all: Vec<&String> = finalizers.iter().collect();
+        let ours = FINALIZER.to_owned();
+        all.push(&ours);
+        patch_finalizers(&run, &all).await?;
+    }
+
+    let refs = fetch::store_refs(&es.spec);
+    if !ctx.cluster_stores && refs.iter().any(|(k, _)| *k == Kind::Cluster) {
+        debug!("skipping {}/{}: the ClusterSecretStore reconciler is off", run.ns, run.name);
+        return Ok(Action::await_change());
+    }
+    let stores = Stores::new(&ctx.client, &ctx.class, ctx.flood_gate, &run.ns);
+    if stores.skips(&refs).await? {
+        debug!("skipping {}/{}: a store of another controller class", run.ns, run.name);
+        return Ok(Action::await_change());
+    }
+
+    let target = es.spec.target.clone().unwrap_or_default();
+    let parsed = (|| {
+        let creation = CreationPolicy::from_spec(target.creation_policy.as_deref())?;
+        let deletion = DeletionPolicy::from_spec(target.deletion_policy.as_deref())?;
+        policy::validate(creation, deletion)?;
+        let refresh = RefreshPolicy::from_spec(es.spec.refresh_policy.as_deref())?;
+        let interval = match es.spec.refresh_interval.as_deref() {
+            None => Duration::from_secs(3600),
+            Some(text) => go_duration(text).map_err(|e| format!("spec.refreshInterval {e}"))?,
+        };
+        if target.manifest.is_some() {
+            return Err("spec.target.manifest (generic targets) is not supported by sealbox: it writes Secrets only".to_owned());
+        }
+        if es.spec.data.is_empty() && es.spec.data_from.is_empty() {
+            return Err("neither spec.data nor spec.dataFrom is set: set at least one".to_owned());
+        }
+        Ok((creation, deletion, refresh, interval))
+    })();
+    let (creation, deletion, refresh, interval) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            run.failed(message::PROVIDER, &format!("ExternalSecret {}/{}: {e}", run.ns, run.name))
+                .await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    let secret_name = target_name(es);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &run.ns);
+    let existing = secrets.get_opt(&secret_name).await?;
+    let version = synced_resource_version(
+        es.metadata.generation.unwrap_or(0),
+        &es.labels().clone(),
+        &es.annotations().clone(),
+    );
+    let refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
+    let requeue = || match refresh::requeue_after(interval, refresh_time, SystemTime::now()) {
+        None => Action::await_change(),
+        Some(d) => Action::requeue(d.max(Duration::from_millis(100))),
+    };
+    let due = refresh::should_refresh(
+        &RefreshInput {
+            policy: refresh,
+            interval,
+            synced_resource_version: run.status.synced_resource_version.as_deref(),
+            resource_version: &version,
+            refresh_time,
+            sync_windows_allow: true,
+        },
+        SystemTime::now(),
+    );
+    let existing_data = existing.as_ref().map(plain_data);
+    let valid = refresh::is_secret_valid(
+        creation,
+        existing
+            .as_ref()
+            .zip(existing_data.as_ref())
+            .map(|(s, data)| ExistingTarget {
+                labels: s.metadata.labels.as_ref().unwrap_or(&EMPTY),
+                annotations: s.metadata.annotations.as_ref().unwrap_or(&EMPTY),
+                data,
+            })
+            .as_ref(),
+    );
+    if !due && valid {
+        return Ok(requeue());
+    }
+
+    let mut stores = stores;
+    let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion).await {
+        Ok(f) => f,
+        Err(e) => {
+            run.failed(message::PROVIDER, &format!("ExternalSecret {}/{}: {e}", run.ns, run.name))
+                .await?;
+            return match e {
+                FetchError::Spec(_) => Ok(Action::await_change()),
+                _ => Err(Error::Reported(e.to_string())),
+            };
+        }
+    };
+    for missing in &fetched.missing {
+        run.event(EventKind::Normal, "MissingProviderSecret", missing).await;
+    }
+
+    if fetched.data.is_empty() {
+        match policy::on_empty_data(creation, deletion, &secret_name) {
+            EmptyDataAction::DeleteTarget => {
+                if existing.is_some() {
+                    if let Err(e) = secrets.delete(&secret_name, &DeleteParams::default()).await
+                        && !is_not_found(&e)
+                    {
+                        run.failed(message::DELETE, &e.to_string()).await?;
+                        return Err(e.into());
+                    }
+                    run.event(EventKind::Normal, "Deleted", message::DELETED).await;
+                }
+                run.done(reason::DELETED, message::DELETED, &version).await?;
+                return Ok(requeue_from_now(interval));
+            }
+            EmptyDataAction::Refuse(why) => {
+                run.failed(message::DELETE, &why).await?;
+                return Ok(Action::await_change());
+            }
+            EmptyDataAction::Retain => {
+                run.done(reason::SYNCED, message::RETAINED, &version).await?;
+                return Ok(requeue_from_now(interval));
+            }
+            EmptyDataAction::Continue => {}
+        }
+    }
+
+    let rendered = match &target.template {
+        None => None,
+        Some(template) => {
+            let sources = template_sources(&run, template).await?;
+            match templating::render(template, &fetched.data, &sources) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let e = format!("ExternalSecret {}/{}: spec.target.template: {e}", run.ns, run.name);
+                    run.failed(message::UPDATE, &e).await?;
+                    return Ok(Action::await_change());
+                }
+            }
+        }
+    };
+    let manager = field_manager(&run.name);
+    let owner = Owner {
+        name: &run.name,
+        namespace: &run.ns,
+        uid: es.metadata.uid.as_deref().unwrap_or_default(),
+        labels: es.metadata.labels.as_ref().unwrap_or(&EMPTY),
+        annotations: es.metadata.annotations.as_ref().unwrap_or(&EMPTY),
+        field_manager: &manager,
+    };
+    let spec = Spec {
+        target_name: &secret_name,
+        creation,
+        immutable: target.immutable,
+        template: rendered.as_ref(),
+    };
+    let desired = match target::desired(existing.as_ref(), &owner, &spec, &fetched.data) {
+        Ok(d) => d,
+        Err(e) => {
+            let generic = match e {
+                TargetError::Immutable => message::IMMUTABLE,
+                _ => message::OWNED,
+            };
+            run.failed(generic, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    let post = PostParams {
+        field_manager: Some(manager.clone()),
+        ..PostParams::default()
+    };
+    match policy::write_action(creation, existing.is_some()) {
+        WriteAction::Nothing => {}
+        WriteAction::WaitForTarget => {
+            run.done(reason::MISSING, message::MISSING, &version).await?;
+            return Ok(requeue_from_now(interval));
+        }
+        WriteAction::Create => {
+            if creation.owns_target()
+                && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
+            {
+                run.failed(message::ORPHANS, &e.to_string()).await?;
+                return Err(e.into());
+            }
+            match secrets.create(&post, &desired).await {
+                Ok(_) => {
+                    info!(secret = %format!("{}/{secret_name}", run.ns), "secret created");
+                    run.event(EventKind::Normal, "Created", "secret created").await;
+                }
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
+                Err(e) => {
+                    run.failed(message::UPDATE, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        WriteAction::Update => {
+            if creation.owns_target()
+                && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
+            {
+                run.failed(message::ORPHANS, &e.to_string()).await?;
+                return Err(e.into());
+            }
+            let before = existing.as_ref().expect("Update only when the Secret exists");
+            if target::needs_write(before, &desired) {
+                match secrets.replace(&secret_name, &post, &desired).await {
+                    Ok(_) => {
+                        info!(secret = %format!("{}/{secret_name}", run.ns), "secret updated");
+                        run.event(EventKind::Normal, "Updated", "secret updated").await;
+                    }
+                    Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
+                    Err(e) => {
+                        run.failed(message::UPDATE, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+    run.status.binding = Some(crate::crd::external::externalsecret::Binding { name: secret_name });
+    run.done(reason::SYNCED, message::SYNCED, &version).await?;
+    Ok(requeue_from_now(interval))
+}
+
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
+fn plain_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
+}
+
+/// After a sync that just happened: the next one is one interval away (none if zero).
+fn requeue_from_now(interval: Duration) -> Action {
+    if interval.is_zero() {
+        Action::await_change()
+    } else {
+        Action::requeue(interval)
+    }
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+async fn patch_finalizers(run: &Run<'_>, finalizers: &[&String]) -> Result<(), Error> {
+    let patch = json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": run.es.metadata.resource_version,
+        }
+    });
+    match run
+        .api()
+        .patch(&run.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// ESO's `cleanupManagedSecrets`: the target is deleted only with `deletionPolicy: Delete`
+/// and only if this ExternalSecret controls it.
+async fn cleanup(run: &Run<'_>) -> Result<(), Error> {
+    let deletion = run
+        .es
+        .spec
+        .target
+        .as_ref()
+        .and_then(|t| t.deletion_policy.as_deref());
+    if DeletionPolicy::from_spec(deletion) != Ok(DeletionPolicy::Delete) {
+        return Ok(());
+    }
+    let secrets: Api<Secret> = Api::namespaced(run.ctx.client.clone(), &run.ns);
+    let name = target_name(run.es);
+    let Some(secret) = secrets.get_opt(&name).await? else {
+        return Ok(());
+    };
+    if controlled_by(&secret, run.es) {
+        match secrets.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn controlled_by(secret: &Secret, es: &ExternalSecret) -> bool {
+    secret.owner_references().iter().any(|r| {
+        r.controller == Some(true) && r.kind == "ExternalSecret" && Some(&r.uid) == es.metadata.uid.as_ref()
+    })
+}
+
+/// ESO's `deleteOrphanedSecrets`: Secrets this ExternalSecret created under a previous
+/// `target.name` (its `created-by` label, another name).
+async fn delete_orphans(run: &Run<'_>, secrets: &Api<Secret>, current: &str) -> Result<(), kube::Error> {
+    let label = format!("{LABEL_CREATED_BY}={}", created_by(&run.ns, &run.name));
+    for secret in secrets.list(&ListParams::default().labels(&label)).await? {
+        let name = secret.name_any();
+        if name != current && controlled_by(&secret, run.es) {
+            match secrets.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    run.event(EventKind::Normal, "Deleted", "secret deleted because it was orphaned")
+                        .await;
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ConfigMaps and Secrets `templateFrom` reads, from the ExternalSecret's namespace.
+async fn template_sources(
+    run: &Run<'_>,
+    template: &crate::crd::external::externalsecret::Template,
+) -> Result<Sources, Error> {
+    let mut sources = Sources::default();
+    for from in &template.template_from {
+        if let Some(cm) = &from.config_map {
+            let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ns);
+            let data = api
+                .get_opt(&cm.name)
+                .await?
+                .map(|c| {
+                    c.data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_bytes()))
+                        .collect()
+                });
+            sources.config_maps.insert(cm.name.clone(), data);
+        }
+        if let Some(s) = &from.secret {
+            let api: Api<Secret> = Api::namespaced(run.ctx.client.clone(), &run.ns);
+            let data = api.get_opt(&s.name).await?.map(|s| plain_data(&s));
+            sources.secrets.insert(s.name.clone(), data);
+        }
+    }
+    Ok(sources)
+}

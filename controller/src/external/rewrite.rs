@@ -1,0 +1,100 @@
+//! `dataFrom[].rewrite` (spec §2.1): each step renames every key of a `dataFrom` result, in
+//! order. `regexp` is Go's `regexp.ReplaceAllString(key, target)` (`$1`, `${name}`);
+//! `transform` renders a template whose `.value` is the key. `merge` is not supported.
+
+use std::collections::BTreeMap;
+
+use super::templating;
+use crate::crd::external::externalsecret::Rewrite;
+
+/// Applies the steps to the keys of `map`. Two keys renamed to one are an error naming both.
+pub fn apply(steps: &[Rewrite], map: BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut map = map;
+    for (i, step) in steps.iter().enumerate() {
+        let at = format!("rewrite[{i}]");
+        let rename: Box<dyn Fn(&str) -> Result<String, String>> = match (&step.regexp, &step.transform, &step.merge) {
+            (Some(r), None, None) => {
+                let re = regex::Regex::new(&r.source).map_err(|e| {
+                    format!("{at}.regexp.source is not a valid regular expression: {e}")
+                })?;
+                let target = r.target.clone();
+                Box::new(move |key| Ok(re.replace_all(key, target.as_str()).into_owned()))
+            }
+            (None, Some(t), None) => {
+                let template = templating::parse_key_template(&t.template)
+                    .map_err(|e| format!("{at}.transform.template: {e}"))?;
+                let at = at.clone();
+                Box::new(move |key| {
+                    templating::render_key(&template, key).map_err(|e| format!("{at}.transform.template: {e}"))
+                })
+            }
+            (None, None, Some(_)) => {
+                return Err(format!("{at}.merge is not supported by sealbox yet"));
+            }
+            _ => return Err(format!("{at} must set exactly one of regexp, transform and merge")),
+        };
+        let mut renamed = BTreeMap::new();
+        let mut from: BTreeMap<String, String> = BTreeMap::new();
+        for (key, value) in map {
+            let new = rename(&key)?;
+            if let Some(first) = from.get(&new) {
+                return Err(format!(
+                    "{at} renames both {first:?} and {key:?} to {new:?}: make the rewrite keep them apart"
+                ));
+            }
+            from.insert(new.clone(), key);
+            renamed.insert(new, value);
+        }
+        map = renamed;
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::external::externalsecret::{RewriteRegexp, RewriteTransform};
+
+    fn map(keys: &[&str]) -> BTreeMap<String, Vec<u8>> {
+        keys.iter().map(|k| (k.to_string(), b"v".to_vec())).collect()
+    }
+
+    fn regexp(source: &str, target: &str) -> Rewrite {
+        Rewrite {
+            regexp: Some(RewriteRegexp {
+                source: source.into(),
+                target: target.into(),
+            }),
+            ..Rewrite::default()
+        }
+    }
+
+    #[test]
+    fn regexp_steps_run_in_order_with_go_expansion() {
+        let steps = [regexp("^team/(.*)", "app-$1"), regexp("/", "_")];
+        let out = apply(&steps, map(&["team/db/password", "other"])).unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["app-db_password", "other"]);
+    }
+
+    #[test]
+    fn transform_renders_the_key() {
+        let steps = [Rewrite {
+            transform: Some(RewriteTransform {
+                template: "{{ .value | upper }}".into(),
+            }),
+            ..Rewrite::default()
+        }];
+        let out = apply(&steps, map(&["db_user"])).unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["DB_USER"]);
+    }
+
+    #[test]
+    fn collisions_and_bad_steps_are_errors() {
+        let err = apply(&[regexp(".*", "same")], map(&["a", "b"])).unwrap_err();
+        assert!(err.contains("\"a\"") && err.contains("\"b\""), "{err}");
+        let err = apply(&[regexp("(", "x")], map(&["a"])).unwrap_err();
+        assert!(err.contains("rewrite[0].regexp.source"), "{err}");
+        let err = apply(&[Rewrite::default()], map(&["a"])).unwrap_err();
+        assert!(err.contains("exactly one"), "{err}");
+    }
+}

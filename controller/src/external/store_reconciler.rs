@@ -1,0 +1,176 @@
+//! The SecretStore and ClusterSecretStore reconcilers (spec §3): every `refreshInterval`
+//! (else `--store-requeue-interval`) each store of our controller class is validated — its
+//! provider client is built and its credentials checked — and its `Ready` condition written
+//! with ESO's reasons, which the flood gate of the ExternalSecret reconciler reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client as Kube, Resource, ResourceExt};
+use serde_json::json;
+
+use super::metrics::Metrics;
+use super::providers::{Client, ProviderError};
+use super::refs::{Refs, StoreScope};
+use super::status::{self, message, reason};
+use super::stores::class_matches;
+use crate::crd::external::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
+use crate::events::{Kind as EventKind, Recorder};
+use crate::flags::go_duration;
+use crate::supervisor::Shutdown;
+
+/// What the store reconcilers share.
+pub struct Context {
+    pub client: Kube,
+    pub events: Recorder,
+    pub metrics: Metrics,
+    pub class: String,
+    /// `--store-requeue-interval`.
+    pub requeue: Duration,
+}
+
+/// The outcome of validating one store: `Ready`'s status, reason and message, and the error
+/// for the Warning Event.
+#[derive(Debug, PartialEq)]
+pub struct Validation {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: &'static str,
+    pub error: Option<String>,
+}
+
+/// Builds the store's client and checks its credentials (ESO's `validateStore`).
+pub async fn validate(spec: &SecretStoreSpec, refs: &Refs) -> Validation {
+    let outcome = match Client::connect(&spec.provider, refs).await {
+        Err(e) => Err((message::STORE_CLIENT, e)),
+        Ok(client) => client.validate().await.map_err(|e| (message::STORE_VALIDATE, e)),
+    };
+    match outcome {
+        Ok(()) => Validation {
+            ready: true,
+            reason: reason::STORE_VALID,
+            message: message::STORE_VALID,
+            error: None,
+        },
+        // A ClusterSecretStore whose credentials live in each ExternalSecret's namespace
+        // cannot be checked on its own.
+        Err((_, ProviderError::Referent(_))) => Validation {
+            ready: true,
+            reason: reason::STORE_UNKNOWN,
+            message: message::STORE_UNKNOWN,
+            error: None,
+        },
+        Err((generic, e)) => Validation {
+            ready: false,
+            reason: reason::STORE_INVALID,
+            message: generic,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// `spec.refreshInterval` (seconds or a Go duration), else the controller's default.
+pub fn interval(spec: &SecretStoreSpec, default: Duration) -> Duration {
+    let parsed = match &spec.refresh_interval {
+        Some(IntOrString::Int(secs)) => u64::try_from(*secs).ok().map(Duration::from_secs),
+        Some(IntOrString::String(text)) => go_duration(text).ok(),
+        None => None,
+    };
+    parsed.filter(|d| !d.is_zero()).unwrap_or(default)
+}
+
+/// Runs both store reconcilers until `shutdown` (`cluster`: also ClusterSecretStores;
+/// `namespace`: only SecretStores there).
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>, cluster: bool, shutdown: Shutdown) -> anyhow::Result<()> {
+    let stores: Api<SecretStore> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let namespaced = Controller::new(stores, watcher::Config::default())
+        .graceful_shutdown_on(shutdown.clone().wait())
+        .run(reconcile_namespaced, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    if cluster {
+        let cluster_stores = Controller::new(Api::<ClusterSecretStore>::all(ctx.client.clone()), watcher::Config::default())
+            .graceful_shutdown_on(shutdown.wait())
+            .run(reconcile_cluster, error_policy, ctx)
+            .for_each(|_| futures::future::ready(()));
+        futures::join!(namespaced, cluster_stores);
+    } else {
+        namespaced.await;
+    }
+    Ok(())
+}
+
+fn error_policy<K>(_: Arc<K>, _: &kube::Error, _: Arc<Context>) -> Action {
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile_namespaced(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+    let ns = store.namespace().unwrap_or_default();
+    let api: Api<SecretStore> = Api::namespaced(ctx.client.clone(), &ns);
+    let scope = StoreScope::Namespaced { namespace: ns.clone() };
+    reconcile(&*store, &store.spec, store.status.as_ref(), &api, scope, &ctx).await
+}
+
+async fn reconcile_cluster(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+    let api: Api<ClusterSecretStore> = Api::all(ctx.client.clone());
+    let scope = StoreScope::Cluster { es_namespace: None };
+    reconcile(&*store, &store.spec.0, store.status.as_ref(), &api, scope, &ctx).await
+}
+
+async fn reconcile<K>(
+    store: &K,
+    spec: &SecretStoreSpec,
+    current: Option<&SecretStoreStatus>,
+    api: &Api<K>,
+    scope: StoreScope,
+    ctx: &Context,
+) -> Result<Action, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if !class_matches(spec.controller.as_deref(), &ctx.class) {
+        return Ok(Action::await_change());
+    }
+    let cluster = matches!(scope, StoreScope::Cluster { .. });
+    let name = store.meta().name.clone().unwrap_or_default();
+    let ns = store.meta().namespace.clone().unwrap_or_default();
+    let outcome = validate(spec, &Refs::new(ctx.client.clone(), scope)).await;
+    let mut status = current.cloned().unwrap_or_default();
+    let now = k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default();
+    status::set_ready(&mut status.conditions, outcome.ready, outcome.reason, outcome.message, &now);
+    status.capabilities = Some("ReadOnly".into());
+    ctx.metrics.store_condition(cluster, &ns, &name, outcome.ready);
+    if current != Some(&status) {
+        let kind = if outcome.ready { EventKind::Normal } else { EventKind::Warning };
+        let text = outcome.error.as_deref().unwrap_or(outcome.message);
+        ctx.events.publish(&store.object_ref(&()), kind, outcome.reason, text).await;
+        let patch = json!({ "status": status });
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    Ok(Action::requeue(interval(spec, ctx.requeue)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_intervals_are_seconds_or_durations() {
+        let default = Duration::from_secs(300);
+        let spec = |i| SecretStoreSpec {
+            refresh_interval: i,
+            ..SecretStoreSpec::default()
+        };
+        assert_eq!(interval(&spec(None), default), default);
+        assert_eq!(interval(&spec(Some(IntOrString::Int(30))), default), Duration::from_secs(30));
+        assert_eq!(interval(&spec(Some(IntOrString::String("2m".into()))), default), Duration::from_secs(120));
+        assert_eq!(interval(&spec(Some(IntOrString::Int(0))), default), default);
+    }
+}

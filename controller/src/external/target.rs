@@ -1,0 +1,271 @@
+//! The Secret an ExternalSecret asks for, decided without I/O: ESO's mutation function and
+//! `ApplyTemplate` (spec §5.3 step 13, §8.3), applied to the existing Secret or a new one.
+//!
+//! Which function when: [`desired`] builds the Secret to write from the existing one (if
+//! any), the provider data and the rendered template; [`needs_write`] tells whether that
+//! differs from what is there (ESO skips the update when nothing changed, which is what lets
+//! sealbox adopt ESO's Secrets without a single write); [`managed_keys`] reads which data
+//! keys, labels and annotations this ExternalSecret's field manager wrote before.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::hash::{
+    ANNOTATION_DATA_HASH, LABEL_CREATED_BY, LABEL_MANAGED, LABEL_MANAGED_VALUE, created_by,
+    object_hash_data,
+};
+use super::policy::CreationPolicy;
+
+/// The ExternalSecret as far as its Secret is concerned.
+pub struct Owner<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub uid: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub annotations: &'a BTreeMap<String, String>,
+    /// ESO's field manager name for this ExternalSecret (`hash::field_manager`).
+    pub field_manager: &'a str,
+}
+
+/// What the template produced (empty when the ExternalSecret has no template).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rendered {
+    /// `template.type`.
+    pub type_: Option<String>,
+    /// Whether the provider data is copied in too (`mergePolicy: Merge`, or a template with
+    /// neither `data` nor `templateFrom`).
+    pub keep_provider_data: bool,
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// `template.metadata` as written, then rendered (rendered values win).
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub finalizers: Vec<String>,
+}
+
+/// The spec of the write.
+pub struct Spec<'a> {
+    pub target_name: &'a str,
+    pub creation: CreationPolicy,
+    pub immutable: bool,
+    /// `None` when the ExternalSecret has no `target.template`.
+    pub template: Option<&'a Rendered>,
+}
+
+/// Why the Secret cannot be made as asked.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// Another ExternalSecret controls the Secret (ESO's `ErrSecretIsOwned`).
+    #[error("target is owned by another ExternalSecret: {0}")]
+    OwnedByAnother(String),
+    /// The Secret is immutable and its data would change.
+    #[error("could not update secret, target is immutable")]
+    Immutable,
+}
+
+/// Data keys, labels and annotations a field manager set with an `Update` (from
+/// `metadata.managedFields`, as ESO's `getManagedFieldKeys`).
+#[derive(Debug, Default, PartialEq)]
+pub struct ManagedKeys {
+    pub data: BTreeSet<String>,
+    pub labels: BTreeSet<String>,
+    pub annotations: BTreeSet<String>,
+}
+
+/// What `manager` wrote into `meta` before.
+pub fn managed_keys(meta: &ObjectMeta, manager: &str) -> ManagedKeys {
+    let mut keys = ManagedKeys::default();
+    for entry in meta.managed_fields.iter().flatten() {
+        if entry.manager.as_deref() != Some(manager) {
+            continue;
+        }
+        let Some(fields) = entry.fields_v1.as_ref().map(|f| &f.0) else {
+            continue;
+        };
+        let names = |v: Option<&serde_json::Value>| -> Vec<String> {
+            v.and_then(|v| v.as_object())
+                .map(|o| {
+                    o.keys()
+                        .filter_map(|k| k.strip_prefix("f:"))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        keys.data.extend(names(fields.get("f:data")));
+        let meta = fields.get("f:metadata");
+        keys.labels
+            .extend(names(meta.and_then(|m| m.get("f:labels"))));
+        keys.annotations
+            .extend(names(meta.and_then(|m| m.get("f:annotations"))));
+    }
+    keys
+}
+
+/// The Secret to write: `existing` (or a new Secret named `spec.target_name`) changed as ESO
+/// changes it.
+pub fn desired(
+    existing: Option<&Secret>,
+    owner: &Owner,
+    spec: &Spec,
+    provider_data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Secret, TargetError> {
+    let mut secret = existing.cloned().unwrap_or_else(|| Secret {
+        metadata: ObjectMeta {
+            name: Some(spec.target_name.to_owned()),
+            namespace: Some(owner.namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Secret::default()
+    });
+    if spec.immutable {
+        secret.immutable = Some(true);
+    }
+    let exists = existing.is_some_and(|s| s.metadata.uid.is_some());
+    if !exists || !spec.immutable {
+        apply_template(&mut secret, owner, spec, provider_data);
+    }
+    apply_ownership(&mut secret, owner, spec.creation)?;
+    let data = plain_data(&secret);
+    secret
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert(LABEL_MANAGED.into(), LABEL_MANAGED_VALUE.into());
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(ANNOTATION_DATA_HASH.into(), object_hash_data(&data));
+    if let Some(before) = existing.filter(|s| s.immutable == Some(true))
+        && plain_data(before) != data
+    {
+        return Err(TargetError::Immutable);
+    }
+    Ok(secret)
+}
+
+fn plain_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
+}
+
+/// ESO's pruning of what this ExternalSecret wrote before, then `ApplyTemplate` (§8.3).
+fn apply_template(
+    secret: &mut Secret,
+    owner: &Owner,
+    spec: &Spec,
+    provider_data: &BTreeMap<String, Vec<u8>>,
+) {
+    let before = managed_keys(&secret.metadata, owner.field_manager);
+    let data = secret.data.get_or_insert_default();
+    for key in &before.data {
+        data.remove(key);
+    }
+    let labels = secret.metadata.labels.get_or_insert_default();
+    for key in &before.labels {
+        labels.remove(key);
+    }
+    let annotations = secret.metadata.annotations.get_or_insert_default();
+    for key in &before.annotations {
+        annotations.remove(key);
+    }
+    match spec.template {
+        None => {
+            labels.extend(owner.labels.clone());
+            annotations.extend(owner.annotations.clone());
+        }
+        Some(t) => {
+            labels.extend(t.labels.clone());
+            annotations.extend(t.annotations.clone());
+            if secret.metadata.deletion_timestamp.is_none() {
+                let finalizers = secret.metadata.finalizers.get_or_insert_default();
+                for f in &t.finalizers {
+                    if !finalizers.contains(f) {
+                        finalizers.push(f.clone());
+                    }
+                }
+            }
+        }
+    }
+    if !matches!(spec.creation, CreationPolicy::Merge | CreationPolicy::CreateOrMerge) {
+        data.clear();
+    }
+    let bytes = |m: &BTreeMap<String, Vec<u8>>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+            .collect::<Vec<_>>()
+    };
+    match spec.template {
+        None => data.extend(bytes(provider_data)),
+        Some(t) => {
+            if let Some(type_) = &t.type_ {
+                secret.type_ = Some(type_.clone());
+            }
+            if t.keep_provider_data {
+                data.extend(bytes(provider_data));
+            }
+            data.extend(bytes(&t.data));
+        }
+    }
+}
+
+/// ESO's `applyOwnership`: `Owner` sets the controller reference and `created-by`; every
+/// other policy removes this ExternalSecret's reference and the label.
+fn apply_ownership(secret: &mut Secret, owner: &Owner, creation: CreationPolicy) -> Result<(), TargetError> {
+    let refs = secret.metadata.owner_references.get_or_insert_default();
+    if let Some(other) = refs.iter().find(|r| {
+        r.controller == Some(true) && r.kind == "ExternalSecret" && r.uid != owner.uid
+    }) {
+        return Err(TargetError::OwnedByAnother(other.name.clone()));
+    }
+    refs.retain(|r| !(r.kind == "ExternalSecret" && r.uid == owner.uid));
+    let labels = secret.metadata.labels.get_or_insert_default();
+    if creation == CreationPolicy::Owner {
+        refs.push(OwnerReference {
+            api_version: "external-secrets.io/v1".into(),
+            kind: "ExternalSecret".into(),
+            name: owner.name.into(),
+            uid: owner.uid.into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        });
+        labels.insert(
+            LABEL_CREATED_BY.into(),
+            created_by(owner.namespace, owner.name),
+        );
+    } else {
+        labels.remove(LABEL_CREATED_BY);
+    }
+    if refs.is_empty() {
+        secret.metadata.owner_references = None;
+    }
+    Ok(())
+}
+
+/// Whether writing `desired` would change `existing` (ESO's `DeepEqual` check, over what
+/// sealbox writes: data, type, immutability, labels, annotations, finalizers, owners).
+/// Empty and absent maps count as equal, as they do once stored.
+pub fn needs_write(existing: &Secret, desired: &Secret) -> bool {
+    fn map<V: Clone>(m: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
+        m.clone().unwrap_or_default()
+    }
+    fn list<V: Clone>(v: &Option<Vec<V>>) -> Vec<V> {
+        v.clone().unwrap_or_default()
+    }
+    let (a, b) = (&existing.metadata, &desired.metadata);
+    map(&existing.data) != map(&desired.data)
+        || existing.type_.as_deref().unwrap_or("Opaque") != desired.type_.as_deref().unwrap_or("Opaque")
+        || existing.immutable.unwrap_or(false) != desired.immutable.unwrap_or(false)
+        || map(&a.labels) != map(&b.labels)
+        || map(&a.annotations) != map(&b.annotations)
+        || list(&a.finalizers) != list(&b.finalizers)
+        || list(&a.owner_references) != list(&b.owner_references)
+}
