@@ -103,6 +103,16 @@ impl Cluster {
         Cluster::launch(env, name, false, &[])
     }
 
+    /// An emulator that also serves the resources of the CRDs in `crd_files` (YAML); a CRD
+    /// replaces a built-in resource of the same group and plural.
+    pub fn start_with_crds(env: &Env, name: &str, crd_files: &[&std::path::Path]) -> Cluster {
+        let args: Vec<String> = crd_files
+            .iter()
+            .flat_map(|f| ["--crd-file".to_owned(), f.display().to_string()])
+            .collect();
+        Cluster::launch(env, name, false, &args)
+    }
+
     /// An emulator that also serves HTTPS, authenticating each request by client certificate
     /// or by one of `tokens` (certificates made with openssl for this test alone).
     pub fn start_secure(env: &Env, name: &str, tokens: &[&str]) -> Cluster {
@@ -293,6 +303,14 @@ impl Cluster {
     pub fn delete(&self, path: &str) {
         let reply = self.request("DELETE", path, None);
         assert_eq!(reply.status, 200, "DELETE {path}: {}", reply.body);
+    }
+
+    /// How many TokenRequests the ServiceAccount `namespace/name` has had.
+    pub fn token_requests(&self, namespace: &str, name: &str) -> u64 {
+        self.get("/emulator/tokenrequests")
+            .expect("the emulator's counters")[format!("{namespace}/{name}")]
+        .as_u64()
+        .unwrap_or(0)
     }
 
     /// The items of the list at `path`.

