@@ -341,8 +341,18 @@ pub struct Controller {
 impl Controller {
     /// Starts a controller and waits until it serves its certificate.
     pub fn start(env: &Env, cluster: &Cluster, args: &[&str]) -> Controller {
+        Controller::start_with_env(env, cluster, args, &[])
+    }
+
+    /// [`Controller::start`] with extra environment variables (e.g. provider endpoints).
+    pub fn start_with_env(
+        env: &Env,
+        cluster: &Cluster,
+        args: &[&str],
+        vars: &[(&str, String)],
+    ) -> Controller {
         let api_port = free_port();
-        let controller = Controller::launch(env, cluster, api_port, free_port(), args);
+        let controller = Controller::launch_with_env(env, cluster, api_port, free_port(), args, vars);
         wait_for("the controller to serve its certificate", || {
             std::net::TcpStream::connect(("127.0.0.1", api_port))
                 .ok()
@@ -360,6 +370,18 @@ impl Controller {
         metrics_port: u16,
         args: &[&str],
     ) -> Controller {
+        Controller::launch_with_env(env, cluster, api_port, metrics_port, args, &[])
+    }
+
+    /// [`Controller::launch`] with extra environment variables.
+    pub fn launch_with_env(
+        env: &Env,
+        cluster: &Cluster,
+        api_port: u16,
+        metrics_port: u16,
+        args: &[&str],
+        vars: &[(&str, String)],
+    ) -> Controller {
         let log = env.path(&format!("controller-{api_port}.log"));
         let output = std::fs::File::create(&log).unwrap();
         let child = Command::new(controller_bin())
@@ -370,6 +392,7 @@ impl Controller {
             .env("POD_NAMESPACE", "kube-system")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(output.try_clone().unwrap())
             .stderr(output)
             .spawn()

@@ -6,6 +6,7 @@ mod cluster_access;
 mod controller_e2e;
 mod controller_lifecycle;
 mod docs;
+mod external;
 mod interrupted_writes;
 mod messages;
 mod module_graph;

@@ -11,8 +11,10 @@
 //!   (creation and deletion policies), [`templating`] and [`target`] (the Secret to write),
 //!   [`status`] (conditions), [`hash`] (ESO's data-hash, created-by, syncedResourceVersion),
 //!   [`property`] (gjson paths and Go's JSON value formatting);
-//! - reporting: [`metrics`] with ESO's names, Events through `crate::events`.
+//! - reporting: [`metrics`] with ESO's names, Events through `crate::events`;
+//! - fanning one ExternalSecret out to namespaces: [`cluster_external_secret`].
 
+pub mod cluster_external_secret;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
@@ -59,6 +61,9 @@ pub struct Args {
     /// Sync an ExternalSecret only once its store says Ready=True.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub enable_flood_gate: bool,
+    /// Create the ExternalSecrets of ClusterExternalSecrets in the namespaces they select.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub enable_cluster_external_secret_reconciler: bool,
     /// How often stores are validated when their spec sets no refreshInterval (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     pub store_requeue_interval: Duration,
@@ -79,6 +84,12 @@ pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supe
         let (ns, cluster) = (namespace.clone(), args.enable_cluster_store_reconciler && namespace.is_none());
         tasks.spawn_draining("secret store reconciler", move |shutdown| {
             store_reconciler::run(ctx, ns, cluster, shutdown)
+        });
+    }
+    if args.enable_cluster_external_secret_reconciler && namespace.is_none() {
+        let client = client.clone();
+        tasks.spawn_draining("clusterexternalsecret reconciler", move |shutdown| {
+            cluster_external_secret::run(client, shutdown)
         });
     }
     let ctx = Arc::new(reconciler::Context::new(

@@ -269,3 +269,150 @@ pub fn needs_write(existing: &Secret, desired: &Secret) -> bool {
         || list(&a.finalizers) != list(&b.finalizers)
         || list(&a.owner_references) != list(&b.owner_references)
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    use super::*;
+
+    fn owner<'a>(labels: &'a BTreeMap<String, String>, annotations: &'a BTreeMap<String, String>) -> Owner<'a> {
+        Owner {
+            name: "my-es",
+            namespace: "default",
+            uid: "uid-1",
+            labels,
+            annotations,
+            field_manager: "externalsecrets.external-secrets.io/my-es",
+        }
+    }
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn spec(creation: CreationPolicy) -> Spec<'static> {
+        Spec {
+            target_name: "target",
+            creation,
+            immutable: false,
+            template: None,
+        }
+    }
+
+    #[test]
+    fn a_new_owned_secret_carries_esos_labels_annotations_and_owner() {
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let none = BTreeMap::new();
+        let secret = desired(None, &owner(&labels, &none), &spec(CreationPolicy::Owner), &data(&[("foo", "value1"), ("bar", "value2")])).unwrap();
+        let meta = &secret.metadata;
+        assert_eq!(meta.name.as_deref(), Some("target"));
+        let l = meta.labels.as_ref().unwrap();
+        assert_eq!(l[LABEL_MANAGED], "true");
+        assert_eq!(l["app"], "web");
+        // spec §13: created-by of default/my-es, data-hash of {foo: value1, bar: value2}.
+        assert_eq!(l[LABEL_CREATED_BY], "b8464376b5fe3535e690594280bfe59b60be2603cb6cbb6d6c8bcbb4");
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[ANNOTATION_DATA_HASH],
+            "1bed8bcbcb4547ffe19a19cd47d9078e84aa6598266d86b99f992d64"
+        );
+        let r = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!((r.kind.as_str(), r.uid.as_str(), r.controller, r.block_owner_deletion), ("ExternalSecret", "uid-1", Some(true), Some(true)));
+    }
+
+    #[test]
+    fn an_unchanged_secret_needs_no_write_and_a_changed_one_does() {
+        let none = BTreeMap::new();
+        let o = owner(&none, &none);
+        let first = desired(None, &o, &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap();
+        let again = desired(Some(&first), &o, &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap();
+        assert!(!needs_write(&first, &again));
+        let changed = desired(Some(&first), &o, &spec(CreationPolicy::Owner), &data(&[("k", "v2")])).unwrap();
+        assert!(needs_write(&first, &changed));
+    }
+
+    #[test]
+    fn merge_keeps_foreign_keys_and_prunes_what_this_manager_wrote() {
+        let none = BTreeMap::new();
+        let mut existing = Secret {
+            metadata: ObjectMeta {
+                name: Some("target".into()),
+                uid: Some("s-1".into()),
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some("externalsecrets.external-secrets.io/my-es".into()),
+                    operation: Some("Update".into()),
+                    fields_v1: Some(FieldsV1(serde_json::json!({"f:data": {"f:old": {}}}))),
+                    ..ManagedFieldsEntry::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        };
+        existing.data = Some(BTreeMap::from([
+            ("old".to_owned(), ByteString(b"x".to_vec())),
+            ("theirs".to_owned(), ByteString(b"y".to_vec())),
+        ]));
+        let secret = desired(Some(&existing), &owner(&none, &none), &spec(CreationPolicy::Merge), &data(&[("new", "z")])).unwrap();
+        let keys: Vec<_> = secret.data.as_ref().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["new", "theirs"]);
+        assert!(secret.metadata.owner_references.is_none(), "Merge does not own");
+        assert!(!secret.metadata.labels.unwrap().contains_key(LABEL_CREATED_BY));
+    }
+
+    #[test]
+    fn a_secret_controlled_by_another_external_secret_is_refused() {
+        let none = BTreeMap::new();
+        let existing = Secret {
+            metadata: ObjectMeta {
+                uid: Some("s-1".into()),
+                owner_references: Some(vec![OwnerReference {
+                    kind: "ExternalSecret".into(),
+                    name: "other".into(),
+                    uid: "uid-2".into(),
+                    controller: Some(true),
+                    ..OwnerReference::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        };
+        let err = desired(Some(&existing), &owner(&none, &none), &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap_err();
+        assert_eq!(err, TargetError::OwnedByAnother("other".into()));
+    }
+
+    #[test]
+    fn an_immutable_secret_refuses_new_data_but_not_the_same_data() {
+        let none = BTreeMap::new();
+        let o = owner(&none, &none);
+        let mut immutable = spec(CreationPolicy::Owner);
+        immutable.immutable = true;
+        let mut first = desired(None, &o, &immutable, &data(&[("k", "v")])).unwrap();
+        first.metadata.uid = Some("s-1".into());
+        assert!(desired(Some(&first), &o, &immutable, &data(&[("k", "v")])).is_ok());
+        let mut stored = first.clone();
+        stored.data = Some(BTreeMap::from([("k".to_owned(), ByteString(b"other".to_vec()))]));
+        let mut mutable = spec(CreationPolicy::Owner);
+        mutable.immutable = false;
+        assert_eq!(desired(Some(&stored), &o, &mutable, &data(&[("k", "v")])).unwrap_err(), TargetError::Immutable);
+    }
+
+    #[test]
+    fn a_template_sets_type_metadata_and_data_over_provider_keys() {
+        let es_labels = BTreeMap::from([("from-es".to_owned(), "x".to_owned())]);
+        let none = BTreeMap::new();
+        let rendered = Rendered {
+            type_: Some("kubernetes.io/dockerconfigjson".into()),
+            keep_provider_data: false,
+            data: data(&[(".dockerconfigjson", "{}")]),
+            labels: BTreeMap::from([("tpl".to_owned(), "y".to_owned())]),
+            ..Rendered::default()
+        };
+        let mut s = spec(CreationPolicy::Orphan);
+        s.template = Some(&rendered);
+        let secret = desired(None, &owner(&es_labels, &none), &s, &data(&[("user", "u")])).unwrap();
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+        assert_eq!(secret.data.unwrap().keys().collect::<Vec<_>>(), [".dockerconfigjson"]);
+        let labels = secret.metadata.labels.unwrap();
+        assert!(labels.contains_key("tpl") && !labels.contains_key("from-es"), "{labels:?}");
+    }
+}
