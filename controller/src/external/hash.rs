@@ -37,6 +37,15 @@ use std::fmt::Write as _;
 
 use sha3::{Digest, Sha3_224};
 
+/// Label ESO sets on every target it manages; drives its Secret watch.
+pub const LABEL_MANAGED: &str = "reconcile.external-secrets.io/managed";
+/// The value of [`LABEL_MANAGED`].
+pub const LABEL_MANAGED_VALUE: &str = "true";
+/// Annotation holding [`object_hash_data`] of the target's data after the last write.
+pub const ANNOTATION_DATA_HASH: &str = "reconcile.external-secrets.io/data-hash";
+/// Label holding [`created_by`], set with `creationPolicy: Owner` only.
+pub const LABEL_CREATED_BY: &str = "reconcile.external-secrets.io/created-by";
+
 /// The field-manager prefix ESO uses for its writes (`fieldOwnerTemplate`).
 const FIELD_MANAGER_PREFIX: &str = "externalsecrets.external-secrets.io/";
 
@@ -61,8 +70,16 @@ pub fn object_hash_str(s: &str) -> String {
 /// annotation. Go prints a `map[string][]byte` as `map[k1:[1 2 3] k2:[]]`, keys in byte order
 /// (which is `BTreeMap<String, _>`'s order), bytes in decimal; an empty map is `map[]`.
 pub fn object_hash_data(data: &BTreeMap<String, Vec<u8>>) -> String {
+    object_hash_entries(data.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+}
+
+/// [`object_hash_data`] over borrowed entries, for maps of another value type (e.g. a
+/// `BTreeMap<String, ByteString>` mapped to `(k.as_str(), v.0.as_slice())`) without a copy.
+/// The entries must come in byte order of their keys, each key once, as a `BTreeMap` yields
+/// them; Go sorts them before printing.
+pub fn object_hash_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let mut s = String::from("map[");
-    for (i, (key, value)) in data.iter().enumerate() {
+    for (i, (key, value)) in entries.into_iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
@@ -175,6 +192,16 @@ mod tests {
             object_hash_data(&BTreeMap::new()),
             "74a974446e359fb3e6baff9bd0058950e6edd0f040888d9989b0a11b"
         );
+    }
+
+    #[test]
+    fn entries_hash_equals_map_hash() {
+        let data = bytes_map(&[("foo", b"value1"), ("bar", b"value2")]);
+        let borrowed: Vec<(&str, &[u8])> = data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        assert_eq!(object_hash_entries(borrowed), object_hash_data(&data));
     }
 
     #[test]
