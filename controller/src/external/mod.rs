@@ -26,3 +26,4 @@
 
 pub mod hash;
 pub mod keys;
+pub mod policy;
