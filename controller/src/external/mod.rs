@@ -27,3 +27,4 @@
 pub mod hash;
 pub mod keys;
 pub mod policy;
+pub mod refresh;
