@@ -27,4 +27,5 @@
 pub mod hash;
 pub mod keys;
 pub mod policy;
+pub mod property;
 pub mod refresh;
