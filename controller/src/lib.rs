@@ -5,6 +5,8 @@
 //! Which piece when:
 //! - the Kubernetes types: [`crd`], one file per API group (`crdgen` prints the CRDs);
 //! - one reconciler with its flags, keys and routes: [`sealed`] ([`sealed::run`]);
+//! - the ExternalSecret reconciler's pure decisions (hashes, keys, gjson properties, refresh
+//!   and policies): [`external`];
 //! - what every reconciler shares: [`flags`] (Go-style flag values), [`metrics`] (the one
 //!   registry), [`events`] (Kubernetes Events), [`http`] (the API and `/metrics` servers),
 //!   [`supervisor`] (every task watched; graceful shutdown).

@@ -13,6 +13,19 @@
 //!   [`property`] (gjson paths and Go's JSON value formatting);
 //! - reporting: [`metrics`] with ESO's names, Events through `crate::events`;
 //! - fanning one ExternalSecret out to namespaces: [`cluster_external_secret`].
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use sealbox_controller::external::hash;
+//!
+//! let mut data = BTreeMap::new();
+//! data.insert("foo".to_string(), b"value1".to_vec());
+//! data.insert("bar".to_string(), b"value2".to_vec());
+//! assert_eq!(
+//!     hash::object_hash_data(&data),
+//!     "1bed8bcbcb4547ffe19a19cd47d9078e84aa6598266d86b99f992d64"
+//! );
+//! ```
 
 pub mod cluster_external_secret;
 pub mod fetch;

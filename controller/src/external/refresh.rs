@@ -1,0 +1,475 @@
+//! The refresh gate and the requeue delay of an ExternalSecret, exactly as ESO decides them
+//! (spec `external-secrets.md` §5.3 steps 8 and 16; ESO `externalsecret_controller.go`
+//! `shouldRefresh`, `shouldRefreshPeriodic`, `isSecretValid`, `getRequeueResult`).
+//!
+//! Which function when:
+//! - before any provider call: skip the sync (and write nothing) when
+//!   `!should_refresh(..) && is_secret_valid(..)`: [`should_refresh`], [`is_secret_valid`];
+//! - after a reconcile that synced or skipped: when to come back: [`requeue_after`];
+//! - reading `spec.refreshPolicy`: [`RefreshPolicy::from_spec`] (absent or `""` is Periodic).
+//!
+//! `spec.syncWindows` are not evaluated here yet: the caller passes whether they allow a
+//! periodic refresh now in [`RefreshInput::sync_windows_allow`] (`true` when there are none).
+//! As in ESO they only gate periodic refreshes, never metadata changes, and never change the
+//! requeue cadence.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use sealbox_controller::external::refresh::{self, RefreshInput, RefreshPolicy};
+//!
+//! let now = SystemTime::now();
+//! let synced_recently = RefreshInput {
+//!     policy: RefreshPolicy::from_spec(None)?,
+//!     interval: Duration::from_secs(3600),
+//!     synced_resource_version: Some("1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2"),
+//!     resource_version: "1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2",
+//!     refresh_time: Some(now - Duration::from_secs(600)),
+//!     sync_windows_allow: true,
+//! };
+//! assert!(!refresh::should_refresh(&synced_recently, now));
+//! assert_eq!(
+//!     refresh::requeue_after(Duration::from_secs(3600), synced_recently.refresh_time, now),
+//!     Some(Duration::from_secs(3000))
+//! );
+//! # Ok::<(), String>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::hash::{ANNOTATION_DATA_HASH, LABEL_MANAGED, LABEL_MANAGED_VALUE, object_hash_data};
+use super::policy::CreationPolicy;
+
+/// `spec.refreshPolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// Sync once; never again while the target stays valid.
+    CreatedOnce,
+    /// Sync every `refreshInterval`, and whenever the ExternalSecret changes.
+    #[default]
+    Periodic,
+    /// Sync when the ExternalSecret changes (generation, labels, annotations).
+    OnChange,
+}
+
+impl RefreshPolicy {
+    /// Parses the field; absent or `""` is `Periodic` (ESO has no CRD default here and treats
+    /// empty as Periodic).
+    pub fn from_spec(value: Option<&str>) -> Result<Self, String> {
+        match value.unwrap_or("") {
+            "" | "Periodic" => Ok(Self::Periodic),
+            "CreatedOnce" => Ok(Self::CreatedOnce),
+            "OnChange" => Ok(Self::OnChange),
+            other => Err(format!(
+                "spec.refreshPolicy {other:?} is not supported: use CreatedOnce, Periodic or \
+                 OnChange"
+            )),
+        }
+    }
+}
+
+/// What [`should_refresh`] looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshInput<'a> {
+    /// `spec.refreshPolicy`.
+    pub policy: RefreshPolicy,
+    /// `spec.refreshInterval`; zero means "never periodically". Go also treats a negative
+    /// duration as zero: map one to `Duration::ZERO`.
+    pub interval: Duration,
+    /// `status.syncedResourceVersion`; `None` and `Some("")` both mean "never synced".
+    pub synced_resource_version: Option<&'a str>,
+    /// The ExternalSecret's current version as
+    /// [`synced_resource_version`](super::hash::synced_resource_version) computes it.
+    pub resource_version: &'a str,
+    /// `status.refreshTime`; `None` when unset (Go's zero time).
+    pub refresh_time: Option<SystemTime>,
+    /// Whether `spec.syncWindows` allow a periodic refresh now; `true` when there are none.
+    pub sync_windows_allow: bool,
+}
+
+/// ESO's `shouldRefresh`: whether the provider must be read now. Rules, in order:
+/// - `CreatedOnce`: only if never synced (no `syncedResourceVersion` or no `refreshTime`);
+/// - `OnChange`: the same, or the ExternalSecret's version changed;
+/// - `Periodic`: never again once synced if the interval is zero, *even if the spec changed*;
+///   else if the version changed, if `refreshTime` is unset or in the future, or if
+///   `refreshTime + interval` is strictly before `now` and sync windows allow it.
+pub fn should_refresh(input: &RefreshInput<'_>, now: SystemTime) -> bool {
+    let synced = input.synced_resource_version.unwrap_or("");
+    let never_synced = synced.is_empty() || input.refresh_time.is_none();
+    match input.policy {
+        RefreshPolicy::CreatedOnce => never_synced,
+        RefreshPolicy::OnChange => never_synced || synced != input.resource_version,
+        RefreshPolicy::Periodic => {
+            if input.interval.is_zero() && !synced.is_empty() {
+                return false;
+            }
+            if synced != input.resource_version {
+                return true;
+            }
+            let Some(refreshed) = input.refresh_time else {
+                return true;
+            };
+            if refreshed > now {
+                return true;
+            }
+            // Go: `!refreshTime.Add(interval).Before(now)` ⇒ not due; equal is not due.
+            let due = refreshed
+                .checked_add(input.interval)
+                .is_some_and(|next| next < now);
+            due && input.sync_windows_allow
+        }
+    }
+}
+
+/// The part of the existing target [`is_secret_valid`] checks.
+#[derive(Clone, Copy, Debug)]
+pub struct ExistingTarget<'a> {
+    /// The target's labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// The target's annotations.
+    pub annotations: &'a BTreeMap<String, String>,
+    /// The target's `data`.
+    pub data: &'a BTreeMap<String, Vec<u8>>,
+}
+
+/// ESO's `isSecretValid`: `creationPolicy: Orphan` targets are always valid; otherwise the
+/// target must exist, carry `reconcile.external-secrets.io/managed: "true"` and a
+/// `reconcile.external-secrets.io/data-hash` annotation equal to the hash of its data (so an
+/// edited or deleted target forces a sync).
+pub fn is_secret_valid(creation: CreationPolicy, existing: Option<&ExistingTarget<'_>>) -> bool {
+    if creation == CreationPolicy::Orphan {
+        return true;
+    }
+    let Some(target) = existing else {
+        return false;
+    };
+    if target.labels.get(LABEL_MANAGED).map(String::as_str) != Some(LABEL_MANAGED_VALUE) {
+        return false;
+    }
+    target
+        .annotations
+        .get(ANNOTATION_DATA_HASH)
+        .is_some_and(|hash| *hash == object_hash_data(target.data))
+}
+
+/// ESO's `getRequeueResult`: `None` = do not requeue (interval zero); `Some(Duration::ZERO)` =
+/// requeue now (ESO's `Requeue: true`, which goes through the rate limiter); otherwise the time
+/// left until `refresh_time + interval`, or the whole interval if `refresh_time` is unset. No
+/// jitter, as in ESO.
+pub fn requeue_after(
+    interval: Duration,
+    refresh_time: Option<SystemTime>,
+    now: SystemTime,
+) -> Option<Duration> {
+    if interval.is_zero() {
+        return None;
+    }
+    let Some(refreshed) = refresh_time else {
+        return Some(interval);
+    };
+    match now.duration_since(refreshed) {
+        // refreshTime in the future.
+        Err(_) => Some(Duration::ZERO),
+        Ok(since) if since < interval => Some(interval - since),
+        Ok(_) => Some(Duration::ZERO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2";
+    const V2: &str = "2-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2";
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    /// Synced at `now - 10 min` with version V1, interval 1 h, Periodic: not due.
+    fn synced() -> RefreshInput<'static> {
+        RefreshInput {
+            policy: RefreshPolicy::Periodic,
+            interval: HOUR,
+            synced_resource_version: Some(V1),
+            resource_version: V1,
+            refresh_time: Some(now() - Duration::from_secs(600)),
+            sync_windows_allow: true,
+        }
+    }
+
+    #[test]
+    fn refresh_policy_parse() {
+        assert_eq!(RefreshPolicy::from_spec(None), Ok(RefreshPolicy::Periodic));
+        assert_eq!(
+            RefreshPolicy::from_spec(Some("")),
+            Ok(RefreshPolicy::Periodic)
+        );
+        assert_eq!(
+            RefreshPolicy::from_spec(Some("CreatedOnce")),
+            Ok(RefreshPolicy::CreatedOnce)
+        );
+        assert_eq!(
+            RefreshPolicy::from_spec(Some("OnChange")),
+            Ok(RefreshPolicy::OnChange)
+        );
+        let e = RefreshPolicy::from_spec(Some("Always")).unwrap_err();
+        assert!(e.contains("spec.refreshPolicy \"Always\""), "{e}");
+        assert!(e.contains("CreatedOnce, Periodic or OnChange"), "{e}");
+    }
+
+    #[test]
+    fn periodic_not_due_does_not_refresh() {
+        assert!(!should_refresh(&synced(), now()));
+    }
+
+    #[test]
+    fn periodic_never_synced_refreshes() {
+        let input = RefreshInput {
+            synced_resource_version: None,
+            refresh_time: None,
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+        let input = RefreshInput {
+            synced_resource_version: Some(""),
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_interval_zero_never_refreshes_after_first_sync_even_if_spec_changes() {
+        let input = RefreshInput {
+            interval: Duration::ZERO,
+            resource_version: V2,
+            refresh_time: Some(now() - 10 * HOUR),
+            ..synced()
+        };
+        assert!(!should_refresh(&input, now()));
+        // Not even with refreshTime unset or in the future.
+        let input = RefreshInput {
+            refresh_time: None,
+            ..input
+        };
+        assert!(!should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_interval_zero_refreshes_until_first_sync() {
+        let input = RefreshInput {
+            interval: Duration::ZERO,
+            synced_resource_version: None,
+            refresh_time: None,
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_metadata_change_refreshes_even_when_not_due_or_windows_deny() {
+        // generation, labels or annotations changed (kubectl annotate force-sync=...).
+        let input = RefreshInput {
+            resource_version: V2,
+            sync_windows_allow: false,
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_refresh_time_unset_refreshes() {
+        let input = RefreshInput {
+            refresh_time: None,
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_refresh_time_in_future_refreshes() {
+        let input = RefreshInput {
+            refresh_time: Some(now() + Duration::from_secs(1)),
+            ..synced()
+        };
+        assert!(should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn periodic_due_strictly_after_interval() {
+        let at = |ago: Duration| RefreshInput {
+            refresh_time: Some(now() - ago),
+            ..synced()
+        };
+        assert!(!should_refresh(&at(HOUR - Duration::from_secs(1)), now()));
+        // refreshTime + interval == now: Go's `Before` is strict, so not yet.
+        assert!(!should_refresh(&at(HOUR), now()));
+        assert!(should_refresh(&at(HOUR + Duration::from_nanos(1)), now()));
+    }
+
+    #[test]
+    fn periodic_due_but_sync_windows_deny() {
+        let input = RefreshInput {
+            refresh_time: Some(now() - 2 * HOUR),
+            sync_windows_allow: false,
+            ..synced()
+        };
+        assert!(!should_refresh(&input, now()));
+    }
+
+    #[test]
+    fn created_once_refreshes_only_before_first_sync() {
+        let base = RefreshInput {
+            policy: RefreshPolicy::CreatedOnce,
+            ..synced()
+        };
+        assert!(should_refresh(
+            &RefreshInput {
+                synced_resource_version: None,
+                ..base
+            },
+            now()
+        ));
+        assert!(should_refresh(
+            &RefreshInput {
+                refresh_time: None,
+                ..base
+            },
+            now()
+        ));
+        // Spec changed and long overdue: still no.
+        assert!(!should_refresh(
+            &RefreshInput {
+                resource_version: V2,
+                refresh_time: Some(now() - 100 * HOUR),
+                ..base
+            },
+            now()
+        ));
+    }
+
+    #[test]
+    fn on_change_refreshes_on_first_sync_and_on_version_change_only() {
+        let base = RefreshInput {
+            policy: RefreshPolicy::OnChange,
+            ..synced()
+        };
+        assert!(should_refresh(
+            &RefreshInput {
+                synced_resource_version: None,
+                ..base
+            },
+            now()
+        ));
+        assert!(should_refresh(
+            &RefreshInput {
+                refresh_time: None,
+                ..base
+            },
+            now()
+        ));
+        assert!(should_refresh(
+            &RefreshInput {
+                resource_version: V2,
+                ..base
+            },
+            now()
+        ));
+        // Overdue by the interval but unchanged: no.
+        assert!(!should_refresh(
+            &RefreshInput {
+                refresh_time: Some(now() - 100 * HOUR),
+                ..base
+            },
+            now()
+        ));
+    }
+
+    type Maps = (
+        BTreeMap<String, String>,
+        BTreeMap<String, String>,
+        BTreeMap<String, Vec<u8>>,
+    );
+
+    fn target_maps(managed: Option<&str>, hash: Option<String>) -> Maps {
+        let data: BTreeMap<String, Vec<u8>> = [("k".to_string(), b"v".to_vec())].into();
+        let mut labels = BTreeMap::new();
+        if let Some(m) = managed {
+            labels.insert(LABEL_MANAGED.to_string(), m.to_string());
+        }
+        let mut annotations = BTreeMap::new();
+        if let Some(h) = hash {
+            annotations.insert(ANNOTATION_DATA_HASH.to_string(), h);
+        }
+        (labels, annotations, data)
+    }
+
+    #[test]
+    fn secret_validity() {
+        let good_hash = object_hash_data(&[("k".to_string(), b"v".to_vec())].into());
+        let check = |creation, managed, hash: Option<String>| {
+            let (labels, annotations, data) = target_maps(managed, hash);
+            let target = ExistingTarget {
+                labels: &labels,
+                annotations: &annotations,
+                data: &data,
+            };
+            is_secret_valid(creation, Some(&target))
+        };
+        assert!(check(
+            CreationPolicy::Owner,
+            Some("true"),
+            Some(good_hash.clone())
+        ));
+        assert!(check(
+            CreationPolicy::Merge,
+            Some("true"),
+            Some(good_hash.clone())
+        ));
+        assert!(!check(CreationPolicy::Owner, None, Some(good_hash.clone())));
+        assert!(!check(
+            CreationPolicy::Owner,
+            Some("false"),
+            Some(good_hash.clone())
+        ));
+        assert!(!check(CreationPolicy::Owner, Some("true"), None));
+        assert!(!check(
+            CreationPolicy::Owner,
+            Some("true"),
+            Some("0".repeat(56))
+        ));
+        // Orphan: always valid, even edited or missing.
+        assert!(check(CreationPolicy::Orphan, None, None));
+        assert!(is_secret_valid(CreationPolicy::Orphan, None));
+        for c in [
+            CreationPolicy::Owner,
+            CreationPolicy::Merge,
+            CreationPolicy::None,
+            CreationPolicy::CreateOrMerge,
+        ] {
+            assert!(!is_secret_valid(c, None), "{c}");
+        }
+    }
+
+    #[test]
+    fn requeue_delays() {
+        let n = now();
+        assert_eq!(requeue_after(Duration::ZERO, Some(n), n), None);
+        assert_eq!(requeue_after(HOUR, None, n), Some(HOUR));
+        assert_eq!(
+            requeue_after(HOUR, Some(n - Duration::from_secs(600)), n),
+            Some(Duration::from_secs(3000))
+        );
+        assert_eq!(requeue_after(HOUR, Some(n), n), Some(HOUR));
+        assert_eq!(requeue_after(HOUR, Some(n - HOUR), n), Some(Duration::ZERO));
+        assert_eq!(
+            requeue_after(HOUR, Some(n - 2 * HOUR), n),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            requeue_after(HOUR, Some(n + Duration::from_secs(5)), n),
+            Some(Duration::ZERO)
+        );
+    }
+}
