@@ -352,7 +352,8 @@ impl Controller {
         vars: &[(&str, String)],
     ) -> Controller {
         let api_port = free_port();
-        let controller = Controller::launch_with_env(env, cluster, api_port, free_port(), args, vars);
+        let controller =
+            Controller::launch_with_env(env, cluster, api_port, free_port(), args, vars);
         wait_for("the controller to serve its certificate", || {
             std::net::TcpStream::connect(("127.0.0.1", api_port))
                 .ok()

@@ -98,8 +98,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let start = async {
         let mut routes = axum::Router::new();
         if flags.sealed_secrets {
-            routes =
-                routes.merge(sealed::run(flags.sealed, client.clone(), &mut registry, &mut tasks).await?);
+            routes = routes
+                .merge(sealed::run(flags.sealed, client.clone(), &mut registry, &mut tasks).await?);
         }
         if flags.external_secrets {
             external::run(flags.external, client, &mut registry, &mut tasks);

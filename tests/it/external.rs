@@ -31,7 +31,10 @@ fn controller(env: &Env, cluster: &Cluster) -> Controller {
         cluster,
         &["--key-size=2048"],
         &[
-            ("AWS_SECRETSMANAGER_ENDPOINT", Moto::shared().url().to_owned()),
+            (
+                "AWS_SECRETSMANAGER_ENDPOINT",
+                Moto::shared().url().to_owned(),
+            ),
             ("AWS_STS_ENDPOINT", Moto::shared().url().to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
             ("RUST_LOG", "debug".to_owned()),
@@ -54,7 +57,10 @@ fn secret_data(secret: &Value) -> Vec<(String, String)> {
 }
 
 fn wait_secret(cluster: &Cluster, name: &str, want: &[(&str, &str)]) -> Value {
-    let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     wait_for(&format!("Secret {name} with {} keys", want.len()), || {
         cluster
             .get(&format!("{SECRETS}/{name}"))
@@ -111,7 +117,11 @@ fn vault_kv2_values_become_a_secret_and_follow_remote_changes() {
     let cluster = cluster(&env, "es-vault");
     let bao = Bao::shared();
     let path = unique("es-vault");
-    bao.kv2_put("secret", &path, &json!({"user": "admin", "password": "vault-seeded-1", "db": {"port": 5432}}));
+    bao.kv2_put(
+        "secret",
+        &path,
+        &json!({"user": "admin", "password": "vault-seeded-1", "db": {"port": 5432}}),
+    );
     vault_store(&cluster, "vault");
     cluster.create(
         ES,
@@ -122,9 +132,19 @@ fn vault_kv2_values_become_a_secret_and_follow_remote_changes() {
                              {"secretKey": "port", "remoteRef": {"key": path, "property": "db.port"}}]}}),
     );
     let controller = controller(&env, &cluster);
-    let secret = wait_secret(&cluster, "app-creds", &[("port", "5432"), ("pw", "vault-seeded-1")]);
-    assert_eq!(secret["metadata"]["labels"]["reconcile.external-secrets.io/managed"], "true");
-    assert_eq!(secret["metadata"]["ownerReferences"][0]["kind"], "ExternalSecret");
+    let secret = wait_secret(
+        &cluster,
+        "app-creds",
+        &[("port", "5432"), ("pw", "vault-seeded-1")],
+    );
+    assert_eq!(
+        secret["metadata"]["labels"]["reconcile.external-secrets.io/managed"],
+        "true"
+    );
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["kind"],
+        "ExternalSecret"
+    );
     assert_eq!(
         ready(&cluster, &format!("{STORES}/vault")).map(|r| r.1),
         Some("Valid".to_owned())
@@ -139,9 +159,21 @@ fn vault_kv2_values_become_a_secret_and_follow_remote_changes() {
         json!(["externalsecrets.external-secrets.io/externalsecret-cleanup"])
     );
 
-    bao.kv2_put("secret", &path, &json!({"user": "admin", "password": "vault-seeded-2", "db": {"port": 5432}}));
-    wait_secret(&cluster, "app-creds", &[("port", "5432"), ("pw", "vault-seeded-2")]);
-    assert!(events_about(&cluster, "app").iter().any(|e| e.0 == "Updated"));
+    bao.kv2_put(
+        "secret",
+        &path,
+        &json!({"user": "admin", "password": "vault-seeded-2", "db": {"port": 5432}}),
+    );
+    wait_secret(
+        &cluster,
+        "app-creds",
+        &[("port", "5432"), ("pw", "vault-seeded-2")],
+    );
+    assert!(
+        events_about(&cluster, "app")
+            .iter()
+            .any(|e| e.0 == "Updated")
+    );
     no_leaks(&cluster, &controller, &["vault-seeded-1", "vault-seeded-2"]);
 }
 
@@ -166,7 +198,10 @@ fn an_aws_secret_syncs_from_a_v1beta1_manifest_with_static_credentials() {
                 "accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
                 "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"},
                 "sessionTokenSecretRef": {"name": "aws-creds", "key": "token"}}}}}}});
-    cluster.create("/apis/external-secrets.io/v1beta1/namespaces/default/secretstores", &store);
+    cluster.create(
+        "/apis/external-secrets.io/v1beta1/namespaces/default/secretstores",
+        &store,
+    );
     cluster.create(
         ES_BETA,
         &json!({"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret", "metadata": {"name": "db"},
@@ -174,7 +209,11 @@ fn an_aws_secret_syncs_from_a_v1beta1_manifest_with_static_credentials() {
                     "dataFrom": [{"extract": {"key": name}}]}}),
     );
     let controller = controller(&env, &cluster);
-    let secret = wait_secret(&cluster, "db", &[("password", "aws-seeded-1"), ("username", "svc")]);
+    let secret = wait_secret(
+        &cluster,
+        "db",
+        &[("password", "aws-seeded-1"), ("username", "svc")],
+    );
     let hash = secret["metadata"]["annotations"]["reconcile.external-secrets.io/data-hash"]
         .as_str()
         .unwrap()
@@ -231,8 +270,15 @@ fn a_secret_as_eso_left_it_is_adopted_without_a_write() {
             .then_some(())
     });
     let after = cluster.get(&format!("{SECRETS}/adopt")).unwrap();
-    assert_eq!(after["metadata"]["resourceVersion"], before, "the Secret was rewritten");
-    assert!(events_about(&cluster, "adopt").iter().all(|e| e.0 != "Updated" && e.0 != "Created"));
+    assert_eq!(
+        after["metadata"]["resourceVersion"], before,
+        "the Secret was rewritten"
+    );
+    assert!(
+        events_about(&cluster, "adopt")
+            .iter()
+            .all(|e| e.0 != "Updated" && e.0 != "Created")
+    );
 }
 
 #[test]
@@ -263,10 +309,17 @@ fn an_unsupported_provider_and_a_missing_key_are_reported_without_a_secret() {
     });
     assert_eq!(es.1, "SecretSyncedError");
     let events = events_about(&cluster, "nokey");
-    let failed = events.iter().find(|e| e.0 == "UpdateFailed").expect("an UpdateFailed event");
+    let failed = events
+        .iter()
+        .find(|e| e.0 == "UpdateFailed")
+        .expect("an UpdateFailed event");
     assert!(failed.1.contains("missing"), "{failed:?}");
     let gcp = events_about(&cluster, "gcp");
-    assert!(gcp.iter().any(|e| e.1.contains("gcpsm") && e.1.contains("not supported")), "{gcp:?}");
+    assert!(
+        gcp.iter()
+            .any(|e| e.1.contains("gcpsm") && e.1.contains("not supported")),
+        "{gcp:?}"
+    );
     assert!(cluster.get(&format!("{SECRETS}/nokey")).is_none());
 }
 
@@ -285,13 +338,20 @@ fn no_leaks(cluster: &Cluster, controller: &Controller, values: &[&str]) {
 
 fn sha3_224(text: &str) -> String {
     let out = Command::new("python3")
-        .args(["-c", "import hashlib,sys; print(hashlib.sha3_224(sys.argv[1].encode()).hexdigest())", text])
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.sha3_224(sys.argv[1].encode()).hexdigest())",
+            text,
+        ])
         .output()
         .expect("python3");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn now_rfc3339() -> String {
-    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -22,7 +22,9 @@ use serde_json::json;
 
 use super::status;
 use super::stores::selector_matches;
-use crate::crd::external::cluster_external_secret::{ClusterExternalSecretStatus, NamespaceFailure};
+use crate::crd::external::cluster_external_secret::{
+    ClusterExternalSecretStatus, NamespaceFailure,
+};
 use crate::crd::external::{ClusterExternalSecret, ExternalSecret};
 use crate::flags::go_duration;
 use crate::supervisor::Shutdown;
@@ -34,7 +36,10 @@ pub const FINALIZER: &str = "externalsecrets.external-secrets.io/clusterexternal
 /// The names of the namespaces a ClusterExternalSecret selects (sorted): those in
 /// `namespaces`, and those any of `namespaceSelector`/`namespaceSelectors` matches; never a
 /// terminating one.
-pub fn selected(ces: &ClusterExternalSecret, namespaces: &[Namespace]) -> Result<Vec<String>, String> {
+pub fn selected(
+    ces: &ClusterExternalSecret,
+    namespaces: &[Namespace],
+) -> Result<Vec<String>, String> {
     let spec = &ces.spec;
     let selectors: Vec<_> = spec
         .namespace_selector
@@ -66,27 +71,40 @@ pub async fn run(client: Client, shutdown: Shutdown) -> anyhow::Result<()> {
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
     controller
-        .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_: Namespace| {
-            store
-                .state()
-                .into_iter()
-                .map(|ces| ObjectRef::from_obj(&*ces))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            move |_: Namespace| {
+                store
+                    .state()
+                    .into_iter()
+                    .map(|ces| ObjectRef::from_obj(&*ces))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, |_, _, _| Action::requeue(Duration::from_secs(5)), Arc::new(client))
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(5)),
+            Arc::new(client),
+        )
         .for_each(|_| futures::future::ready(()))
         .await;
     Ok(())
 }
 
 fn owned_by(es: &ExternalSecret, ces: &ClusterExternalSecret) -> bool {
-    es.owner_references()
-        .iter()
-        .any(|r| r.controller == Some(true) && r.kind == "ClusterExternalSecret" && r.name == ces.name_any())
+    es.owner_references().iter().any(|r| {
+        r.controller == Some(true) && r.kind == "ClusterExternalSecret" && r.name == ces.name_any()
+    })
 }
 
-async fn delete_child(client: &Client, ns: &str, name: &str, ces: &ClusterExternalSecret) -> Result<(), kube::Error> {
+async fn delete_child(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ces: &ClusterExternalSecret,
+) -> Result<(), kube::Error> {
     let api: Api<ExternalSecret> = Api::namespaced(client.clone(), ns);
     if let Some(es) = api.get_opt(name).await?
         && owned_by(&es, ces)
@@ -96,14 +114,22 @@ async fn delete_child(client: &Client, ns: &str, name: &str, ces: &ClusterExtern
     Ok(())
 }
 
-async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Result<Action, kube::Error> {
+async fn reconcile(
+    ces: Arc<ClusterExternalSecret>,
+    client: Arc<Client>,
+) -> Result<Action, kube::Error> {
     let api: Api<ClusterExternalSecret> = Api::all((*client).clone());
     let name = ces.name_any();
     if ces.metadata.deletion_timestamp.is_some() {
         if ces.finalizers().iter().any(|f| f == FINALIZER) {
-            let kept: Vec<&String> = ces.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+            let kept: Vec<&String> = ces
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .collect();
             let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": ces.metadata.resource_version}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
         }
         return Ok(Action::await_change());
     }
@@ -124,7 +150,10 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
             }
         }
     }
-    let namespaces = Api::<Namespace>::all((*client).clone()).list(&ListParams::default()).await?.items;
+    let namespaces = Api::<Namespace>::all((*client).clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
     let targets = match selected(&ces, &namespaces) {
         Ok(t) => t,
         Err(e) => {
@@ -140,7 +169,11 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
         }
     }
     let mut provisioned = Vec::new();
-    let meta = ces.spec.external_secret_metadata.clone().unwrap_or_default();
+    let meta = ces
+        .spec
+        .external_secret_metadata
+        .clone()
+        .unwrap_or_default();
     for ns in &targets {
         let es_api: Api<ExternalSecret> = Api::namespaced((*client).clone(), ns);
         let existing = match es_api.get_opt(&es_name).await {
@@ -161,7 +194,10 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
         child.metadata.owner_references = ces.controller_owner_ref(&()).map(|r| vec![r]);
         let written = match existing {
             Some(es) if !owned_by(&es, &ces) => {
-                failed.insert(ns.clone(), "external secret already exists in namespace".into());
+                failed.insert(
+                    ns.clone(),
+                    "external secret already exists in namespace".into(),
+                );
                 continue;
             }
             Some(es) => {
@@ -174,10 +210,16 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
                     child.metadata.resource_version = es.metadata.resource_version.clone();
                     child.metadata.finalizers = es.metadata.finalizers.clone();
                     child.status = es.status.clone();
-                    es_api.replace(&es_name, &PostParams::default(), &child).await.map(|_| ())
+                    es_api
+                        .replace(&es_name, &PostParams::default(), &child)
+                        .await
+                        .map(|_| ())
                 }
             }
-            None => es_api.create(&PostParams::default(), &child).await.map(|_| ()),
+            None => es_api
+                .create(&PostParams::default(), &child)
+                .await
+                .map(|_| ()),
         };
         match written {
             Ok(()) => provisioned.push(ns.clone()),
@@ -202,8 +244,18 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
         .round(k8s_openapi::jiff::Unit::Second)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let message = if failed.is_empty() { "" } else { "one or more namespaces failed" };
-    status::set_ready(&mut new_status.conditions, failed.is_empty(), "", message, &now);
+    let message = if failed.is_empty() {
+        ""
+    } else {
+        "one or more namespaces failed"
+    };
+    status::set_ready(
+        &mut new_status.conditions,
+        failed.is_empty(),
+        "",
+        message,
+        &now,
+    );
     for c in &mut new_status.conditions {
         if c.type_ == "Ready" {
             c.reason = None;
@@ -212,7 +264,8 @@ async fn reconcile(ces: Arc<ClusterExternalSecret>, client: Arc<Client>) -> Resu
     }
     if ces.status.as_ref() != Some(&new_status) {
         let patch = json!({"status": new_status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
     }
     let every = ces
         .spec
@@ -235,8 +288,14 @@ mod tests {
         Namespace {
             metadata: ObjectMeta {
                 name: Some(name.into()),
-                labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
-                deletion_timestamp: terminating.then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                deletion_timestamp: terminating
+                    .then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()
@@ -262,7 +321,10 @@ mod tests {
             ns("a2", &[("team", "a")], true),
             ns("b1", &[("team", "b")], false),
         ];
-        assert_eq!(selected(&ces, &all), Ok(vec!["a1".to_owned(), "legacy".to_owned()]));
+        assert_eq!(
+            selected(&ces, &all),
+            Ok(vec!["a1".to_owned(), "legacy".to_owned()])
+        );
     }
 
     #[test]

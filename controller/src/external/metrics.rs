@@ -50,10 +50,26 @@ impl Metrics {
             cluster_store_condition: Family::default(),
         };
         let es = registry.with_prefix("externalsecret");
-        es.register("sync_calls", "Total number of the External Secret sync calls", m.sync_calls.clone());
-        es.register("sync_calls_error", "Total number of the External Secret sync errors", m.sync_errors.clone());
-        es.register("status_condition", "The status condition of a specific External Secret", m.condition.clone());
-        es.register("reconcile_duration", "The duration time to reconcile the External Secret (ns)", m.duration.clone());
+        es.register(
+            "sync_calls",
+            "Total number of the External Secret sync calls",
+            m.sync_calls.clone(),
+        );
+        es.register(
+            "sync_calls_error",
+            "Total number of the External Secret sync errors",
+            m.sync_errors.clone(),
+        );
+        es.register(
+            "status_condition",
+            "The status condition of a specific External Secret",
+            m.condition.clone(),
+        );
+        es.register(
+            "reconcile_duration",
+            "The duration time to reconcile the External Secret (ns)",
+            m.duration.clone(),
+        );
         registry.with_prefix("secretstore").register(
             "status_condition",
             "The status condition of a specific Secret Store",
@@ -118,7 +134,12 @@ impl Metrics {
     }
 }
 
-fn set_condition(family: &Family<ConditionLabels, Gauge>, namespace: &str, name: &str, ready: bool) {
+fn set_condition(
+    family: &Family<ConditionLabels, Gauge>,
+    namespace: &str,
+    name: &str,
+    ready: bool,
+) {
     for (status, on) in [("True", ready), ("False", !ready)] {
         family
             .get_or_create(&ConditionLabels {

@@ -94,7 +94,10 @@ pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supe
             class: args.controller_class.clone(),
             requeue: args.store_requeue_interval,
         });
-        let (ns, cluster) = (namespace.clone(), args.enable_cluster_store_reconciler && namespace.is_none());
+        let (ns, cluster) = (
+            namespace.clone(),
+            args.enable_cluster_store_reconciler && namespace.is_none(),
+        );
         tasks.spawn_draining("secret store reconciler", move |shutdown| {
             store_reconciler::run(ctx, ns, cluster, shutdown)
         });

@@ -22,7 +22,9 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use super::fetch::{self, FetchError};
-use super::hash::{LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, synced_resource_version};
+use super::hash::{
+    LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, synced_resource_version,
+};
 use super::metrics::Metrics;
 use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, WriteAction};
 use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
@@ -56,7 +58,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Metrics, class: String, cluster_stores: bool, flood_gate: bool) -> Context {
+    pub fn new(
+        client: Client,
+        metrics: Metrics,
+        class: String,
+        cluster_stores: bool,
+        flood_gate: bool,
+    ) -> Context {
         Context {
             events: Recorder::new(client.clone(), "external-secrets"),
             client,
@@ -80,9 +88,16 @@ pub enum Error {
 }
 
 /// Runs the reconciler until `shutdown`. `namespace` limits it to one namespace (`--namespace`).
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let (es_api, secrets): (Api<ExternalSecret>, Api<Secret>) = match &namespace {
-        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
     let controller = Controller::new(es_api, watcher::Config::default());
@@ -187,7 +202,13 @@ impl Run<'_> {
         warn!(externalsecret = %format!("{}/{}", self.ns, self.name), "{generic}: {error}");
         self.event(EventKind::Warning, "UpdateFailed", error).await;
         let now = rfc3339(SystemTime::now());
-        status::set_ready(&mut self.status.conditions, false, reason::SYNCED_ERROR, generic, &now);
+        status::set_ready(
+            &mut self.status.conditions,
+            false,
+            reason::SYNCED_ERROR,
+            generic,
+            &now,
+        );
         self.write_status().await
     }
 
@@ -244,12 +265,18 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
 
     let refs = fetch::store_refs(&es.spec);
     if !ctx.cluster_stores && refs.iter().any(|(k, _)| *k == Kind::Cluster) {
-        debug!("skipping {}/{}: the ClusterSecretStore reconciler is off", run.ns, run.name);
+        debug!(
+            "skipping {}/{}: the ClusterSecretStore reconciler is off",
+            run.ns, run.name
+        );
         return Ok(Action::await_change());
     }
     let stores = Stores::new(&ctx.client, &ctx.class, ctx.flood_gate, &run.ns);
     if stores.skips(&refs).await? {
-        debug!("skipping {}/{}: a store of another controller class", run.ns, run.name);
+        debug!(
+            "skipping {}/{}: a store of another controller class",
+            run.ns, run.name
+        );
         return Ok(Action::await_change());
     }
 
@@ -274,8 +301,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     let (creation, deletion, refresh, interval) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            run.failed(message::PROVIDER, &format!("ExternalSecret {}/{}: {e}", run.ns, run.name))
-                .await?;
+            run.failed(
+                message::PROVIDER,
+                &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
+            )
+            .await?;
             return Ok(Action::await_change());
         }
     };
@@ -325,8 +355,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion).await {
         Ok(f) => f,
         Err(e) => {
-            run.failed(message::PROVIDER, &format!("ExternalSecret {}/{}: {e}", run.ns, run.name))
-                .await?;
+            run.failed(
+                message::PROVIDER,
+                &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
+            )
+            .await?;
             return match e {
                 FetchError::Spec(_) => Ok(Action::await_change()),
                 _ => Err(Error::Reported(e.to_string())),
@@ -334,7 +367,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         }
     };
     for missing in &fetched.missing {
-        run.event(EventKind::Normal, "MissingProviderSecret", missing).await;
+        run.event(EventKind::Normal, "MissingProviderSecret", missing)
+            .await;
     }
 
     if fetched.data.is_empty() {
@@ -347,9 +381,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                         run.failed(message::DELETE, &e.to_string()).await?;
                         return Err(e.into());
                     }
-                    run.event(EventKind::Normal, "Deleted", message::DELETED).await;
+                    run.event(EventKind::Normal, "Deleted", message::DELETED)
+                        .await;
                 }
-                run.done(reason::DELETED, message::DELETED, &version).await?;
+                run.done(reason::DELETED, message::DELETED, &version)
+                    .await?;
                 return Ok(requeue_from_now(interval));
             }
             EmptyDataAction::Refuse(why) => {
@@ -357,7 +393,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 return Ok(Action::await_change());
             }
             EmptyDataAction::Retain => {
-                run.done(reason::SYNCED, message::RETAINED, &version).await?;
+                run.done(reason::SYNCED, message::RETAINED, &version)
+                    .await?;
                 return Ok(requeue_from_now(interval));
             }
             EmptyDataAction::Continue => {}
@@ -371,7 +408,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             match templating::render(template, &fetched.data, &sources) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    let e = format!("ExternalSecret {}/{}: spec.target.template: {e}", run.ns, run.name);
+                    let e = format!(
+                        "ExternalSecret {}/{}: spec.target.template: {e}",
+                        run.ns, run.name
+                    );
                     run.failed(message::UPDATE, &e).await?;
                     return Ok(Action::await_change());
                 }
@@ -400,7 +440,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 TargetError::Immutable => message::IMMUTABLE,
                 _ => message::OWNED,
             };
-            run.failed(generic, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+            run.failed(generic, &format!("Secret {}/{secret_name}: {e}", run.ns))
+                .await?;
             return Ok(Action::await_change());
         }
     };
@@ -412,7 +453,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     match policy::write_action(creation, existing.is_some()) {
         WriteAction::Nothing => {}
         WriteAction::WaitForTarget => {
-            run.done(reason::MISSING, message::MISSING, &version).await?;
+            run.done(reason::MISSING, message::MISSING, &version)
+                .await?;
             return Ok(requeue_from_now(interval));
         }
         WriteAction::Create => {
@@ -425,11 +467,18 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             match secrets.create(&post, &desired).await {
                 Ok(_) => {
                     info!(secret = %format!("{}/{secret_name}", run.ns), "secret created");
-                    run.event(EventKind::Normal, "Created", "secret created").await;
+                    run.event(EventKind::Normal, "Created", "secret created")
+                        .await;
                 }
-                Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
+                Err(e) if is_conflict(&e) => {
+                    return Ok(Action::requeue(Duration::from_millis(200)));
+                }
                 Err(e) => {
-                    run.failed(message::UPDATE, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+                    run.failed(
+                        message::UPDATE,
+                        &format!("Secret {}/{secret_name}: {e}", run.ns),
+                    )
+                    .await?;
                     return Err(e.into());
                 }
             }
@@ -441,16 +490,25 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 run.failed(message::ORPHANS, &e.to_string()).await?;
                 return Err(e.into());
             }
-            let before = existing.as_ref().expect("Update only when the Secret exists");
+            let before = existing
+                .as_ref()
+                .expect("Update only when the Secret exists");
             if target::needs_write(before, &desired) {
                 match secrets.replace(&secret_name, &post, &desired).await {
                     Ok(_) => {
                         info!(secret = %format!("{}/{secret_name}", run.ns), "secret updated");
-                        run.event(EventKind::Normal, "Updated", "secret updated").await;
+                        run.event(EventKind::Normal, "Updated", "secret updated")
+                            .await;
                     }
-                    Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
+                    Err(e) if is_conflict(&e) => {
+                        return Ok(Action::requeue(Duration::from_millis(200)));
+                    }
                     Err(e) => {
-                        run.failed(message::UPDATE, &format!("Secret {}/{secret_name}: {e}", run.ns)).await?;
+                        run.failed(
+                            message::UPDATE,
+                            &format!("Secret {}/{secret_name}: {e}", run.ns),
+                        )
+                        .await?;
                         return Err(e.into());
                     }
                 }
@@ -537,21 +595,31 @@ async fn cleanup(run: &Run<'_>) -> Result<(), Error> {
 
 fn controlled_by(secret: &Secret, es: &ExternalSecret) -> bool {
     secret.owner_references().iter().any(|r| {
-        r.controller == Some(true) && r.kind == "ExternalSecret" && Some(&r.uid) == es.metadata.uid.as_ref()
+        r.controller == Some(true)
+            && r.kind == "ExternalSecret"
+            && Some(&r.uid) == es.metadata.uid.as_ref()
     })
 }
 
 /// ESO's `deleteOrphanedSecrets`: Secrets this ExternalSecret created under a previous
 /// `target.name` (its `created-by` label, another name).
-async fn delete_orphans(run: &Run<'_>, secrets: &Api<Secret>, current: &str) -> Result<(), kube::Error> {
+async fn delete_orphans(
+    run: &Run<'_>,
+    secrets: &Api<Secret>,
+    current: &str,
+) -> Result<(), kube::Error> {
     let label = format!("{LABEL_CREATED_BY}={}", created_by(&run.ns, &run.name));
     for secret in secrets.list(&ListParams::default().labels(&label)).await? {
         let name = secret.name_any();
         if name != current && controlled_by(&secret, run.es) {
             match secrets.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {
-                    run.event(EventKind::Normal, "Deleted", "secret deleted because it was orphaned")
-                        .await;
+                    run.event(
+                        EventKind::Normal,
+                        "Deleted",
+                        "secret deleted because it was orphaned",
+                    )
+                    .await;
                 }
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e),
@@ -570,16 +638,13 @@ async fn template_sources(
     for from in &template.template_from {
         if let Some(cm) = &from.config_map {
             let api: Api<ConfigMap> = Api::namespaced(run.ctx.client.clone(), &run.ns);
-            let data = api
-                .get_opt(&cm.name)
-                .await?
-                .map(|c| {
-                    c.data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into_bytes()))
-                        .collect()
-                });
+            let data = api.get_opt(&cm.name).await?.map(|c| {
+                c.data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect()
+            });
             sources.config_maps.insert(cm.name.clone(), data);
         }
         if let Some(s) = &from.secret {

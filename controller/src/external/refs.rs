@@ -12,7 +12,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use zeroize::Zeroizing;
 
-use super::providers::ProviderError;
+use super::providers::request::ProviderError;
 use crate::crd::external::{SecretKeySelector, ServiceAccountSelector};
 
 /// Which kind of store the references belong to: it decides their namespace.

@@ -8,31 +8,40 @@ use super::templating;
 use crate::crd::external::externalsecret::Rewrite;
 
 /// Applies the steps to the keys of `map`. Two keys renamed to one are an error naming both.
-pub fn apply(steps: &[Rewrite], map: BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, String> {
+pub fn apply(
+    steps: &[Rewrite],
+    map: BTreeMap<String, Vec<u8>>,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut map = map;
     for (i, step) in steps.iter().enumerate() {
         let at = format!("rewrite[{i}]");
-        let rename: Box<dyn Fn(&str) -> Result<String, String>> = match (&step.regexp, &step.transform, &step.merge) {
-            (Some(r), None, None) => {
-                let re = regex::Regex::new(&r.source).map_err(|e| {
-                    format!("{at}.regexp.source is not a valid regular expression: {e}")
-                })?;
-                let target = r.target.clone();
-                Box::new(move |key| Ok(re.replace_all(key, target.as_str()).into_owned()))
-            }
-            (None, Some(t), None) => {
-                let template = templating::parse_key_template(&t.template)
-                    .map_err(|e| format!("{at}.transform.template: {e}"))?;
-                let at = at.clone();
-                Box::new(move |key| {
-                    templating::render_key(&template, key).map_err(|e| format!("{at}.transform.template: {e}"))
-                })
-            }
-            (None, None, Some(_)) => {
-                return Err(format!("{at}.merge is not supported by sealbox yet"));
-            }
-            _ => return Err(format!("{at} must set exactly one of regexp, transform and merge")),
-        };
+        let rename: Box<dyn Fn(&str) -> Result<String, String>> =
+            match (&step.regexp, &step.transform, &step.merge) {
+                (Some(r), None, None) => {
+                    let re = regex::Regex::new(&r.source).map_err(|e| {
+                        format!("{at}.regexp.source is not a valid regular expression: {e}")
+                    })?;
+                    let target = r.target.clone();
+                    Box::new(move |key| Ok(re.replace_all(key, target.as_str()).into_owned()))
+                }
+                (None, Some(t), None) => {
+                    let template = templating::parse_key_template(&t.template)
+                        .map_err(|e| format!("{at}.transform.template: {e}"))?;
+                    let at = at.clone();
+                    Box::new(move |key| {
+                        templating::render_key(&template, key)
+                            .map_err(|e| format!("{at}.transform.template: {e}"))
+                    })
+                }
+                (None, None, Some(_)) => {
+                    return Err(format!("{at}.merge is not supported by sealbox yet"));
+                }
+                _ => {
+                    return Err(format!(
+                        "{at} must set exactly one of regexp, transform and merge"
+                    ));
+                }
+            };
         let mut renamed = BTreeMap::new();
         let mut from: BTreeMap<String, String> = BTreeMap::new();
         for (key, value) in map {
@@ -56,7 +65,9 @@ mod tests {
     use crate::crd::external::externalsecret::{RewriteRegexp, RewriteTransform};
 
     fn map(keys: &[&str]) -> BTreeMap<String, Vec<u8>> {
-        keys.iter().map(|k| (k.to_string(), b"v".to_vec())).collect()
+        keys.iter()
+            .map(|k| (k.to_string(), b"v".to_vec()))
+            .collect()
     }
 
     fn regexp(source: &str, target: &str) -> Rewrite {

@@ -37,7 +37,13 @@ pub mod message {
 
 /// Sets the `Ready` condition; `now` (RFC 3339) becomes its `lastTransitionTime` only when
 /// the status changes.
-pub fn set_ready(conditions: &mut Vec<Condition>, ok: bool, reason: &str, message: &str, now: &str) {
+pub fn set_ready(
+    conditions: &mut Vec<Condition>,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
     let status = if ok { "True" } else { "False" };
     let previous = conditions.iter().position(|c| c.type_ == "Ready");
     let transition = previous
@@ -73,11 +79,23 @@ mod tests {
     fn the_transition_time_moves_only_when_the_status_flips() {
         let mut conditions = Vec::new();
         set_ready(&mut conditions, true, reason::SYNCED, message::SYNCED, "t1");
-        set_ready(&mut conditions, true, reason::SYNCED, message::RETAINED, "t2");
+        set_ready(
+            &mut conditions,
+            true,
+            reason::SYNCED,
+            message::RETAINED,
+            "t2",
+        );
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].last_transition_time.as_deref(), Some("t1"));
         assert_eq!(conditions[0].message.as_deref(), Some(message::RETAINED));
-        set_ready(&mut conditions, false, reason::SYNCED_ERROR, message::PROVIDER, "t3");
+        set_ready(
+            &mut conditions,
+            false,
+            reason::SYNCED_ERROR,
+            message::PROVIDER,
+            "t3",
+        );
         assert_eq!(conditions[0].last_transition_time.as_deref(), Some("t3"));
         assert_eq!(conditions[0].status, "False");
         assert!(!ready(&conditions));

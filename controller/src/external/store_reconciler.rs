@@ -48,7 +48,10 @@ pub struct Validation {
 pub async fn validate(spec: &SecretStoreSpec, refs: &Refs) -> Validation {
     let outcome = match Client::connect(&spec.provider, refs).await {
         Err(e) => Err((message::STORE_CLIENT, e)),
-        Ok(client) => client.validate().await.map_err(|e| (message::STORE_VALIDATE, e)),
+        Ok(client) => client
+            .validate()
+            .await
+            .map_err(|e| (message::STORE_VALIDATE, e)),
     };
     match outcome {
         Ok(()) => Validation {
@@ -86,7 +89,12 @@ pub fn interval(spec: &SecretStoreSpec, default: Duration) -> Duration {
 
 /// Runs both store reconcilers until `shutdown` (`cluster`: also ClusterSecretStores;
 /// `namespace`: only SecretStores there).
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>, cluster: bool, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    cluster: bool,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let stores: Api<SecretStore> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -96,10 +104,13 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>, cluster: bool, sh
         .run(reconcile_namespaced, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     if cluster {
-        let cluster_stores = Controller::new(Api::<ClusterSecretStore>::all(ctx.client.clone()), watcher::Config::default())
-            .graceful_shutdown_on(shutdown.wait())
-            .run(reconcile_cluster, error_policy, ctx)
-            .for_each(|_| futures::future::ready(()));
+        let cluster_stores = Controller::new(
+            Api::<ClusterSecretStore>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        )
+        .graceful_shutdown_on(shutdown.wait())
+        .run(reconcile_cluster, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
         futures::join!(namespaced, cluster_stores);
     } else {
         namespaced.await;
@@ -111,17 +122,41 @@ fn error_policy<K>(_: Arc<K>, _: &kube::Error, _: Arc<Context>) -> Action {
     Action::requeue(Duration::from_secs(5))
 }
 
-async fn reconcile_namespaced(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+async fn reconcile_namespaced(
+    store: Arc<SecretStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::Error> {
     let ns = store.namespace().unwrap_or_default();
     let api: Api<SecretStore> = Api::namespaced(ctx.client.clone(), &ns);
-    let scope = StoreScope::Namespaced { namespace: ns.clone() };
-    reconcile(&*store, &store.spec, store.status.as_ref(), &api, scope, &ctx).await
+    let scope = StoreScope::Namespaced {
+        namespace: ns.clone(),
+    };
+    reconcile(
+        &*store,
+        &store.spec,
+        store.status.as_ref(),
+        &api,
+        scope,
+        &ctx,
+    )
+    .await
 }
 
-async fn reconcile_cluster(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+async fn reconcile_cluster(
+    store: Arc<ClusterSecretStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, kube::Error> {
     let api: Api<ClusterSecretStore> = Api::all(ctx.client.clone());
     let scope = StoreScope::Cluster { es_namespace: None };
-    reconcile(&*store, &store.spec.0, store.status.as_ref(), &api, scope, &ctx).await
+    reconcile(
+        &*store,
+        &store.spec.0,
+        store.status.as_ref(),
+        &api,
+        scope,
+        &ctx,
+    )
+    .await
 }
 
 async fn reconcile<K>(
@@ -143,16 +178,33 @@ where
     let ns = store.meta().namespace.clone().unwrap_or_default();
     let outcome = validate(spec, &Refs::new(ctx.client.clone(), scope)).await;
     let mut status = current.cloned().unwrap_or_default();
-    let now = k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default();
-    status::set_ready(&mut status.conditions, outcome.ready, outcome.reason, outcome.message, &now);
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    status::set_ready(
+        &mut status.conditions,
+        outcome.ready,
+        outcome.reason,
+        outcome.message,
+        &now,
+    );
     status.capabilities = Some("ReadOnly".into());
-    ctx.metrics.store_condition(cluster, &ns, &name, outcome.ready);
+    ctx.metrics
+        .store_condition(cluster, &ns, &name, outcome.ready);
     if current != Some(&status) {
-        let kind = if outcome.ready { EventKind::Normal } else { EventKind::Warning };
+        let kind = if outcome.ready {
+            EventKind::Normal
+        } else {
+            EventKind::Warning
+        };
         let text = outcome.error.as_deref().unwrap_or(outcome.message);
-        ctx.events.publish(&store.object_ref(&()), kind, outcome.reason, text).await;
+        ctx.events
+            .publish(&store.object_ref(&()), kind, outcome.reason, text)
+            .await;
         let patch = json!({ "status": status });
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
     }
     Ok(Action::requeue(interval(spec, ctx.requeue)))
 }
@@ -169,8 +221,14 @@ mod tests {
             ..SecretStoreSpec::default()
         };
         assert_eq!(interval(&spec(None), default), default);
-        assert_eq!(interval(&spec(Some(IntOrString::Int(30))), default), Duration::from_secs(30));
-        assert_eq!(interval(&spec(Some(IntOrString::String("2m".into()))), default), Duration::from_secs(120));
+        assert_eq!(
+            interval(&spec(Some(IntOrString::Int(30))), default),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            interval(&spec(Some(IntOrString::String("2m".into()))), default),
+            Duration::from_secs(120)
+        );
         assert_eq!(interval(&spec(Some(IntOrString::Int(0))), default), default);
     }
 }

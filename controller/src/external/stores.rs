@@ -81,7 +81,11 @@ impl<'a> Stores<'a> {
         }
     }
 
-    async fn get(&self, kind: Kind, name: &str) -> Result<Option<(SecretStoreSpec, SecretStoreStatus)>, kube::Error> {
+    async fn get(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<(SecretStoreSpec, SecretStoreStatus)>, kube::Error> {
         Ok(match kind {
             Kind::Namespaced => Api::<SecretStore>::namespaced(self.kube.clone(), self.namespace)
                 .get_opt(name)
@@ -138,7 +142,9 @@ impl<'a> Stores<'a> {
             let ns: Namespace = Api::<Namespace>::all(self.kube.clone())
                 .get(self.namespace)
                 .await
-                .map_err(|e| StoreError::Unusable(format!("cannot read namespace {:?}: {e}", self.namespace)))?;
+                .map_err(|e| {
+                    StoreError::Unusable(format!("cannot read namespace {:?}: {e}", self.namespace))
+                })?;
             let labels = ns.metadata.labels.unwrap_or_default();
             if !namespace_allowed(&spec.conditions, self.namespace, &labels)
                 .map_err(StoreError::Unusable)?
@@ -150,7 +156,10 @@ impl<'a> Stores<'a> {
             }
         }
         if self.flood_gate && !status::ready(&store_status.conditions) {
-            return Err(StoreError::Unusable(format!("{} {name:?} is not ready", kind.name())));
+            return Err(StoreError::Unusable(format!(
+                "{} {name:?} is not ready",
+                kind.name()
+            )));
         }
         let scope = match kind {
             Kind::Namespaced => StoreScope::Namespaced {
@@ -215,7 +224,10 @@ pub fn namespace_allowed(
 }
 
 /// Kubernetes label-selector semantics (`matchLabels` AND every `matchExpressions`).
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> Result<bool, String> {
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, String> {
     for (k, v) in selector.match_labels.iter().flatten() {
         if labels.get(k) != Some(v) {
             return Ok(false);
@@ -249,7 +261,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -289,7 +304,10 @@ mod tests {
             namespace_regexes: vec!["team".into()],
             ..StoreCondition::default()
         }];
-        assert_eq!(namespace_allowed(&conditions, "my-team-x", &labels(&[])), Ok(true));
+        assert_eq!(
+            namespace_allowed(&conditions, "my-team-x", &labels(&[])),
+            Ok(true)
+        );
         let bad = vec![StoreCondition {
             namespace_regexes: vec!["(".into()],
             ..StoreCondition::default()
@@ -309,10 +327,19 @@ mod tests {
             ..LabelSelector::default()
         };
         let l = labels(&[("env", "prod")]);
-        assert_eq!(selector_matches(&expr("env", "In", &["prod", "qa"]), &l), Ok(true));
-        assert_eq!(selector_matches(&expr("env", "NotIn", &["prod"]), &l), Ok(false));
+        assert_eq!(
+            selector_matches(&expr("env", "In", &["prod", "qa"]), &l),
+            Ok(true)
+        );
+        assert_eq!(
+            selector_matches(&expr("env", "NotIn", &["prod"]), &l),
+            Ok(false)
+        );
         assert_eq!(selector_matches(&expr("env", "Exists", &[]), &l), Ok(true));
-        assert_eq!(selector_matches(&expr("team", "DoesNotExist", &[]), &l), Ok(true));
+        assert_eq!(
+            selector_matches(&expr("team", "DoesNotExist", &[]), &l),
+            Ok(true)
+        );
         assert!(selector_matches(&expr("env", "Gt", &[]), &l).is_err());
     }
 

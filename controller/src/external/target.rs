@@ -195,7 +195,10 @@ fn apply_template(
             }
         }
     }
-    if !matches!(spec.creation, CreationPolicy::Merge | CreationPolicy::CreateOrMerge) {
+    if !matches!(
+        spec.creation,
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
+    ) {
         data.clear();
     }
     let bytes = |m: &BTreeMap<String, Vec<u8>>| {
@@ -219,11 +222,16 @@ fn apply_template(
 
 /// ESO's `applyOwnership`: `Owner` sets the controller reference and `created-by`; every
 /// other policy removes this ExternalSecret's reference and the label.
-fn apply_ownership(secret: &mut Secret, owner: &Owner, creation: CreationPolicy) -> Result<(), TargetError> {
+fn apply_ownership(
+    secret: &mut Secret,
+    owner: &Owner,
+    creation: CreationPolicy,
+) -> Result<(), TargetError> {
     let refs = secret.metadata.owner_references.get_or_insert_default();
-    if let Some(other) = refs.iter().find(|r| {
-        r.controller == Some(true) && r.kind == "ExternalSecret" && r.uid != owner.uid
-    }) {
+    if let Some(other) = refs
+        .iter()
+        .find(|r| r.controller == Some(true) && r.kind == "ExternalSecret" && r.uid != owner.uid)
+    {
         return Err(TargetError::OwnedByAnother(other.name.clone()));
     }
     refs.retain(|r| !(r.kind == "ExternalSecret" && r.uid == owner.uid));
@@ -262,7 +270,8 @@ pub fn needs_write(existing: &Secret, desired: &Secret) -> bool {
     }
     let (a, b) = (&existing.metadata, &desired.metadata);
     map(&existing.data) != map(&desired.data)
-        || existing.type_.as_deref().unwrap_or("Opaque") != desired.type_.as_deref().unwrap_or("Opaque")
+        || existing.type_.as_deref().unwrap_or("Opaque")
+            != desired.type_.as_deref().unwrap_or("Opaque")
         || existing.immutable.unwrap_or(false) != desired.immutable.unwrap_or(false)
         || map(&a.labels) != map(&b.labels)
         || map(&a.annotations) != map(&b.annotations)
@@ -276,7 +285,10 @@ mod tests {
 
     use super::*;
 
-    fn owner<'a>(labels: &'a BTreeMap<String, String>, annotations: &'a BTreeMap<String, String>) -> Owner<'a> {
+    fn owner<'a>(
+        labels: &'a BTreeMap<String, String>,
+        annotations: &'a BTreeMap<String, String>,
+    ) -> Owner<'a> {
         Owner {
             name: "my-es",
             namespace: "default",
@@ -288,7 +300,10 @@ mod tests {
     }
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     fn spec(creation: CreationPolicy) -> Spec<'static> {
@@ -304,20 +319,37 @@ mod tests {
     fn a_new_owned_secret_carries_esos_labels_annotations_and_owner() {
         let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
         let none = BTreeMap::new();
-        let secret = desired(None, &owner(&labels, &none), &spec(CreationPolicy::Owner), &data(&[("foo", "value1"), ("bar", "value2")])).unwrap();
+        let secret = desired(
+            None,
+            &owner(&labels, &none),
+            &spec(CreationPolicy::Owner),
+            &data(&[("foo", "value1"), ("bar", "value2")]),
+        )
+        .unwrap();
         let meta = &secret.metadata;
         assert_eq!(meta.name.as_deref(), Some("target"));
         let l = meta.labels.as_ref().unwrap();
         assert_eq!(l[LABEL_MANAGED], "true");
         assert_eq!(l["app"], "web");
         // spec §13: created-by of default/my-es, data-hash of {foo: value1, bar: value2}.
-        assert_eq!(l[LABEL_CREATED_BY], "b8464376b5fe3535e690594280bfe59b60be2603cb6cbb6d6c8bcbb4");
+        assert_eq!(
+            l[LABEL_CREATED_BY],
+            "b8464376b5fe3535e690594280bfe59b60be2603cb6cbb6d6c8bcbb4"
+        );
         assert_eq!(
             meta.annotations.as_ref().unwrap()[ANNOTATION_DATA_HASH],
             "1bed8bcbcb4547ffe19a19cd47d9078e84aa6598266d86b99f992d64"
         );
         let r = &meta.owner_references.as_ref().unwrap()[0];
-        assert_eq!((r.kind.as_str(), r.uid.as_str(), r.controller, r.block_owner_deletion), ("ExternalSecret", "uid-1", Some(true), Some(true)));
+        assert_eq!(
+            (
+                r.kind.as_str(),
+                r.uid.as_str(),
+                r.controller,
+                r.block_owner_deletion
+            ),
+            ("ExternalSecret", "uid-1", Some(true), Some(true))
+        );
     }
 
     #[test]
@@ -325,9 +357,21 @@ mod tests {
         let none = BTreeMap::new();
         let o = owner(&none, &none);
         let first = desired(None, &o, &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap();
-        let again = desired(Some(&first), &o, &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap();
+        let again = desired(
+            Some(&first),
+            &o,
+            &spec(CreationPolicy::Owner),
+            &data(&[("k", "v")]),
+        )
+        .unwrap();
         assert!(!needs_write(&first, &again));
-        let changed = desired(Some(&first), &o, &spec(CreationPolicy::Owner), &data(&[("k", "v2")])).unwrap();
+        let changed = desired(
+            Some(&first),
+            &o,
+            &spec(CreationPolicy::Owner),
+            &data(&[("k", "v2")]),
+        )
+        .unwrap();
         assert!(needs_write(&first, &changed));
     }
 
@@ -352,11 +396,26 @@ mod tests {
             ("old".to_owned(), ByteString(b"x".to_vec())),
             ("theirs".to_owned(), ByteString(b"y".to_vec())),
         ]));
-        let secret = desired(Some(&existing), &owner(&none, &none), &spec(CreationPolicy::Merge), &data(&[("new", "z")])).unwrap();
+        let secret = desired(
+            Some(&existing),
+            &owner(&none, &none),
+            &spec(CreationPolicy::Merge),
+            &data(&[("new", "z")]),
+        )
+        .unwrap();
         let keys: Vec<_> = secret.data.as_ref().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["new", "theirs"]);
-        assert!(secret.metadata.owner_references.is_none(), "Merge does not own");
-        assert!(!secret.metadata.labels.unwrap().contains_key(LABEL_CREATED_BY));
+        assert!(
+            secret.metadata.owner_references.is_none(),
+            "Merge does not own"
+        );
+        assert!(
+            !secret
+                .metadata
+                .labels
+                .unwrap()
+                .contains_key(LABEL_CREATED_BY)
+        );
     }
 
     #[test]
@@ -376,7 +435,13 @@ mod tests {
             },
             ..Secret::default()
         };
-        let err = desired(Some(&existing), &owner(&none, &none), &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap_err();
+        let err = desired(
+            Some(&existing),
+            &owner(&none, &none),
+            &spec(CreationPolicy::Owner),
+            &data(&[("k", "v")]),
+        )
+        .unwrap_err();
         assert_eq!(err, TargetError::OwnedByAnother("other".into()));
     }
 
@@ -390,10 +455,16 @@ mod tests {
         first.metadata.uid = Some("s-1".into());
         assert!(desired(Some(&first), &o, &immutable, &data(&[("k", "v")])).is_ok());
         let mut stored = first.clone();
-        stored.data = Some(BTreeMap::from([("k".to_owned(), ByteString(b"other".to_vec()))]));
+        stored.data = Some(BTreeMap::from([(
+            "k".to_owned(),
+            ByteString(b"other".to_vec()),
+        )]));
         let mut mutable = spec(CreationPolicy::Owner);
         mutable.immutable = false;
-        assert_eq!(desired(Some(&stored), &o, &mutable, &data(&[("k", "v")])).unwrap_err(), TargetError::Immutable);
+        assert_eq!(
+            desired(Some(&stored), &o, &mutable, &data(&[("k", "v")])).unwrap_err(),
+            TargetError::Immutable
+        );
     }
 
     #[test]
@@ -410,9 +481,18 @@ mod tests {
         let mut s = spec(CreationPolicy::Orphan);
         s.template = Some(&rendered);
         let secret = desired(None, &owner(&es_labels, &none), &s, &data(&[("user", "u")])).unwrap();
-        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
-        assert_eq!(secret.data.unwrap().keys().collect::<Vec<_>>(), [".dockerconfigjson"]);
+        assert_eq!(
+            secret.type_.as_deref(),
+            Some("kubernetes.io/dockerconfigjson")
+        );
+        assert_eq!(
+            secret.data.unwrap().keys().collect::<Vec<_>>(),
+            [".dockerconfigjson"]
+        );
         let labels = secret.metadata.labels.unwrap();
-        assert!(labels.contains_key("tpl") && !labels.contains_key("from-es"), "{labels:?}");
+        assert!(
+            labels.contains_key("tpl") && !labels.contains_key("from-es"),
+            "{labels:?}"
+        );
     }
 }

@@ -31,7 +31,13 @@ enum Target {
 }
 
 fn target_of(from: &TemplateFrom, at: &str) -> Result<Target, String> {
-    match from.target.as_deref().unwrap_or("").to_ascii_lowercase().as_str() {
+    match from
+        .target
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "" | "data" => Ok(Target::Data),
         "labels" => Ok(Target::Labels),
         "annotations" => Ok(Target::Annotations),
@@ -42,7 +48,11 @@ fn target_of(from: &TemplateFrom, at: &str) -> Result<Target, String> {
 }
 
 /// Renders `template` over the provider `data`.
-pub fn render(template: &Template, data: &BTreeMap<String, Vec<u8>>, sources: &Sources) -> Result<Rendered, String> {
+pub fn render(
+    template: &Template,
+    data: &BTreeMap<String, Vec<u8>>,
+    sources: &Sources,
+) -> Result<Rendered, String> {
     validate(template)?;
     let keep_provider_data = match template.merge_policy.as_deref().unwrap_or("Replace") {
         "Merge" => true,
@@ -64,35 +74,58 @@ pub fn render(template: &Template, data: &BTreeMap<String, Vec<u8>>, sources: &S
         let target = target_of(from, &at)?;
         let decoding = Decoding::from_spec(from.values_decoding_strategy.as_deref())
             .map_err(|e| format!("{at}: {e}"))?;
-        let mut sourced = |kind: &str, r: &TemplateRef, found: &Option<BTreeMap<String, Vec<u8>>>| -> Result<(), String> {
+        let mut sourced = |kind: &str,
+                           r: &TemplateRef,
+                           found: &Option<BTreeMap<String, Vec<u8>>>|
+         -> Result<(), String> {
             let Some(items) = found else {
-                return Err(format!("{at}: {kind} {:?} does not exist in the ExternalSecret's namespace", r.name));
+                return Err(format!(
+                    "{at}: {kind} {:?} does not exist in the ExternalSecret's namespace",
+                    r.name
+                ));
             };
             for item in &r.items {
                 let text = items.get(&item.key).ok_or_else(|| {
                     format!("{at}: {kind} {:?} has no key {:?}", r.name, item.key)
                 })?;
-                let text = std::str::from_utf8(text)
-                    .map_err(|_| format!("{at}: {kind} {:?} key {:?} is not UTF-8 text", r.name, item.key))?;
+                let text = std::str::from_utf8(text).map_err(|_| {
+                    format!(
+                        "{at}: {kind} {:?} key {:?} is not UTF-8 text",
+                        r.name, item.key
+                    )
+                })?;
                 match item.template_as.as_deref().unwrap_or("Values") {
                     "Values" => {
                         let value = execute(&item.key, text, &context)?;
-                        let value = keys::decode(&item.key, &value, decoding).map_err(|e| e.to_string())?;
+                        let value =
+                            keys::decode(&item.key, &value, decoding).map_err(|e| e.to_string())?;
                         put(&mut out, target, &item.key, value)?;
                     }
-                    "KeysAndValues" => keys_and_values(&mut out, target, &item.key, text, &context)?,
+                    "KeysAndValues" => {
+                        keys_and_values(&mut out, target, &item.key, text, &context)?
+                    }
                     other => {
-                        return Err(format!("{at}: templateAs {other:?}: use Values or KeysAndValues"));
+                        return Err(format!(
+                            "{at}: templateAs {other:?}: use Values or KeysAndValues"
+                        ));
                     }
                 }
             }
             Ok(())
         };
         if let Some(cm) = &from.config_map {
-            sourced("ConfigMap", cm, sources.config_maps.get(&cm.name).unwrap_or(&None))?;
+            sourced(
+                "ConfigMap",
+                cm,
+                sources.config_maps.get(&cm.name).unwrap_or(&None),
+            )?;
         }
         if let Some(secret) = &from.secret {
-            sourced("Secret", secret, sources.secrets.get(&secret.name).unwrap_or(&None))?;
+            sourced(
+                "Secret",
+                secret,
+                sources.secrets.get(&secret.name).unwrap_or(&None),
+            )?;
         }
         if let Some(literal) = &from.literal {
             keys_and_values(&mut out, target, "literal", literal, &context)?;
@@ -118,21 +151,24 @@ fn validate(template: &Template) -> Result<(), String> {
     if let Some(version) = template.engine_version.as_deref()
         && version != "v2"
     {
-        return Err(format!("engineVersion {version:?}: only v2 is supported (as in ESO)"));
+        return Err(format!(
+            "engineVersion {version:?}: only v2 is supported (as in ESO)"
+        ));
     }
     match template.type_.as_deref() {
         Some("bootstrap.kubernetes.io/token") => {
             Err("type bootstrap.kubernetes.io/token is not allowed in a template".into())
         }
         Some("kubernetes.io/service-account-token") => {
-            let named = template
-                .metadata
-                .as_ref()
-                .is_some_and(|m| m.annotations.contains_key("kubernetes.io/service-account.name"));
-            let annotates = template
-                .template_from
-                .iter()
-                .any(|f| f.target.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("annotations")));
+            let named = template.metadata.as_ref().is_some_and(|m| {
+                m.annotations
+                    .contains_key("kubernetes.io/service-account.name")
+            });
+            let annotates = template.template_from.iter().any(|f| {
+                f.target
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("annotations"))
+            });
             if named || annotates {
                 Err("type kubernetes.io/service-account-token with a service-account.name annotation is not allowed in a template".into())
             } else {
@@ -149,7 +185,13 @@ fn execute(name: &str, text: &str, context: &Value) -> Result<Vec<u8>, String> {
 }
 
 /// `templateAs: KeysAndValues` and `literal`: the rendered text is a YAML map of keys to values.
-fn keys_and_values(out: &mut Rendered, target: Target, name: &str, text: &str, context: &Value) -> Result<(), String> {
+fn keys_and_values(
+    out: &mut Rendered,
+    target: Target,
+    name: &str,
+    text: &str,
+    context: &Value,
+) -> Result<(), String> {
     let rendered = execute(name, text, context)?;
     let rendered = String::from_utf8(rendered)
         .map_err(|_| format!("template {name:?} rendered text that is not UTF-8 YAML"))?;
@@ -164,7 +206,8 @@ fn keys_and_values(out: &mut Rendered, target: Target, name: &str, text: &str, c
 
 fn put(out: &mut Rendered, target: Target, key: &str, value: Vec<u8>) -> Result<(), String> {
     let text = |value: Vec<u8>| {
-        String::from_utf8(value).map_err(|_| format!("the value rendered for {key:?} is not UTF-8 text"))
+        String::from_utf8(value)
+            .map_err(|_| format!("the value rendered for {key:?} is not UTF-8 text"))
     };
     match target {
         Target::Data => {

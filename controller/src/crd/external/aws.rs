@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{SecretKeySelector, ServiceAccountSelector};
+use super::meta::{SecretKeySelector, ServiceAccountSelector};
 
 /// The AWS provider block.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -67,7 +67,7 @@ pub struct ClusterExternalSecretStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provisioned_namespaces: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<super::Condition>,
+    pub conditions: Vec<super::meta::Condition>,
 }
 
 /// A namespace where the child could not be written, and why.

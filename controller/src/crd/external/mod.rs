@@ -4,6 +4,7 @@
 //!
 //! Which piece when:
 //! - the objects and their specs: [`externalsecret`], [`store`], [`cluster_external_secret`];
+//! - the selectors and conditions they share: [`meta`] (ESO's `esmeta`);
 //! - the provider blocks sealbox syncs from: [`aws`], [`vault`] (every other provider is kept
 //!   as it is written and reported as unsupported: [`store::SecretStoreProvider::other`]);
 //! - the CRDs as `crdgen` prints them: [`crds`].
@@ -31,16 +32,16 @@
 pub mod aws;
 pub mod cluster_external_secret;
 pub mod externalsecret;
+pub mod meta;
 pub mod store;
 pub mod vault;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 pub use cluster_external_secret::{ClusterExternalSecret, ClusterExternalSecretSpec};
 pub use externalsecret::{ExternalSecret, ExternalSecretSpec, ExternalSecretStatus};
+pub use meta::{Condition, SecretKeySelector, ServiceAccountSelector};
 pub use store::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 
 /// The API group.
@@ -67,45 +68,6 @@ fn also_serve_v1beta1(mut crd: CustomResourceDefinition) -> CustomResourceDefini
     beta.deprecated = Some(true);
     crd.spec.versions.push(beta);
     crd
-}
-
-/// A key of a Secret (`esmeta.SecretKeySelector`). For a [`SecretStore`] the Secret is always
-/// in the store's namespace; for a [`ClusterSecretStore`] `namespace` names it, and without one
-/// it is read in the ExternalSecret's namespace ("referent" authentication, spec §3).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct SecretKeySelector {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub key: String,
-}
-
-/// A ServiceAccount whose token is requested (`esmeta.ServiceAccountSelector`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ServiceAccountSelector {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audiences: Vec<String>,
-}
-
-/// One status condition as ESO writes them (`type`, `status`, `reason`, `message`,
-/// `lastTransitionTime`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_transition_time: Option<String>,
 }
 
 #[cfg(test)]

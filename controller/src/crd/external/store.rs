@@ -10,8 +10,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Condition;
 use super::aws::AwsProvider;
+use super::meta::Condition;
 use super::vault::VaultProvider;
 
 /// `spec` of a SecretStore (and, wrapped, of a ClusterSecretStore).

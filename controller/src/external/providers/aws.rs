@@ -1,7 +1,7 @@
 //! STUB — replaced by the provider implementation.
 use std::collections::BTreeMap;
 
-use super::{Find, ProviderError, Ref};
+use super::request::{Find, ProviderError, Ref};
 use crate::external::refs::Refs;
 
 pub struct Client;
