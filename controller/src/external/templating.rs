@@ -242,3 +242,151 @@ pub fn render_key(template: &KeyTemplate, key: &str) -> Result<String, String> {
     let out = template.0.execute(&context).map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|_| "the rewritten key is not UTF-8".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::external::externalsecret::{TemplateMetadata, TemplateRefItem};
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn text(rendered: &Rendered, key: &str) -> String {
+        String::from_utf8(rendered.data[key].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_dockerconfigjson_template_renders_as_eso_does() {
+        let template = Template {
+            type_: Some("kubernetes.io/dockerconfigjson".into()),
+            data: BTreeMap::from([(
+                ".dockerconfigjson".to_owned(),
+                r#"{"auths":{"{{ .registry }}":{"auth":"{{ printf "%s:%s" .user .pass | b64enc }}"}}}"#.to_owned(),
+            )]),
+            ..Template::default()
+        };
+        let out = render(
+            &template,
+            &data(&[("registry", "ghcr.io"), ("user", "u"), ("pass", "p")]),
+            &Sources::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            text(&out, ".dockerconfigjson"),
+            r#"{"auths":{"ghcr.io":{"auth":"dTpw"}}}"#
+        );
+        assert!(
+            !out.keep_provider_data,
+            "a data template replaces the provider keys"
+        );
+        assert_eq!(out.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+    }
+
+    #[test]
+    fn template_from_sources_then_data_then_metadata() {
+        let template = Template {
+            merge_policy: Some("Merge".into()),
+            metadata: Some(TemplateMetadata {
+                labels: BTreeMap::from([("user".to_owned(), "{{ .user }}".to_owned())]),
+                ..TemplateMetadata::default()
+            }),
+            template_from: vec![
+                TemplateFrom {
+                    config_map: Some(TemplateRef {
+                        name: "tpl".into(),
+                        items: vec![
+                            TemplateRefItem {
+                                key: "config.yaml".into(),
+                                template_as: None,
+                            },
+                            TemplateRefItem {
+                                key: "many".into(),
+                                template_as: Some("KeysAndValues".into()),
+                            },
+                        ],
+                    }),
+                    ..TemplateFrom::default()
+                },
+                TemplateFrom {
+                    literal: Some("note: from-literal".into()),
+                    target: Some("annotations".into()),
+                    ..TemplateFrom::default()
+                },
+            ],
+            data: BTreeMap::from([("config.yaml".to_owned(), "wins: {{ .user }}".to_owned())]),
+            ..Template::default()
+        };
+        let mut sources = Sources::default();
+        sources.config_maps.insert(
+            "tpl".into(),
+            Some(data(&[
+                ("config.yaml", "user: {{ .user }}"),
+                ("many", "a: '{{ .user }}-a'\nb: b"),
+            ])),
+        );
+        let out = render(&template, &data(&[("user", "admin")]), &sources).unwrap();
+        assert_eq!(
+            text(&out, "config.yaml"),
+            "wins: admin",
+            "template.data has the last word"
+        );
+        assert_eq!(text(&out, "a"), "admin-a");
+        assert_eq!(text(&out, "b"), "b");
+        assert_eq!(out.annotations["note"], "from-literal");
+        assert_eq!(out.labels["user"], "admin");
+        assert!(out.keep_provider_data);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_never_the_value() {
+        let bad = |tpl: &str| Template {
+            data: BTreeMap::from([("conf".to_owned(), tpl.to_owned())]),
+            ..Template::default()
+        };
+        let secret = data(&[("pw", "s3cr3t-value")]);
+        for (tpl, want) in [
+            ("{{ .missing }}", "missing"),
+            ("{{ bcrypt .pw }}", "bcrypt"),
+            ("{{ nosuchfn .pw }}", "nosuchfn"),
+            ("{{ .pw ", "conf"),
+        ] {
+            let err = render(&bad(tpl), &secret, &Sources::default()).unwrap_err();
+            assert!(err.contains(want) && err.contains("conf"), "{tpl}: {err}");
+            assert!(!err.contains("s3cr3t-value"), "{err}");
+        }
+        let missing = Template {
+            template_from: vec![TemplateFrom {
+                secret: Some(TemplateRef {
+                    name: "gone".into(),
+                    items: vec![],
+                }),
+                ..TemplateFrom::default()
+            }],
+            ..Template::default()
+        };
+        let err = render(&missing, &secret, &Sources::default()).unwrap_err();
+        assert!(err.contains("Secret \"gone\" does not exist"), "{err}");
+    }
+
+    #[test]
+    fn privileged_templates_are_refused() {
+        let token = Template {
+            type_: Some("bootstrap.kubernetes.io/token".into()),
+            ..Template::default()
+        };
+        assert!(render(&token, &BTreeMap::new(), &Sources::default()).is_err());
+        let v1 = Template {
+            engine_version: Some("v1".into()),
+            ..Template::default()
+        };
+        assert!(
+            render(&v1, &BTreeMap::new(), &Sources::default())
+                .unwrap_err()
+                .contains("v2")
+        );
+    }
+}
