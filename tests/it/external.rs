@@ -355,3 +355,406 @@ fn now_rfc3339() -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+fn namespace(cluster: &Cluster, name: &str, labels: Value) {
+    cluster.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}),
+    );
+}
+
+fn external_secret(cluster: &Cluster, ns: &str, name: &str, spec: Value) -> Value {
+    cluster.create(
+        &format!("/apis/external-secrets.io/v1/namespaces/{ns}/externalsecrets"),
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+    )
+}
+
+#[test]
+fn deletion_policies_decide_what_happens_when_the_remote_secret_is_gone() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-deletion");
+    let bao = Bao::shared();
+    let (gone, kept) = (unique("es-del"), unique("es-ret"));
+    bao.kv2_put("secret", &gone, &json!({"v": "delete-me"}));
+    bao.kv2_put("secret", &kept, &json!({"v": "keep-me"}));
+    vault_store(&cluster, "vault");
+    for (name, path, policy) in [("del", &gone, "Delete"), ("ret", &kept, "Retain")] {
+        external_secret(
+            &cluster,
+            "default",
+            name,
+            json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+                   "target": {"deletionPolicy": policy},
+                   "dataFrom": [{"extract": {"key": path}}]}),
+        );
+    }
+    let _controller = controller(&env, &cluster);
+    wait_secret(&cluster, "del", &[("v", "delete-me")]);
+    wait_secret(&cluster, "ret", &[("v", "keep-me")]);
+    bao.request("DELETE", &format!("secret/metadata/{gone}"), None);
+    bao.request("DELETE", &format!("secret/metadata/{kept}"), None);
+    wait_for("the Delete target to be deleted", || {
+        cluster
+            .get(&format!("{SECRETS}/del"))
+            .is_none()
+            .then_some(())
+    });
+    let del = wait_for("Ready=True SecretDeleted", || {
+        ready(&cluster, &format!("{ES}/del")).filter(|r| r.1 == "SecretDeleted")
+    });
+    assert_eq!(
+        del,
+        (
+            "True".into(),
+            "SecretDeleted".into(),
+            "secret deleted due to DeletionPolicy=Delete".into()
+        )
+    );
+    // Retain: a missing remote secret is an error, and the Secret stays as it was.
+    wait_for("the Retain ExternalSecret to report the error", || {
+        ready(&cluster, &format!("{ES}/ret")).filter(|r| r.0 == "False")
+    });
+    wait_secret(&cluster, "ret", &[("v", "keep-me")]);
+}
+
+#[test]
+fn a_provider_outage_keeps_the_last_good_secret() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-outage");
+    let path = unique("es-outage");
+    Bao::shared().kv2_put("secret", &path, &json!({"v": "last-good"}));
+    vault_store(&cluster, "vault");
+    external_secret(
+        &cluster,
+        "default",
+        "app",
+        json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+               "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+    );
+    let _controller = controller(&env, &cluster);
+    wait_secret(&cluster, "app", &[("v", "last-good")]);
+    // The store now points at a port nothing listens on.
+    let mut store = cluster.get(&format!("{STORES}/vault")).unwrap();
+    store["spec"]["provider"]["vault"]["server"] = json!("http://127.0.0.1:9");
+    cluster.replace(&format!("{STORES}/vault"), &store);
+    let failed = wait_for("SecretSyncedError", || {
+        ready(&cluster, &format!("{ES}/app")).filter(|r| r.0 == "False")
+    });
+    assert_eq!(failed.1, "SecretSyncedError");
+    assert_eq!(failed.2, "could not get secret data from provider");
+    wait_secret(&cluster, "app", &[("v", "last-good")]);
+}
+
+#[test]
+fn a_cluster_store_serves_only_the_namespaces_its_conditions_allow() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-css");
+    let bao = Bao::shared();
+    let path = unique("es-css");
+    bao.kv2_put("secret", &path, &json!({"v": "css-value"}));
+    for ns in ["creds", "team-a", "team-b"] {
+        namespace(&cluster, ns, json!({}));
+    }
+    cluster.create(
+        "/api/v1/namespaces/creds/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao"},
+                "stringData": {"token": bao.root_token()}}),
+    );
+    cluster.create(
+        "/apis/external-secrets.io/v1/clustersecretstores",
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "shared"},
+                "spec": {"conditions": [{"namespaces": ["team-a"]}],
+                    "provider": {"vault": {"server": bao.url(), "path": "secret",
+                        "auth": {"tokenSecretRef": {"name": "bao", "namespace": "creds", "key": "token"}}}}}}),
+    );
+    let spec = json!({"refreshInterval": "1h", "secretStoreRef": {"name": "shared", "kind": "ClusterSecretStore"},
+                      "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]});
+    external_secret(&cluster, "team-a", "app", spec.clone());
+    external_secret(&cluster, "team-b", "app", spec);
+    let _controller = controller(&env, &cluster);
+    wait_for("the team-a Secret", || {
+        cluster
+            .get("/api/v1/namespaces/team-a/secrets/app")
+            .filter(|s| secret_data(s) == [("v".to_owned(), "css-value".to_owned())])
+    });
+    let denied = wait_for("team-b to be denied", || {
+        ready(
+            &cluster,
+            "/apis/external-secrets.io/v1/namespaces/team-b/externalsecrets/app",
+        )
+        .filter(|r| r.0 == "False")
+    });
+    assert_eq!(denied.1, "SecretSyncedError");
+    let events: Vec<Value> = cluster.list("/api/v1/namespaces/team-b/events");
+    assert!(
+        events.iter().any(|e| e["message"].as_str().is_some_and(
+            |m| m.contains("not allowed from namespace \"team-b\": denied by spec.condition")
+        )),
+        "{events:?}"
+    );
+    assert!(
+        cluster
+            .get("/api/v1/namespaces/team-b/secrets/app")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_cluster_external_secret_fans_out_to_the_selected_namespaces() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-ces");
+    let bao = Bao::shared();
+    let path = unique("es-ces");
+    bao.kv2_put("secret", &path, &json!({"v": "fanned-out"}));
+    namespace(&cluster, "creds", json!({}));
+    namespace(&cluster, "blue", json!({"fanout": "yes"}));
+    namespace(&cluster, "green", json!({"fanout": "yes"}));
+    namespace(&cluster, "red", json!({}));
+    cluster.create(
+        "/api/v1/namespaces/creds/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao"},
+                "stringData": {"token": bao.root_token()}}),
+    );
+    cluster.create(
+        "/apis/external-secrets.io/v1/clustersecretstores",
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "shared"},
+                "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret",
+                    "auth": {"tokenSecretRef": {"name": "bao", "namespace": "creds", "key": "token"}}}}}}),
+    );
+    cluster.create(
+        "/apis/external-secrets.io/v1/clusterexternalsecrets",
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "metadata": {"name": "fan"},
+                "spec": {"externalSecretName": "app",
+                    "namespaceSelectors": [{"matchLabels": {"fanout": "yes"}}],
+                    "externalSecretSpec": {"refreshInterval": "1h",
+                        "secretStoreRef": {"name": "shared", "kind": "ClusterSecretStore"},
+                        "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}}}),
+    );
+    let _controller = controller(&env, &cluster);
+    for ns in ["blue", "green"] {
+        wait_for(&format!("the Secret in {ns}"), || {
+            cluster
+                .get(&format!("/api/v1/namespaces/{ns}/secrets/app"))
+                .filter(|s| secret_data(s) == [("v".to_owned(), "fanned-out".to_owned())])
+        });
+    }
+    assert!(
+        cluster
+            .get("/apis/external-secrets.io/v1/namespaces/red/externalsecrets/app")
+            .is_none()
+    );
+    let status = wait_for("the ClusterExternalSecret status", || {
+        cluster
+            .get("/apis/external-secrets.io/v1/clusterexternalsecrets/fan")
+            .filter(|c| c["status"]["provisionedNamespaces"] == json!(["blue", "green"]))
+    });
+    assert_eq!(status["status"]["externalSecretName"], "app");
+}
+
+#[test]
+fn vault_approle_and_kubernetes_auth_log_in() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-vault-auth");
+    let bao = Bao::shared();
+    let path = unique("es-auth");
+    bao.kv2_put("secret", &path, &json!({"v": "auth-value"}));
+    let policy = unique("es-read");
+    bao.write_policy(&policy, "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\", \"list\"] }");
+    let approle = unique("approle");
+    bao.enable_auth(&approle, "approle");
+    let (role_id, secret_id) = bao.approle(&approle, "reader", &[&policy]);
+    let k8s = unique("kubernetes");
+    bao.kubernetes_auth(&k8s, &cluster.url);
+    bao.kubernetes_role(&k8s, "reader", &["reader"], &["default"], &[&policy]);
+    cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}}),
+    );
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "approle"},
+                "stringData": {"secret-id": secret_id}}),
+    );
+    let store = |name: &str, auth: Value| {
+        cluster.create(
+            STORES,
+            &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name},
+                    "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret", "auth": auth}}}}),
+        );
+    };
+    store(
+        "approle",
+        json!({"appRole": {"path": approle, "roleId": role_id,
+        "secretRef": {"name": "approle", "key": "secret-id"}}}),
+    );
+    store(
+        "k8s",
+        json!({"kubernetes": {"mountPath": k8s, "role": "reader",
+        "serviceAccountRef": {"name": "reader"}}}),
+    );
+    for store in ["approle", "k8s"] {
+        external_secret(
+            &cluster,
+            "default",
+            store,
+            json!({"refreshInterval": "1h", "secretStoreRef": {"name": store},
+                   "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        );
+    }
+    let _controller = controller(&env, &cluster);
+    wait_secret(&cluster, "approle", &[("v", "auth-value")]);
+    wait_secret(&cluster, "k8s", &[("v", "auth-value")]);
+    assert!(cluster.token_requests("default", "reader") >= 1);
+}
+
+#[test]
+fn aws_versions_properties_tags_find_rewrite_and_binary_values() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-aws-reads");
+    let moto = Moto::shared();
+    let prefix = unique("es-aws-reads");
+    let json_secret = format!("{prefix}/app");
+    moto.request(
+        "CreateSecret",
+        &json!({"Name": json_secret, "SecretString": "{\"friends\":[{\"first\":\"ann\"},{\"first\":\"bob\"}],\"v\":\"one\"}",
+                "Tags": [{"Key": "team", "Value": "blue"}, {"Key": "env", "Value": "prod"}]}),
+    );
+    moto.request("PutSecretValue", &json!({"SecretId": json_secret, "SecretString": "{\"friends\":[{\"first\":\"ann\"},{\"first\":\"bob\"}],\"v\":\"two\"}"}));
+    let binary = format!("{prefix}/bin");
+    // Bytes that are not UTF-8 go through byte for byte.
+    moto.request(
+        "CreateSecret",
+        &json!({"Name": binary, "SecretBinary": "/wD+AQ=="}),
+    );
+    let decoy = format!("{prefix}/decoy");
+    moto.request(
+        "CreateSecret",
+        &json!({"Name": decoy, "SecretString": "decoy", "Tags": [{"Key": "team", "Value": "prod"}, {"Key": "env", "Value": "blue"}]}),
+    );
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
+                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
+    );
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "aws"},
+                "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1",
+                    "auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
+                                           "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}}}}}}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "reads",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "aws"},
+               "data": [
+                   {"secretKey": "second", "remoteRef": {"key": json_secret, "property": "friends.1.first"}},
+                   {"secretKey": "previous", "remoteRef": {"key": json_secret, "property": "v", "version": "AWSPREVIOUS"}},
+                   {"secretKey": "team", "remoteRef": {"key": json_secret, "property": "team", "metadataPolicy": "Fetch"}},
+                   {"secretKey": "bin", "remoteRef": {"key": binary}}],
+               "dataFrom": [{"find": {"tags": {"team": "blue", "env": "prod"}},
+                             "rewrite": [{"regexp": {"source": ".*/(.*)", "target": "found-$1"}}]}]}),
+    );
+    let _controller = controller(&env, &cluster);
+    let secret = wait_for("the Secret with every read", || {
+        cluster
+            .get(&format!("{SECRETS}/reads"))
+            .filter(|s| s["data"].as_object().is_some_and(|d| d.len() == 5))
+    });
+    assert_eq!(
+        secret["data"]["bin"], "/wD+AQ==",
+        "binary value byte for byte"
+    );
+    let text: std::collections::BTreeMap<String, String> = secret_data(&json!({"data": {
+        "second": secret["data"]["second"], "previous": secret["data"]["previous"], "team": secret["data"]["team"],
+        "found-app": secret["data"]["found-app"]}}))
+    .into_iter()
+    .collect();
+    assert_eq!(text["second"], "bob");
+    assert_eq!(text["previous"], "one");
+    assert_eq!(text["team"], "blue");
+    assert!(
+        text["found-app"].contains("\"two\""),
+        "{}",
+        text["found-app"]
+    );
+    assert!(
+        secret["data"].get("found-decoy").is_none(),
+        "mixed tags must not match"
+    );
+}
+
+#[test]
+fn templates_and_creation_policies_shape_the_secret() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-shape");
+    let path = unique("es-shape");
+    Bao::shared().kv2_put("secret", &path, &json!({"user": "u", "pass": "p"}));
+    vault_store(&cluster, "vault");
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared"}, "stringData": {"theirs": "kept"}}),
+    );
+    let extract = json!([{"extract": {"key": path}}]);
+    external_secret(
+        &cluster,
+        "default",
+        "docker",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+        "target": {"template": {"type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "{\"auths\":{\"r.io\":{\"auth\":\"{{ printf \"%s:%s\" .user .pass | b64enc }}\"}}}"}}},
+        "dataFrom": extract}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "merge",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+        "target": {"name": "shared", "creationPolicy": "Merge"}, "dataFrom": extract}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "orphan",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+        "target": {"creationPolicy": "Orphan"}, "dataFrom": extract}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "none",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+        "target": {"creationPolicy": "None"}, "dataFrom": extract}),
+    );
+    let _controller = controller(&env, &cluster);
+    let docker = wait_secret(
+        &cluster,
+        "docker",
+        &[(
+            ".dockerconfigjson",
+            "{\"auths\":{\"r.io\":{\"auth\":\"dTpw\"}}}",
+        )],
+    );
+    assert_eq!(docker["type"], "kubernetes.io/dockerconfigjson");
+    let shared = wait_secret(
+        &cluster,
+        "shared",
+        &[("pass", "p"), ("theirs", "kept"), ("user", "u")],
+    );
+    assert!(
+        shared["metadata"]["ownerReferences"].is_null(),
+        "Merge does not own"
+    );
+    let orphan = wait_secret(&cluster, "orphan", &[("pass", "p"), ("user", "u")]);
+    assert!(
+        orphan["metadata"]["ownerReferences"].is_null(),
+        "Orphan does not own"
+    );
+    wait_for("the None ExternalSecret to be synced", || {
+        ready(&cluster, &format!("{ES}/none")).filter(|r| r.0 == "True")
+    });
+    assert!(cluster.get(&format!("{SECRETS}/none")).is_none());
+}
