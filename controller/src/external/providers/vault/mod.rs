@@ -50,6 +50,8 @@
 mod auth;
 mod http;
 mod json;
+#[cfg(test)]
+mod openbao_tests;
 mod path;
 mod tls;
 
