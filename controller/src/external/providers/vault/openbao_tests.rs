@@ -29,6 +29,11 @@ fn unique(name: &str) -> String {
 
 /// Sets up the server with the root token, as an operator would with the `bao` CLI.
 async fn admin(method: &str, logical: &str, body: Value) -> Value {
+    admin_in(None, method, logical, body).await
+}
+
+/// [`admin`] in a namespace.
+async fn admin_in(namespace: Option<&str>, method: &str, logical: &str, body: Value) -> Value {
     let http = Http::new(&url(), &BTreeMap::new(), Tls::default()).unwrap();
     let token = root_token();
     let call = Call {
@@ -37,7 +42,7 @@ async fn admin(method: &str, logical: &str, body: Value) -> Value {
         query: &[],
         body: (!body.is_null()).then(|| Zeroizing::new(serde_json::to_vec(&body).unwrap())),
         token: Some(&token),
-        namespace: None,
+        namespace,
     };
     let reply = http.send(call).await.unwrap();
     assert!(
@@ -461,4 +466,74 @@ async fn a_bad_token_fails_validation_and_reads() {
     let read = client.get_secret(&key("x")).await.unwrap_err();
     assert!(matches!(read, ProviderError::Failed(_)), "{read:?}");
     root_client(&spec).await.validate().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs OpenBao: SEALBOX_BAO_URL=… cargo test -- --ignored"]
+async fn the_store_namespace_is_sent_on_reads() {
+    let namespace = unique("team");
+    admin("POST", &format!("sys/namespaces/{namespace}"), json!({})).await;
+    admin_in(
+        Some(&namespace),
+        "POST",
+        "sys/mounts/secret",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    )
+    .await;
+    admin_in(
+        Some(&namespace),
+        "POST",
+        "secret/data/app",
+        json!({"data": {"in": "namespace"}}),
+    )
+    .await;
+    let spec = VaultProvider {
+        namespace: Some(namespace.clone()),
+        ..store(Some("secret"), "v2")
+    };
+    let client = root_client(&spec).await;
+    assert_eq!(text(&client, &prop("app", "in")).await, "namespace");
+    client.validate().await.unwrap();
+    let root = root_client(&store(Some("secret"), "v2")).await;
+    assert!(matches!(
+        root.get_secret(&key("app")).await,
+        Err(ProviderError::NotFound(_))
+    ));
+}
+
+/// With `SEALBOX_BAO_TLS_URL` and `SEALBOX_BAO_CA` (the CA file) of a
+/// `bao server -dev -dev-tls -dev-tls-cert-dir=DIR` (`DIR/vault-ca.pem`); skipped without them.
+#[tokio::test]
+#[ignore = "needs OpenBao: SEALBOX_BAO_URL=… cargo test -- --ignored"]
+async fn ca_bundle_verifies_the_server_certificate() {
+    let (Ok(server), Ok(ca_file)) = (
+        std::env::var("SEALBOX_BAO_TLS_URL"),
+        std::env::var("SEALBOX_BAO_CA"),
+    ) else {
+        eprintln!("SEALBOX_BAO_TLS_URL / SEALBOX_BAO_CA unset: TLS check skipped");
+        return;
+    };
+    use base64::Engine as _;
+    let pem = std::fs::read(ca_file).unwrap();
+    let spec = VaultProvider {
+        server,
+        ca_bundle: Some(base64::engine::general_purpose::STANDARD.encode(&pem)),
+        ..store(Some("secret"), "v2")
+    };
+    let tls = Tls {
+        ca_pem: tls::ca_bundle(&spec).unwrap(),
+        client: None,
+    };
+    let token = Login::Token(Zeroizing::new(root_token()));
+    let client = Client::log_in(&spec, tls, token).await.unwrap();
+    client.validate().await.unwrap();
+
+    // Without the CA (system roots only), the self-signed chain is refused.
+    let token = Login::Token(Zeroizing::new(root_token()));
+    let untrusted = Client::log_in(&spec, Tls::default(), token).await.unwrap();
+    let err = untrusted.validate().await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Failed(m) if m.contains("certificate")),
+        "{err:?}"
+    );
 }

@@ -13,25 +13,35 @@ use crate::external::refs::Refs;
 
 /// The store's CA certificates and client certificate, read through `refs`.
 pub(super) async fn tls_material(spec: &VaultProvider, refs: &Refs) -> Result<Tls, ProviderError> {
-    let ca_pem = match (&spec.ca_bundle, &spec.ca_provider) {
-        (Some(bundle), _) if !bundle.is_empty() => {
-            let compact: String = bundle
-                .chars()
-                .filter(|c| !c.is_ascii_whitespace())
-                .collect();
-            Some(base64::engine::general_purpose::STANDARD.decode(compact).map_err(|_| {
-                ProviderError::Config(
-                    "spec.provider.vault.caBundle is not base64: it holds the PEM certificates base64-encoded".into(),
-                )
-            })?)
-        }
-        (_, Some(provider)) => Some(ca_from_provider(provider, refs).await?),
-        _ => None,
+    let ca_pem = match (ca_bundle(spec)?, &spec.ca_provider) {
+        (Some(pem), _) => Some(pem),
+        (None, Some(provider)) => Some(ca_from_provider(provider, refs).await?),
+        (None, None) => None,
     };
     Ok(Tls {
         ca_pem,
         client: client_certificate(spec.client_tls.as_ref(), refs).await?,
     })
+}
+
+/// `caBundle`: base64 of PEM certificates (a Go `[]byte` field), `None` when unset or empty.
+pub(super) fn ca_bundle(spec: &VaultProvider) -> Result<Option<Vec<u8>>, ProviderError> {
+    let Some(bundle) = spec.ca_bundle.as_deref().filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    // Go's base64 decoder skips line breaks; any other whitespace is dropped too.
+    let compact: String = bundle
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| {
+            ProviderError::Config(
+                "spec.provider.vault.caBundle is not base64: it holds the PEM certificates base64-encoded".into(),
+            )
+        })?;
+    Ok(Some(pem))
 }
 
 async fn ca_from_provider(provider: &CaProvider, refs: &Refs) -> Result<Vec<u8>, ProviderError> {
