@@ -308,12 +308,13 @@ fn an_unsupported_provider_and_a_missing_key_are_reported_without_a_secret() {
         ready(&cluster, &format!("{ES}/nokey")).filter(|r| r.0 == "False")
     });
     assert_eq!(es.1, "SecretSyncedError");
-    let events = events_about(&cluster, "nokey");
-    let failed = events
-        .iter()
-        .find(|e| e.0 == "UpdateFailed")
-        .expect("an UpdateFailed event");
-    assert!(failed.1.contains("missing"), "{failed:?}");
+    // The first failure may be the flood gate (the store not Ready yet); then the property.
+    let failed = wait_for("an UpdateFailed event about the missing property", || {
+        events_about(&cluster, "nokey")
+            .into_iter()
+            .find(|e| e.0 == "UpdateFailed" && e.1.contains("missing"))
+    });
+    assert!(failed.1.contains("nokey"), "{failed:?}");
     let gcp = events_about(&cluster, "gcp");
     assert!(
         gcp.iter()
