@@ -759,3 +759,168 @@ fn templates_and_creation_policies_shape_the_secret() {
     });
     assert!(cluster.get(&format!("{SECRETS}/none")).is_none());
 }
+
+#[test]
+fn bad_stores_templates_and_remote_keys_are_reported_without_a_secret() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-bad-input");
+    let bao = Bao::shared();
+    let path = unique("es-bad-input");
+    bao.kv2_put("secret", &path, &json!({"v": "bad-input-seeded"}));
+    vault_store(&cluster, "vault");
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "nocreds"},
+                "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret",
+                    "auth": {"tokenSecretRef": {"name": "absent", "key": "token"}}}}}}),
+    );
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "malformed"},
+                "spec": {"provider": {"aws": {"service": "ParameterStore", "region": "us-east-1"}}}}),
+    );
+    let data = json!([{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]);
+    external_secret(
+        &cluster,
+        "default",
+        "nocreds",
+        json!({"secretStoreRef": {"name": "nocreds"}, "data": data}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "badtpl",
+        json!({"secretStoreRef": {"name": "vault"}, "data": data,
+        "target": {"template": {"data": {"conf": "{{ .v | nosuchfunc }}"}}}}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "gone",
+        json!({"secretStoreRef": {"name": "vault"},
+        "data": [{"secretKey": "v", "remoteRef": {"key": unique("es-never-written")}}]}),
+    );
+    let controller = controller(&env, &cluster);
+    for (store, needle) in [
+        ("nocreds", "Secret default/absent does not exist"),
+        ("malformed", "ParameterStore"),
+    ] {
+        wait_for(&format!("store {store} refused with a reason"), || {
+            events_about(&cluster, store)
+                .into_iter()
+                .find(|e| e.0 == "InvalidProviderConfig" && e.1.contains(needle))
+        });
+        assert_eq!(
+            ready(&cluster, &format!("{STORES}/{store}")).map(|r| (r.0, r.1)),
+            Some(("False".into(), "InvalidProviderConfig".into()))
+        );
+    }
+    for (es, needle) in [
+        ("nocreds", "is not ready"),
+        ("badtpl", "nosuchfunc"),
+        ("gone", "ExternalSecret default/gone"),
+    ] {
+        wait_for(&format!("{es} to fail with an Event"), || {
+            events_about(&cluster, es)
+                .into_iter()
+                .find(|e| e.0 == "UpdateFailed" && e.1.contains(needle))
+        });
+        let status = ready(&cluster, &format!("{ES}/{es}")).unwrap();
+        assert_eq!(
+            (status.0.as_str(), status.1.as_str()),
+            ("False", "SecretSyncedError"),
+            "{es}"
+        );
+        assert!(
+            cluster.get(&format!("{SECRETS}/{es}")).is_none(),
+            "{es} wrote a Secret"
+        );
+    }
+    no_leaks(&cluster, &controller, &["bad-input-seeded"]);
+}
+
+#[test]
+fn vault_find_by_path_and_name_and_jwt_from_a_secret() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-vault-find");
+    let bao = Bao::shared();
+    let root = unique("es-find");
+    bao.kv2_put(
+        "secret",
+        &format!("{root}/db/password"),
+        &json!({"v": "p1"}),
+    );
+    bao.kv2_put("secret", &format!("{root}/db/user"), &json!({"v": "u1"}));
+    bao.kv2_put("secret", &format!("{root}/other"), &json!({"v": "o1"}));
+    let k8s = unique("kubernetes");
+    bao.kubernetes_auth(&k8s, &cluster.url);
+    let policy = unique("es-find-read");
+    bao.write_policy(
+        &policy,
+        "path \"secret/*\" { capabilities = [\"read\", \"list\"] }",
+    );
+    bao.kubernetes_role(&k8s, "finder", &["finder"], &["default"], &[&policy]);
+    cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "finder"}}),
+    );
+    let token = cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts/finder/token",
+        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
+    )["status"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "finder-jwt"}, "stringData": {"token": token}}),
+    );
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "jwt"},
+                "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret",
+                    "auth": {"kubernetes": {"mountPath": k8s, "role": "finder", "secretRef": {"name": "finder-jwt"}}}}}}}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "found",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "jwt"},
+               "dataFrom": [{"find": {"path": format!("{root}/db"), "name": {"regexp": "pass|user"}},
+                             "rewrite": [{"regexp": {"source": ".*/", "target": ""}}]}]}),
+    );
+    let _controller = controller(&env, &cluster);
+    wait_secret(
+        &cluster,
+        "found",
+        &[("password", "{\"v\":\"p1\"}"), ("user", "{\"v\":\"u1\"}")],
+    );
+}
+
+#[test]
+fn create_or_merge_and_deletion_merge_keep_foreign_keys() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-merge");
+    let bao = Bao::shared();
+    let path = unique("es-merge");
+    bao.kv2_put("secret", &path, &json!({"ours": "o"}));
+    vault_store(&cluster, "vault");
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pre"}, "stringData": {"theirs": "t"}}),
+    );
+    external_secret(
+        &cluster,
+        "default",
+        "com",
+        json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+               "target": {"name": "pre", "creationPolicy": "CreateOrMerge", "deletionPolicy": "Merge"},
+               "dataFrom": [{"extract": {"key": path}}]}),
+    );
+    let _controller = controller(&env, &cluster);
+    let merged = wait_secret(&cluster, "pre", &[("ours", "o"), ("theirs", "t")]);
+    assert!(merged["metadata"]["ownerReferences"].is_null());
+    // The remote secret goes: deletionPolicy Merge removes only the keys this ExternalSecret wrote.
+    bao.request("DELETE", &format!("secret/metadata/{path}"), None);
+    wait_secret(&cluster, "pre", &[("theirs", "t")]);
+}
