@@ -24,6 +24,8 @@
 
 mod auth;
 mod find;
+#[cfg(test)]
+mod moto_tests;
 mod value;
 
 use std::collections::{BTreeMap, HashMap};
