@@ -1,0 +1,495 @@
+//! AWS credentials in ESO's order (`auth/auth.go`, spec §6.2): `auth.jwt`, else
+//! `auth.secretRef`, else the SDK's default chain; then each `additionalRoles` entry and `role`
+//! as chained AssumeRole calls.
+//!
+//! The STS exchanges are our own small providers rather than aws-config's: its web-identity
+//! provider reads the token from a file (the TokenRequest token must never touch disk), and its
+//! AssumeRole provider cannot pass `transitiveTagKeys`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::future;
+use aws_sdk_secretsmanager::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sts::types::Tag;
+use zeroize::Zeroizing;
+
+use super::super::ProviderError;
+use crate::crd::external::SecretKeySelector;
+use crate::crd::external::aws::{AwsAuth, AwsProvider};
+use crate::external::refs::Refs;
+
+/// ESO's environment overrides of the service endpoints (`secretsmanager/resolver.go`,
+/// `auth/resolver.go`). When unset, the SDK's own `AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL_STS` apply.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Endpoints {
+    pub(super) secrets_manager: Option<String>,
+    pub(super) sts: Option<String>,
+}
+
+impl Endpoints {
+    pub(super) fn from_env() -> Endpoints {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Endpoints {
+            secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
+            sts: var("AWS_STS_ENDPOINT"),
+        }
+    }
+}
+
+/// Where the first credentials of the chain come from.
+pub(super) enum Base {
+    /// `auth.jwt`: AssumeRoleWithWebIdentity with a ServiceAccount token.
+    WebIdentity {
+        role_arn: String,
+        token: Zeroizing<String>,
+        service_account: String,
+    },
+    /// `auth.secretRef`.
+    Static(Credentials),
+    /// No `auth`: the controller pod's environment, web identity file, profile or IMDS.
+    DefaultChain,
+}
+
+/// The annotation naming the role a `serviceAccountRef` assumes, and the token audience.
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const AUDIENCE_ANNOTATION: &str = "eks.amazonaws.com/audience";
+const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// ESO's RoleSessionName for web identity, kept so CloudTrail and trust policies see the same.
+const WEB_IDENTITY_SESSION: &str = "external-secrets-provider-aws";
+
+/// Reads the credentials `auth` points at (Secrets, a ServiceAccount token).
+pub(super) async fn base(auth: Option<&AwsAuth>, refs: &Refs) -> Result<Base, ProviderError> {
+    let auth = auth.cloned().unwrap_or_default();
+    if let Some(jwt) = &auth.jwt {
+        let selector = jwt.service_account_ref.as_ref().ok_or_else(|| {
+            ProviderError::Config(
+                "spec.provider.aws.auth.jwt has no serviceAccountRef: name the ServiceAccount whose token is exchanged".into(),
+            )
+        })?;
+        let sa = refs.service_account(selector).await?;
+        let ns = sa.metadata.namespace.clone().unwrap_or_default();
+        let annotations = sa.metadata.annotations.unwrap_or_default();
+        let role_arn = annotations
+            .get(ROLE_ARN_ANNOTATION)
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                ProviderError::Config(format!(
+                    "an IAM role must be associated with service account {} (namespace: {ns}): annotate it with {ROLE_ARN_ANNOTATION} (spec.provider.aws.auth.jwt.serviceAccountRef)",
+                    selector.name
+                ))
+            })?;
+        let mut audiences = vec![
+            annotations
+                .get(AUDIENCE_ANNOTATION)
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+        ];
+        audiences.extend(selector.audiences.iter().cloned());
+        let token = refs
+            .service_account_token(selector, audiences, None)
+            .await?;
+        return Ok(Base::WebIdentity {
+            role_arn,
+            token,
+            service_account: format!("{ns}/{}", selector.name),
+        });
+    }
+    if let Some(secret_ref) = &auth.secret_ref {
+        let akid = secret_text(refs, &secret_ref.access_key_id, "accessKeyIDSecretRef").await?;
+        let sak = secret_text(
+            refs,
+            &secret_ref.secret_access_key,
+            "secretAccessKeySecretRef",
+        )
+        .await?;
+        let token = match &secret_ref.session_token {
+            Some(selector) => Some(secret_text(refs, selector, "sessionTokenSecretRef").await?),
+            None => None,
+        };
+        return Ok(Base::Static(Credentials::new(
+            akid.as_str(),
+            sak.as_str(),
+            token.map(|t| t.to_string()),
+            None,
+            "spec.provider.aws.auth.secretRef",
+        )));
+    }
+    Ok(Base::DefaultChain)
+}
+
+/// The text of one `auth.secretRef` key; `field` names the selector in errors.
+async fn secret_text(
+    refs: &Refs,
+    selector: &SecretKeySelector,
+    field: &str,
+) -> Result<Zeroizing<String>, ProviderError> {
+    if selector.key.is_empty() {
+        return Err(ProviderError::Config(format!(
+            "spec.provider.aws.auth.secretRef.{field} names no key: set its `key`"
+        )));
+    }
+    let bytes = refs.secret_key(selector, "").await?;
+    String::from_utf8(bytes.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            ProviderError::Config(format!(
+                "spec.provider.aws.auth.secretRef.{field}: key {:?} of Secret {:?} is not UTF-8 text",
+                selector.key, selector.name
+            ))
+        })
+}
+
+/// The SDK configuration for `spec`'s region with `base` then its roles assumed in order.
+pub(super) async fn config(
+    spec: &AwsProvider,
+    base: Base,
+    endpoints: &Endpoints,
+) -> Result<SdkConfig, ProviderError> {
+    match spec.session_tags_policy.as_deref() {
+        None | Some("") | Some("None") => {}
+        Some(policy) => {
+            return Err(ProviderError::Config(format!(
+                "spec.provider.aws.sessionTagsPolicy {policy:?} is not supported by sealbox: remove it (or set None) and list the tags in sessionTags"
+            )));
+        }
+    }
+    let loader =
+        || aws_config::defaults(BehaviorVersion::latest()).region(Region::new(spec.region.clone()));
+    let mut config = match base {
+        Base::WebIdentity {
+            role_arn,
+            token,
+            service_account,
+        } => {
+            let sts = sts_client(&loader().no_credentials().load().await, endpoints);
+            let exchange = StsExchange {
+                sts,
+                field: format!(
+                    "spec.provider.aws.auth.jwt (ServiceAccount {service_account}, role {role_arn})"
+                ),
+                call: Call::WebIdentity { role_arn, token },
+            };
+            loader().credentials_provider(exchange).load().await
+        }
+        Base::Static(credentials) => loader().credentials_provider(credentials).load().await,
+        Base::DefaultChain => {
+            let config = loader().load().await;
+            let chain = config.credentials_provider().ok_or_else(|| {
+                ProviderError::Config(
+                    "no AWS credentials: set spec.provider.aws.auth (secretRef or jwt)".into(),
+                )
+            })?;
+            let labelled = Labelled {
+                inner: chain,
+                field: "the controller's default AWS credentials (environment, web identity file, profile, IMDS; spec.provider.aws.auth is not set)",
+            };
+            config
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(labelled))
+                .build()
+        }
+    };
+    for (i, role_arn) in spec.additional_roles.iter().enumerate() {
+        let call = Call::AssumeRole {
+            role_arn: role_arn.clone(),
+            external_id: None,
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+        };
+        config = assume(
+            config,
+            endpoints,
+            call,
+            format!("spec.provider.aws.additionalRoles[{i}] ({role_arn})"),
+        );
+    }
+    if let Some(role_arn) = spec.role.as_ref().filter(|r| !r.is_empty()) {
+        let tags = spec
+            .session_tags
+            .iter()
+            .map(|t| Tag::builder().key(&t.key).value(&t.value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProviderError::Config(format!("spec.provider.aws.sessionTags: {e}")))?;
+        let call = Call::AssumeRole {
+            role_arn: role_arn.clone(),
+            external_id: spec.external_id.clone().filter(|e| !e.is_empty()),
+            transitive_tag_keys: spec.transitive_tag_keys.clone(),
+            tags,
+        };
+        config = assume(
+            config,
+            endpoints,
+            call,
+            format!("spec.provider.aws.role ({role_arn})"),
+        );
+    }
+    Ok(config)
+}
+
+/// `config` with its credentials replaced by those of `call`, made with its current ones.
+fn assume(config: SdkConfig, endpoints: &Endpoints, call: Call, field: String) -> SdkConfig {
+    let exchange = StsExchange {
+        sts: sts_client(&config, endpoints),
+        field,
+        call,
+    };
+    config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(exchange))
+        .build()
+}
+
+fn sts_client(config: &SdkConfig, endpoints: &Endpoints) -> aws_sdk_sts::Client {
+    let mut builder = aws_sdk_sts::config::Builder::from(config);
+    if let Some(url) = &endpoints.sts {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(builder.build())
+}
+
+/// One STS call that yields credentials.
+enum Call {
+    AssumeRole {
+        role_arn: String,
+        external_id: Option<String>,
+        tags: Vec<Tag>,
+        transitive_tag_keys: Vec<String>,
+    },
+    WebIdentity {
+        role_arn: String,
+        token: Zeroizing<String>,
+    },
+}
+
+/// A credentials provider that makes one STS call per refresh; the SDK's identity cache in
+/// front of it keeps the result until shortly before it expires.
+struct StsExchange {
+    sts: aws_sdk_sts::Client,
+    /// The store field to fix when the call fails.
+    field: String,
+    call: Call,
+}
+
+impl std::fmt::Debug for StsExchange {
+    // The token and the returned keys are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StsExchange")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StsExchange {
+    async fn exchange(&self) -> Result<Credentials, CredentialsError> {
+        let reply = match &self.call {
+            Call::AssumeRole {
+                role_arn,
+                external_id,
+                tags,
+                transitive_tag_keys,
+            } => self
+                .sts
+                .assume_role()
+                .role_arn(role_arn)
+                .role_session_name(session_name())
+                .set_external_id(external_id.clone())
+                .set_tags((!tags.is_empty()).then(|| tags.clone()))
+                .set_transitive_tag_keys(
+                    (!transitive_tag_keys.is_empty()).then(|| transitive_tag_keys.clone()),
+                )
+                .send()
+                .await
+                .map(|out| out.credentials)
+                .map_err(|e| self.failed("AssumeRole", &e)),
+            Call::WebIdentity { role_arn, token } => self
+                .sts
+                .assume_role_with_web_identity()
+                .role_arn(role_arn)
+                .role_session_name(WEB_IDENTITY_SESSION)
+                .web_identity_token(token.as_str())
+                .send()
+                .await
+                .map(|out| out.credentials)
+                .map_err(|e| self.failed("AssumeRoleWithWebIdentity", &e)),
+        }?;
+        let c = reply.ok_or_else(|| {
+            CredentialsError::provider_error(format!("{}: STS returned no credentials", self.field))
+        })?;
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            SystemTime::try_from(c.expiration).ok(),
+            "sealbox-sts",
+        ))
+    }
+
+    fn failed<E>(&self, op: &str, e: &E) -> CredentialsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let why = match (e.code(), e.message()) {
+            (Some(code), Some(msg)) => format!("{code}: {msg}"),
+            (Some(code), None) => code.to_owned(),
+            _ => DisplayErrorContext(e).to_string(),
+        };
+        CredentialsError::provider_error(format!("{op} for {} failed: {why}", self.field))
+    }
+}
+
+impl ProvideCredentials for StsExchange {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.exchange())
+    }
+}
+
+/// A session name unique per exchange, as the Go SDK's `aws-go-sdk-<nanos>` default is.
+fn session_name() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("sealbox-{millis}")
+}
+
+/// Prefixes the errors of another provider with the store field that chose it.
+#[derive(Debug)]
+struct Labelled {
+    inner: SharedCredentialsProvider,
+    field: &'static str,
+}
+
+impl ProvideCredentials for Labelled {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.inner.provide_credentials().await.map_err(|e| {
+                CredentialsError::provider_error(format!(
+                    "{}: {}",
+                    self.field,
+                    DisplayErrorContext(&e)
+                ))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::external::aws::{AwsJwt, AwsSecretRef};
+    use crate::external::refs::StoreScope;
+
+    /// Refs whose API server is never reached: the errors tested come first.
+    fn refs() -> Refs {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        Refs::new(
+            client,
+            StoreScope::Namespaced {
+                namespace: "team-a".into(),
+            },
+        )
+    }
+
+    fn config_error(result: Result<Base, ProviderError>) -> String {
+        match result {
+            Err(ProviderError::Config(msg)) => msg,
+            Err(other) => panic!("not a Config error: {other:?}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_secret_ref_without_a_key_names_the_field() {
+        let auth = AwsAuth {
+            secret_ref: Some(AwsSecretRef {
+                access_key_id: SecretKeySelector {
+                    name: "aws".into(),
+                    namespace: None,
+                    key: String::new(),
+                },
+                ..AwsSecretRef::default()
+            }),
+            ..AwsAuth::default()
+        };
+        let msg = config_error(base(Some(&auth), &refs()).await);
+        assert_eq!(
+            msg,
+            "spec.provider.aws.auth.secretRef.accessKeyIDSecretRef names no key: set its `key`"
+        );
+    }
+
+    #[tokio::test]
+    async fn jwt_without_a_service_account_is_a_config_error() {
+        let auth = AwsAuth {
+            jwt: Some(AwsJwt::default()),
+            ..AwsAuth::default()
+        };
+        let msg = config_error(base(Some(&auth), &refs()).await);
+        assert!(msg.contains("auth.jwt has no serviceAccountRef"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn session_tags_policies_other_than_none_are_refused() {
+        let spec = |policy: &str| AwsProvider {
+            service: "SecretsManager".into(),
+            region: "eu-west-1".into(),
+            session_tags_policy: Some(policy.into()),
+            ..AwsProvider::default()
+        };
+        let creds = || Base::Static(Credentials::new("a", "b", None, None, "test"));
+        let endpoints = Endpoints::default();
+        for policy in ["Simple", "Custom"] {
+            let Err(ProviderError::Config(msg)) = config(&spec(policy), creds(), &endpoints).await
+            else {
+                panic!("{policy} accepted")
+            };
+            assert!(
+                msg.contains("sessionTagsPolicy") && msg.contains(policy),
+                "{msg}"
+            );
+        }
+        assert!(config(&spec("None"), creds(), &endpoints).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_assume_role_names_the_role_field() {
+        let spec = AwsProvider {
+            service: "SecretsManager".into(),
+            region: "eu-west-1".into(),
+            role: Some("arn:aws:iam::123456789012:role/reader".into()),
+            ..AwsProvider::default()
+        };
+        let endpoints = Endpoints {
+            secrets_manager: None,
+            sts: Some("http://127.0.0.1:9".into()),
+        };
+        let creds = Base::Static(Credentials::new("a", "b", None, None, "test"));
+        let config = config(&spec, creds, &endpoints).await.unwrap();
+        let err = config
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap_err();
+        let msg = DisplayErrorContext(&err).to_string();
+        assert!(
+            msg.contains(
+                "AssumeRole for spec.provider.aws.role (arn:aws:iam::123456789012:role/reader) failed"
+            ),
+            "{msg}"
+        );
+    }
+}
