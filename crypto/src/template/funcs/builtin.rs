@@ -3,7 +3,7 @@
 
 use super::super::fmt;
 use super::super::value::Value;
-use super::{Fail, Result, arity, at_least, string};
+use super::args::{Fail, Result, arity, at_least, string};
 
 pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
     Some(match name {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::super::{json, value::Value, yaml};
-use super::{Fail, Result, arity, at_least, boolean, int, key, map, string, strval};
+use super::args::{Fail, Result, arity, at_least, boolean, int, key, map, string, strval};
 
 pub(super) fn call(name: &str, args: Vec<Value>) -> Option<Result<Value>> {
     let a = &args;

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use super::super::value::Value;
-use super::{Fail, Result, arity, int, string, strval};
+use super::args::{Fail, Result, arity, int, string, strval};
 
 pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
     let s = Value::String;
