@@ -1,6 +1,7 @@
 //! How functions fail ([`Fail`]) and check their arguments, with Go's `validateType`
 //! wording: shared by every function module.
 
+use super::super::fmt;
 use super::super::value::Value;
 
 /// How a function failed. Go reports a wrong argument type plainly and a function's own
@@ -74,7 +75,7 @@ pub(super) fn map(v: &Value) -> Result<&std::collections::BTreeMap<String, Value
 pub(super) fn strval(v: &Value) -> Vec<u8> {
     match v {
         Value::String(s) => s.clone(),
-        v => super::super::fmt::to_string(v),
+        v => fmt::to_string(v),
     }
 }
 
