@@ -6,12 +6,12 @@ use super::super::value::Value;
 
 /// How a function failed. Go reports a wrong argument type plainly and a function's own
 /// error as `error calling NAME: ...`.
-pub(in super::super) enum Fail {
+pub(crate) enum Fail {
     Type(String),
     Call(String),
 }
 
-pub(in super::super) type Result<T> = std::result::Result<T, Fail>;
+pub(crate) type Result<T> = std::result::Result<T, Fail>;
 
 pub(super) fn arity(name: &str, args: &[Value], want: usize) -> Result<()> {
     if args.len() != want {
