@@ -924,3 +924,162 @@ fn create_or_merge_and_deletion_merge_keep_foreign_keys() {
     bao.request("DELETE", &format!("secret/metadata/{path}"), None);
     wait_secret(&cluster, "pre", &[("theirs", "t")]);
 }
+
+#[test]
+fn aws_roles_and_web_identity_credentials() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-aws-roles");
+    let moto = Moto::shared();
+    let name = unique("es-aws-roles");
+    moto.request(
+        "CreateSecret",
+        &json!({"Name": name, "SecretString": "role-value"}),
+    );
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
+                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
+    );
+    cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
+    );
+    let creds = json!({"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
+                                     "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}});
+    let stores = [
+        (
+            "role",
+            json!({"auth": creds, "role": "arn:aws:iam::123456789012:role/reader",
+                        "additionalRoles": ["arn:aws:iam::123456789012:role/hop"], "externalID": "ext-1"}),
+        ),
+        (
+            "irsa",
+            json!({"auth": {"jwt": {"serviceAccountRef": {"name": "irsa"}}}}),
+        ),
+        ("ambient", json!({})),
+    ];
+    for (store, extra) in &stores {
+        let mut aws = json!({"service": "SecretsManager", "region": "us-east-1"});
+        aws.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        cluster.create(
+            STORES,
+            &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
+                    "spec": {"provider": {"aws": aws}}}),
+        );
+        external_secret(
+            &cluster,
+            "default",
+            store,
+            json!({"refreshInterval": "1h", "secretStoreRef": {"name": store},
+                   "data": [{"secretKey": "v", "remoteRef": {"key": name}}]}),
+        );
+    }
+    // The controller's own credentials (the SDK's default chain): a web identity token file
+    // and a role, as EKS sets them for a pod.
+    let token_file = env.path("web-identity-token");
+    std::fs::write(&token_file, "header.payload.signature").unwrap();
+    let _controller = Controller::start_with_env(
+        &env,
+        &cluster,
+        &["--key-size=2048"],
+        &[
+            ("AWS_SECRETSMANAGER_ENDPOINT", moto.url().to_owned()),
+            ("AWS_STS_ENDPOINT", moto.url().to_owned()),
+            ("AWS_ENDPOINT_URL_STS", moto.url().to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/controller".to_owned(),
+            ),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ],
+    );
+    for (store, _) in &stores {
+        wait_secret(&cluster, store, &[("v", "role-value")]);
+    }
+    assert!(
+        cluster.token_requests("default", "irsa") >= 1,
+        "the jwt store requested a token"
+    );
+}
+
+#[test]
+fn roles_and_web_identity_go_through_sts_and_name_the_field_when_it_fails() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-aws-sts-down");
+    let moto = Moto::shared();
+    let name = unique("es-aws-sts-down");
+    moto.request(
+        "CreateSecret",
+        &json!({"Name": name, "SecretString": "static-value"}),
+    );
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
+                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
+    );
+    cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
+    );
+    let creds = json!({"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
+                                     "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}});
+    for (store, extra) in [
+        ("static", json!({"auth": creds})),
+        (
+            "role",
+            json!({"auth": creds, "role": "arn:aws:iam::123456789012:role/reader"}),
+        ),
+        (
+            "irsa",
+            json!({"auth": {"jwt": {"serviceAccountRef": {"name": "irsa"}}}}),
+        ),
+    ] {
+        let mut aws = json!({"service": "SecretsManager", "region": "us-east-1"});
+        aws.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        cluster.create(
+            STORES,
+            &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
+                    "spec": {"provider": {"aws": aws}}}),
+        );
+    }
+    external_secret(
+        &cluster,
+        "default",
+        "static",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "static"},
+               "data": [{"secretKey": "v", "remoteRef": {"key": name}}]}),
+    );
+    // Secrets Manager answers; STS does not (nothing listens on port 9).
+    let _controller = Controller::start_with_env(
+        &env,
+        &cluster,
+        &["--key-size=2048"],
+        &[
+            ("AWS_SECRETSMANAGER_ENDPOINT", moto.url().to_owned()),
+            ("AWS_STS_ENDPOINT", "http://127.0.0.1:9".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ],
+    );
+    wait_secret(&cluster, "static", &[("v", "static-value")]);
+    for (store, field) in [
+        ("role", "spec.provider.aws.role"),
+        ("irsa", "spec.provider.aws.auth.jwt"),
+    ] {
+        wait_for(&format!("store {store} to fail naming {field}"), || {
+            events_about(&cluster, store)
+                .into_iter()
+                .find(|e| e.0 == "InvalidProviderConfig" && e.1.contains(field))
+        });
+    }
+}
