@@ -50,8 +50,6 @@
 
 mod auth;
 mod http;
-#[cfg(test)]
-mod openbao_tests;
 mod path;
 mod tls;
 
