@@ -83,6 +83,19 @@ impl Watched {
     /// Starts `program args` (with `{port}` in an argument replaced by a free port) and waits
     /// until `ready_path` answers 200; tries another port if the server dies first.
     fn start(what: &str, env_var: &str, args: &[&str], ready_path: &str) -> Watched {
+        let ready = |url: &str| send("GET", &format!("{url}{ready_path}"), &[], None).status == 200;
+        Watched::start_probed(what, env_var, args, "http", &ready)
+    }
+
+    /// [`Watched::start`] for a server at `scheme://127.0.0.1:PORT` that is ready once
+    /// `ready(url)` says so.
+    fn start_probed(
+        what: &str,
+        env_var: &str,
+        args: &[&str],
+        scheme: &str,
+        ready: &dyn Fn(&str) -> bool,
+    ) -> Watched {
         let program = std::env::var(env_var).unwrap_or_else(|_| {
             panic!(
                 "{env_var} is not set: run the tests through scripts/test.sh, which installs \
@@ -119,14 +132,14 @@ impl Watched {
                 .trim()
                 .parse()
                 .unwrap_or_else(|_| panic!("the watchdog for {what} did not start it: {line:?}"));
-            let url = format!("http://127.0.0.1:{port}");
+            let url = format!("{scheme}://127.0.0.1:{port}");
             let deadline = Instant::now() + START_PATIENCE;
             loop {
                 if let Some(status) = watchdog.try_wait().unwrap() {
                     last = format!("{what} exited ({status}): {}", read_log(&log));
                     break;
                 }
-                if send("GET", &format!("{url}{ready_path}"), &[], None).status == 200 {
+                if ready(&url) {
                     return Watched {
                         _watchdog: Mutex::new(watchdog),
                         pid,
@@ -136,7 +149,7 @@ impl Watched {
                 if Instant::now() > deadline {
                     let _ = watchdog.kill();
                     panic!(
-                        "{what} did not answer {url}{ready_path} within {START_PATIENCE:?}: {}",
+                        "{what} was not ready at {url} within {START_PATIENCE:?}: {}",
                         read_log(&log)
                     );
                 }
@@ -445,6 +458,71 @@ impl Bao {
     /// `POST auth/MOUNT/login` with `body` and no token, any status.
     pub fn login(&self, mount: &str, body: &Value) -> Reply {
         self.call("POST", &format!("auth/{mount}/login"), None, Some(body))
+    }
+
+    /// A second OpenBao dev server, for the caller alone, serving only HTTPS with a certificate
+    /// for 127.0.0.1 from a CA it generates (`-dev-tls`); root token `root`. It stops when the
+    /// returned value is dropped, or with the test process.
+    pub fn start_tls() -> TlsBao {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("vault-ca.pem");
+        let cert_dir = format!("-dev-tls-cert-dir={}", dir.path().display());
+        // Ready once `bao status` reaches it over TLS with that CA and finds it unsealed.
+        let ready = |url: &str| {
+            let program = std::env::var("SEALBOX_BAO").unwrap_or_default();
+            ca.exists()
+                && Command::new(program)
+                    .args(["status", "-address", url, "-ca-cert"])
+                    .arg(&ca)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+        };
+        let server = Watched::start_probed(
+            "bao-tls",
+            "SEALBOX_BAO",
+            &[
+                "server",
+                "-dev",
+                "-dev-tls",
+                &cert_dir,
+                "-dev-root-token-id=root",
+                "-dev-listen-address=127.0.0.1:{port}",
+                "-dev-no-store-token",
+            ],
+            "https",
+            &ready,
+        );
+        let ca_pem = std::fs::read(&ca).unwrap();
+        TlsBao {
+            server,
+            ca_pem,
+            _dir: dir,
+        }
+    }
+}
+
+/// An OpenBao dev server over HTTPS only, from [`Bao::start_tls`].
+pub struct TlsBao {
+    server: Watched,
+    ca_pem: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsBao {
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate.
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.ca_pem
+    }
+
+    pub fn root_token(&self) -> &str {
+        "root"
     }
 }
 

@@ -15,3 +15,4 @@ mod sealed_errors;
 mod sealed_interop;
 mod servers;
 mod sops;
+mod vault_provider;

@@ -8,7 +8,9 @@
 //!   property with every `.` escaped first, as ESO does);
 //! - AWS `dataFrom[].extract` (`GetSecretMap`): [`aws_secret_map`];
 //! - Vault `GetSecret` over the secret's `data`: [`vault_secret_value`] (no property: Go
-//!   `json.Marshal` of the data; a top-level key wins; else a gjson path);
+//!   `json.Marshal` of the data; a top-level key wins; else a gjson path), or
+//!   [`vault_secret_value_raw`] over the data's JSON text as Vault sent it (numbers keep their
+//!   text, as ESO's `json.Number`s do);
 //! - Vault `dataFrom[].extract` (`GetSecretMap`) over what [`vault_secret_value`] returned:
 //!   [`vault_secret_map`];
 //! - the pieces: [`get`] + [`Found::text`] (gjson `Get(..).String()`), [`go_json_marshal`]
@@ -61,6 +63,10 @@ pub enum PropertyError {
         /// The unsupported feature.
         what: &'static str,
     },
+    /// The secret's data given to [`vault_secret_value_raw`] is not a JSON object (the reason
+    /// names a byte position, never the data).
+    #[error("{0}")]
+    NotAnObject(String),
 }
 
 /// gjson's value types.
@@ -960,14 +966,50 @@ pub fn vault_secret_value(
     data: &serde_json::Map<String, Value>,
     property: &str,
 ) -> Result<Option<Vec<u8>>, PropertyError> {
-    let whole = Value::Object(data.clone());
+    let members = data
+        .iter()
+        .map(|(k, v)| (k.clone(), from_value(v)))
+        .collect();
+    vault_value_of(members, property)
+}
+
+/// [`vault_secret_value`] over the JSON text of the secret's `data` object exactly as Vault sent
+/// it, for a caller that has the text (`serde_json`'s `RawValue`): numbers keep Vault's spelling
+/// wherever Go keeps a `json.Number` (the whole secret, a top-level key: `1.50` stays `1.50`,
+/// where a `Value` has made it `1.5`), and the last duplicate key wins, as in a Go map.
+/// [`PropertyError::NotAnObject`] when `data` is not a JSON object.
+pub fn vault_secret_value_raw(
+    data: &serde_json::value::RawValue,
+    property: &str,
+) -> Result<Option<Vec<u8>>, PropertyError> {
+    match parse(data.get().as_bytes()) {
+        Ok(Node::Object(members)) => vault_value_of(members, property),
+        Ok(_) => Err(PropertyError::NotAnObject(
+            "the secret's data is not a JSON object".to_string(),
+        )),
+        Err(e) => Err(PropertyError::NotAnObject(e)),
+    }
+}
+
+fn vault_value_of(
+    members: Vec<(String, Node)>,
+    property: &str,
+) -> Result<Option<Vec<u8>>, PropertyError> {
+    let whole = Node::Object(members);
+    let mut json = String::new();
+    // AsWritten never fails.
+    let _ = marshal(&mut json, &whole, Numbers::AsWritten);
     if property.is_empty() {
-        return Ok(Some(go_json_marshal(&whole).into_bytes()));
+        return Ok(Some(json.into_bytes()));
     }
-    if let Some(value) = data.get(property) {
-        return Ok(Some(vault_byte_value(value)));
+    if let Node::Object(members) = &whole {
+        // A Go map: the last duplicate wins.
+        if let Some((_, value)) = members.iter().rev().find(|(k, _)| k == property) {
+            return Ok(Some(
+                byte_value(value, Numbers::AsWritten).unwrap_or_default(),
+            ));
+        }
     }
-    let json = go_json_marshal(&whole);
     Ok(get(json.as_bytes(), property)?.map(|f| f.text()))
 }
 
@@ -1332,6 +1374,51 @@ mod tests {
         assert_eq!(get("nested.pw").as_deref(), Some("s3cr&t"));
         assert_eq!(get("nested.x"), None);
         assert!(vault_secret_value(data, "nested|@this").is_err());
+    }
+
+    #[test]
+    fn vault_secret_value_raw_keeps_vault_number_text() {
+        let value = |data: &str, property: &str| {
+            let raw: Box<serde_json::value::RawValue> = serde_json::from_str(data).unwrap();
+            vault_secret_value_raw(&raw, property)
+                .unwrap()
+                .map(|v| String::from_utf8(v).unwrap())
+        };
+        // The whole data: keys sorted, the last duplicate wins, numbers as Vault wrote them.
+        assert_eq!(
+            value(
+                r#"{"z":1.50,"a":"<b>&amp;</b>","m":{"y":[1e21,true,null],"x":"\u2028\n\u0001\b\f\t\"\\é"},"n":12345678901234567890123,"a":"last wins"}"#,
+                ""
+            )
+            .as_deref(),
+            Some(
+                r#"{"a":"last wins","m":{"x":"\u2028\n\u0001\b\f\t\"\\é","y":[1e21,true,null]},"n":12345678901234567890123,"z":1.50}"#
+            )
+        );
+        let secret = r#"{"num":42,"float":1.50,"big":1e3,"o":{"f":1.50,"e":1e3,"i":-7,"h":"<&>"},"list":["a",2],"dotted.key":"literal","nothing":null,"d":1,"d":2}"#;
+        // A top-level key keeps a number's text; a gjson path re-formats non-integers.
+        assert_eq!(value(secret, "num").as_deref(), Some("42"));
+        assert_eq!(value(secret, "float").as_deref(), Some("1.50"));
+        assert_eq!(value(secret, "big").as_deref(), Some("1e3"));
+        assert_eq!(value(secret, "d").as_deref(), Some("2"));
+        assert_eq!(value(secret, "o.f").as_deref(), Some("1.5"));
+        assert_eq!(value(secret, "o.e").as_deref(), Some("1000"));
+        assert_eq!(value(secret, "o.i").as_deref(), Some("-7"));
+        assert_eq!(value(secret, "o.h").as_deref(), Some("<&>"));
+        assert_eq!(value(secret, "list").as_deref(), Some(r#"["a",2]"#));
+        assert_eq!(value(secret, "list.#").as_deref(), Some("2"));
+        assert_eq!(value(secret, "dotted.key").as_deref(), Some("literal"));
+        assert_eq!(value(secret, "nothing").as_deref(), Some(""));
+        assert_eq!(value(secret, "nop.doesnt.exist"), None);
+        assert_eq!(value("{}", "").as_deref(), Some("{}"));
+        let not_object: Box<serde_json::value::RawValue> =
+            serde_json::from_str(r#""hunter2""#).unwrap();
+        let err = vault_secret_value_raw(&not_object, "").unwrap_err();
+        assert!(matches!(err, PropertyError::NotAnObject(_)), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        // Nor do vault_secret_map's errors quote the secret.
+        let err = vault_secret_map(br#"{"k":"hunter2""#).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -17,10 +17,12 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::json::Json;
 use super::path;
+use crate::external::property;
 
 /// The Vault Go client's default timeout (`api.DefaultConfig`).
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -246,17 +248,38 @@ fn tls_config(https: bool, tls: Tls) -> Result<ClientConfig, String> {
     }
 }
 
+/// A JSON object's members, each as its JSON text, as Go decodes an object into a map (the
+/// last duplicate key wins). The text keeps numbers as Vault wrote them: the Vault Go client
+/// decodes replies with `UseNumber`.
+pub(super) type Members = BTreeMap<String, Box<RawValue>>;
+
+/// The members of `raw`, `None` when it is not a JSON object.
+pub(super) fn members(raw: &RawValue) -> Option<Members> {
+    // Checked first: a type error's text would quote the value.
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// `raw` as a `serde_json::Value`, for the reply's fields whose number spelling does not
+/// matter (lists, metadata, errors).
+pub(super) fn value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 /// What the Vault Go client makes of a reply to a read (`ReadWithDataWithContext`,
 /// `ListWithContext`): `Ok(None)` is "no secret" (a 404 without warnings or data, an empty
 /// body, or only `errors`); a status ≥ 400 is an error carrying Vault's `errors`.
-pub(super) fn read_reply(reply: &Reply) -> Result<Option<Json>, String> {
+pub(super) fn read_reply(reply: &Reply) -> Result<Option<Members>, String> {
     if reply.status == 404 {
         if reply.body.is_empty() {
             return Ok(None);
         }
         let body = parse_body(reply)?;
-        let has_warnings = matches!(body.get("warnings"), Some(Json::Array(w)) if !w.is_empty());
-        let has_data = matches!(body.get("data"), Some(Json::Object(d)) if !d.is_empty());
+        let field = |name: &str| body.get(name).map(|raw| value(raw));
+        let has_warnings = matches!(field("warnings"), Some(Value::Array(w)) if !w.is_empty());
+        let has_data = matches!(field("data"), Some(Value::Object(d)) if !d.is_empty());
         return Ok((has_warnings || has_data).then_some(body));
     }
     if !(200..400).contains(&reply.status) {
@@ -266,16 +289,22 @@ pub(super) fn read_reply(reply: &Reply) -> Result<Option<Json>, String> {
         return Ok(None);
     }
     let body = parse_body(reply)?;
-    match &body {
-        Json::Object(members) if members.len() == 1 && members.contains_key("errors") => Ok(None),
-        _ => Ok(Some(body)),
+    if body.len() == 1 && body.contains_key("errors") {
+        return Ok(None);
     }
+    Ok(Some(body))
 }
 
-fn parse_body(reply: &Reply) -> Result<Json, String> {
-    Json::parse(&reply.body).map_err(|e| {
+fn parse_body(reply: &Reply) -> Result<Members, String> {
+    let raw: Box<RawValue> = serde_json::from_slice(&reply.body).map_err(|e| {
         format!(
             "code {}: the reply is not JSON ({e}): is server a Vault address?",
+            reply.status
+        )
+    })?;
+    members(&raw).ok_or_else(|| {
+        format!(
+            "code {}: the reply is not a JSON object: is server a Vault address?",
             reply.status
         )
     })
@@ -284,13 +313,13 @@ fn parse_body(reply: &Reply) -> Result<Json, String> {
 /// `code N: <Vault's errors>`. Vault's error strings carry no secret values; a non-JSON body
 /// (a proxy's page) is cut short.
 pub(super) fn status_error(reply: &Reply) -> String {
-    let errors = Json::parse(&reply.body)
+    let errors = serde_json::from_slice::<Value>(&reply.body)
         .ok()
         .and_then(|body| match body.get("errors") {
-            Some(Json::Array(items)) => Some(
+            Some(Value::Array(items)) => Some(
                 items
                     .iter()
-                    .map(Json::to_text)
+                    .map(property::gjson_text)
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
@@ -320,8 +349,16 @@ mod tests {
 
     #[test]
     fn replies_are_read_like_the_vault_go_client() {
-        assert_eq!(read_reply(&reply(404, "")), Ok(None));
-        assert_eq!(read_reply(&reply(404, r#"{"errors":[]}"#)), Ok(None));
+        assert!(matches!(read_reply(&reply(404, "")), Ok(None)));
+        assert!(matches!(
+            read_reply(&reply(404, r#"{"errors":[]}"#)),
+            Ok(None)
+        ));
+        // Numbers keep Vault's text; the last duplicate key wins, as in a Go map.
+        let body = read_reply(&reply(200, r#"{"data":{"n":1.50},"data":{"n":1e3}}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(body["data"].get(), r#"{"n":1e3}"#);
         // A deleted KV v2 version: 404 with data (whose `data` is null).
         let deleted = read_reply(&reply(
             404,
@@ -329,23 +366,28 @@ mod tests {
         ))
         .unwrap()
         .unwrap();
-        assert_eq!(deleted.get("data").unwrap().get("data"), Some(&Json::Null));
+        assert_eq!(members(&deleted["data"]).unwrap()["data"].get(), "null");
         assert!(
             read_reply(&reply(404, r#"{"warnings":["Invalid path"]}"#))
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(read_reply(&reply(204, "")), Ok(None));
-        assert_eq!(read_reply(&reply(200, r#"{"errors":["x"]}"#)), Ok(None));
+        assert!(matches!(read_reply(&reply(204, "")), Ok(None)));
+        assert!(matches!(
+            read_reply(&reply(200, r#"{"errors":["x"]}"#)),
+            Ok(None)
+        ));
         assert_eq!(
-            read_reply(&reply(403, r#"{"errors":["permission denied"]}"#)),
-            Err("code 403: permission denied".into())
+            read_reply(&reply(403, r#"{"errors":["permission denied"]}"#)).err(),
+            Some("code 403: permission denied".into())
         );
         assert_eq!(
-            read_reply(&reply(502, "<html>bad gateway</html>")),
-            Err("code 502: <html>bad gateway</html>".into())
+            read_reply(&reply(502, "<html>bad gateway</html>")).err(),
+            Some("code 502: <html>bad gateway</html>".into())
         );
         assert!(read_reply(&reply(200, "not json")).is_err());
+        let err = read_reply(&reply(200, r#""hunter2""#)).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

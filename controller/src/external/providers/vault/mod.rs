@@ -25,8 +25,9 @@
 //! ```
 //!
 //! Compatibility: paths follow ESO's `buildPath`/`buildMetadataPath` exactly ([`path`]), and
-//! values are the bytes ESO produces ([`json`]): Go `json.Marshal` of the secret, `GetByteValue`
-//! of a property, gjson paths, `float64` numbers in `extract`. Errors keep ESO's texts where
+//! values are the bytes ESO produces ([`crate::external::property`], over the secret's JSON text
+//! as Vault sent it): Go `json.Marshal` of the secret, `GetByteValue` of a property, gjson paths,
+//! `float64` numbers in `extract`. Errors keep ESO's texts where
 //! a user may search for them (`cannot find secret data for key: "…"`).
 //!
 //! Authentication, in ESO's order: `tokenSecretRef`, `appRole`, `kubernetes` ([`auth`]).
@@ -49,22 +50,21 @@
 
 mod auth;
 mod http;
-mod json;
-#[cfg(test)]
-mod openbao_tests;
 mod path;
 mod tls;
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use self::auth::Login;
-use self::http::{Call, Http, Tls};
-use self::json::{Json, ValueError};
+use self::http::{Call, Http, Members, Tls};
 use self::path::{Kv, MetadataPathError};
 use super::{Find, ProviderError, Ref};
 use crate::crd::external::vault::VaultProvider;
+use crate::external::property::{self, PropertyError};
 use crate::external::refs::Refs;
 
 /// The KV v2 metadata fields ESO adds to `metadataPolicy: Fetch` results (`systemMetadataKeys`).
@@ -140,7 +140,8 @@ impl Client {
 
     /// One value (`data[].remoteRef`): the secret as JSON, a property of it, or its metadata.
     pub async fn get_secret(&self, r: &Ref) -> Result<Vec<u8>, ProviderError> {
-        let data = if r.metadata {
+        let property = r.property.as_deref().unwrap_or_default();
+        let value = if r.metadata {
             if self.kv == Kv::V1 {
                 return Err(ProviderError::Config(
                     "cannot perform metadata fetch operations with kv version v1: metadataPolicy Fetch needs a KV v2 store".into(),
@@ -151,23 +152,26 @@ impl Client {
                 // ESO returns no bytes and no error here.
                 return Ok(Vec::new());
             }
-            Some(
-                metadata
-                    .into_iter()
-                    .map(|(k, v)| (k, Json::String(v)))
-                    .collect(),
-            )
+            let metadata: serde_json::Map<String, Value> = metadata
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            property::vault_secret_value(&metadata, property)
         } else {
-            self.read_secret(&r.key, r.version.as_deref()).await?
+            let Some(data) = self.read_secret(&r.key, r.version.as_deref()).await? else {
+                return Err(self.not_found(&r.key));
+            };
+            property::vault_secret_value_raw(&data, property)
         };
-        let property = r.property.as_deref();
-        json::secret_value(data.as_ref(), property).map_err(|e| match e {
-            ValueError::NoSecret => self.not_found(&r.key),
-            ValueError::MissingProperty => ProviderError::Failed(format!(
+        match value {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(ProviderError::Failed(format!(
                 "cannot find secret data for key: {}",
-                json::go_quote(property.unwrap_or_default())
-            )),
-        })
+                go_quote(property)
+            ))),
+            Err(e @ PropertyError::Unsupported { .. }) => Err(ProviderError::Config(e.to_string())),
+            Err(e) => Err(ProviderError::Failed(format!("Vault key {:?}: {e}", r.key))),
+        }
     }
 
     /// A JSON object's keys (`dataFrom[].extract`), numbers read as Go `float64`s.
@@ -176,8 +180,12 @@ impl Client {
         r: &Ref,
     ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
         let bytes = self.get_secret(r).await?;
-        json::secret_map(&bytes)
-            .map_err(|e| ProviderError::Failed(format!("Vault key {:?}: {e}", r.key)))
+        property::vault_secret_map(&bytes).map_err(|e| {
+            ProviderError::Failed(format!(
+                "Vault key {:?}: {e} (dataFrom extract needs a JSON object)",
+                r.key
+            ))
+        })
     }
 
     /// Every secret under `find.path` whose path matches `find.name`, else whose custom
@@ -251,7 +259,7 @@ impl Client {
         &self,
         logical: &str,
         query: &[(&str, &str)],
-    ) -> Result<Option<Json>, ProviderError> {
+    ) -> Result<Option<Members>, ProviderError> {
         let call = Call {
             query,
             ..Call::get(logical, &self.token, self.namespace.as_deref())
@@ -262,37 +270,38 @@ impl Client {
             .map_err(|e| ProviderError::Failed(format!("cannot read secret data from Vault: {e}")))
     }
 
-    /// ESO's `readSecret`: the secret's data (`.data.data` for KV v2), `None` when missing or
-    /// deleted.
+    /// ESO's `readSecret`: the secret's data (`.data.data` for KV v2) as Vault's JSON text,
+    /// `None` when missing or deleted.
     async fn read_secret(
         &self,
         key: &str,
         version: Option<&str>,
-    ) -> Result<Option<BTreeMap<String, Json>>, ProviderError> {
+    ) -> Result<Option<Box<RawValue>>, ProviderError> {
         let logical = path::build_path(self.mount.as_deref(), self.kv, key);
         let query: Vec<(&str, &str)> = version
             .filter(|v| !v.is_empty())
             .map(|v| ("version", v))
             .into_iter()
             .collect();
-        let Some(reply) = self.read(&logical, &query).await? else {
+        let Some(mut reply) = self.read(&logical, &query).await? else {
             return Ok(None);
         };
-        let data = reply.get("data");
+        let data = reply.remove("data");
+        let is_object = |raw: &RawValue| raw.get().starts_with('{');
         Ok(match self.kv {
-            Kv::V1 => match data {
-                Some(Json::Object(members)) => Some(members.clone()),
-                _ => None,
-            },
-            Kv::V2 => match data.and_then(|d| d.get("data")) {
+            Kv::V1 => data.filter(|d| is_object(d)),
+            Kv::V2 => match data
+                .and_then(|d| http::members(&d))
+                .and_then(|mut d| d.remove("data"))
+            {
                 None => {
                     return Err(ProviderError::Failed(format!(
                         "failed to find data field in Vault's reply for {logical}: is the store's version v2 right?"
                     )));
                 }
                 // A deleted or destroyed version.
-                Some(Json::Null) => None,
-                Some(Json::Object(members)) => Some(members.clone()),
+                Some(inner) if inner.get() == "null" => None,
+                Some(inner) if is_object(&inner) => Some(inner),
                 Some(_) => {
                     return Err(ProviderError::Failed(format!(
                         "failed to unmarshall JSON: {logical}'s data is not an object"
@@ -311,20 +320,20 @@ impl Client {
             )));
         };
         let mut metadata = BTreeMap::new();
-        let data = reply.get("data");
+        let data = reply.get("data").map(|d| http::value(d));
         if self.kv == Kv::V2 {
             for key in SYSTEM_METADATA_KEYS {
-                match data.and_then(|d| d.get(key)) {
-                    None | Some(Json::Null) => {}
+                match data.as_ref().and_then(|d| d.get(key)) {
+                    None | Some(Value::Null) => {}
                     Some(value) => {
-                        metadata.insert(key.to_owned(), value.to_text());
+                        metadata.insert(key.to_owned(), property::gjson_text(value));
                     }
                 }
             }
         }
-        if let Some(Json::Object(custom)) = data.and_then(|d| d.get("custom_metadata")) {
+        if let Some(Value::Object(custom)) = data.as_ref().and_then(|d| d.get("custom_metadata")) {
             for (k, v) in custom {
-                metadata.insert(k.clone(), v.to_text());
+                metadata.insert(k.clone(), property::gjson_text(v));
             }
         }
         Ok(metadata)
@@ -353,16 +362,17 @@ impl Client {
                     "Secret does not exist: Vault lists nothing at {logical}"
                 )));
             };
-            let Some(keys) = reply.get("data").and_then(|d| d.get("keys")) else {
+            let data = reply.get("data").map(|d| http::value(d));
+            let Some(keys) = data.as_ref().and_then(|d| d.get("keys")) else {
                 continue;
             };
-            let Json::Array(keys) = keys else {
+            let Value::Array(keys) = keys else {
                 return Err(ProviderError::Failed(format!(
                     "Vault's list of {logical} is not an array"
                 )));
             };
             for key in keys {
-                let Json::String(key) = key else {
+                let Value::String(key) = key else {
                     return Err(ProviderError::Failed(format!(
                         "Vault's list of {logical} holds a non-string"
                     )));
@@ -390,5 +400,41 @@ impl Client {
         }
         let metadata = self.read_metadata(name).await?;
         Ok(tags.iter().all(|(k, v)| metadata.get(k) == Some(v)))
+    }
+}
+
+/// Go's `%q` of a string (ESO's `cannot find secret data for key: %q`).
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_quote_matches_go_percent_q() {
+        assert_eq!(go_quote("a.b"), r#""a.b""#);
+        assert_eq!(go_quote("q\"\\\n\u{1}é"), r#""q\"\\\n\x01é""#);
     }
 }
