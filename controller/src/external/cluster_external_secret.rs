@@ -295,7 +295,7 @@ mod tests {
                         .collect(),
                 ),
                 deletion_timestamp: terminating
-                    .then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+                    .then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()

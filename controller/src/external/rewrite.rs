@@ -7,6 +7,40 @@ use std::collections::BTreeMap;
 use super::templating;
 use crate::crd::external::externalsecret::Rewrite;
 
+/// One compiled step.
+enum Step {
+    Regexp(regex::Regex, String),
+    Transform(templating::KeyTemplate),
+}
+
+impl Step {
+    fn compile(step: &Rewrite, at: &str) -> Result<Step, String> {
+        match (&step.regexp, &step.transform, &step.merge) {
+            (Some(r), None, None) => {
+                let re = regex::Regex::new(&r.source).map_err(|e| {
+                    format!("{at}.regexp.source is not a valid regular expression: {e}")
+                })?;
+                Ok(Step::Regexp(re, r.target.clone()))
+            }
+            (None, Some(t), None) => templating::parse_key_template(&t.template)
+                .map(Step::Transform)
+                .map_err(|e| format!("{at}.transform.template: {e}")),
+            (None, None, Some(_)) => Err(format!("{at}.merge is not supported by sealbox yet")),
+            _ => Err(format!(
+                "{at} must set exactly one of regexp, transform and merge"
+            )),
+        }
+    }
+
+    fn rename(&self, key: &str, at: &str) -> Result<String, String> {
+        match self {
+            Step::Regexp(re, target) => Ok(re.replace_all(key, target.as_str()).into_owned()),
+            Step::Transform(template) => templating::render_key(template, key)
+                .map_err(|e| format!("{at}.transform.template: {e}")),
+        }
+    }
+}
+
 /// Applies the steps to the keys of `map`. Two keys renamed to one are an error naming both.
 pub fn apply(
     steps: &[Rewrite],
@@ -15,37 +49,11 @@ pub fn apply(
     let mut map = map;
     for (i, step) in steps.iter().enumerate() {
         let at = format!("rewrite[{i}]");
-        let rename: Box<dyn Fn(&str) -> Result<String, String>> =
-            match (&step.regexp, &step.transform, &step.merge) {
-                (Some(r), None, None) => {
-                    let re = regex::Regex::new(&r.source).map_err(|e| {
-                        format!("{at}.regexp.source is not a valid regular expression: {e}")
-                    })?;
-                    let target = r.target.clone();
-                    Box::new(move |key| Ok(re.replace_all(key, target.as_str()).into_owned()))
-                }
-                (None, Some(t), None) => {
-                    let template = templating::parse_key_template(&t.template)
-                        .map_err(|e| format!("{at}.transform.template: {e}"))?;
-                    let at = at.clone();
-                    Box::new(move |key| {
-                        templating::render_key(&template, key)
-                            .map_err(|e| format!("{at}.transform.template: {e}"))
-                    })
-                }
-                (None, None, Some(_)) => {
-                    return Err(format!("{at}.merge is not supported by sealbox yet"));
-                }
-                _ => {
-                    return Err(format!(
-                        "{at} must set exactly one of regexp, transform and merge"
-                    ));
-                }
-            };
+        let step = Step::compile(step, &at)?;
         let mut renamed = BTreeMap::new();
         let mut from: BTreeMap<String, String> = BTreeMap::new();
         for (key, value) in map {
-            let new = rename(&key)?;
+            let new = step.rename(&key, &at)?;
             if let Some(first) = from.get(&new) {
                 return Err(format!(
                     "{at} renames both {first:?} and {key:?} to {new:?}: make the rewrite keep them apart"

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::super::ProviderError;
+use super::super::request::ProviderError;
 use super::http::{Call, Http};
 use crate::crd::external::vault::{VaultAppRole, VaultAuth, VaultKubernetesAuth};
 use crate::crd::external::{SecretKeySelector, ServiceAccountSelector};

@@ -62,7 +62,7 @@ use zeroize::Zeroizing;
 use self::auth::Login;
 use self::http::{Call, Http, Members, Tls};
 use self::path::{Kv, MetadataPathError};
-use super::{Find, ProviderError, Ref};
+use super::request::{Find, ProviderError, Ref};
 use crate::crd::external::vault::VaultProvider;
 use crate::external::property::{self, PropertyError};
 use crate::external::refs::Refs;

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::super::ProviderError;
+use super::super::request::ProviderError;
 use super::http::Tls;
 use crate::crd::external::SecretKeySelector;
 use crate::crd::external::vault::{CaProvider, VaultProvider};
