@@ -174,6 +174,19 @@ fn vault_kv2_values_become_a_secret_and_follow_remote_changes() {
             .iter()
             .any(|e| e.0 == "Updated")
     );
+    // ESO's metric names, so existing dashboards keep working.
+    let metrics = controller.metrics().body;
+    for series in [
+        "externalsecret_sync_calls_total{name=\"app\",namespace=\"default\"}",
+        "externalsecret_status_condition{name=\"app\",namespace=\"default\",condition=\"Ready\",status=\"True\"} 1",
+        "externalsecret_reconcile_duration{name=\"app\",namespace=\"default\"}",
+        "secretstore_status_condition{name=\"vault\",namespace=\"default\",condition=\"Ready\",status=\"True\"} 1",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
     no_leaks(&cluster, &controller, &["vault-seeded-1", "vault-seeded-2"]);
 }
 
@@ -208,7 +221,17 @@ fn an_aws_secret_syncs_from_a_v1beta1_manifest_with_static_credentials() {
                 "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws", "kind": "SecretStore"},
                     "dataFrom": [{"extract": {"key": name}}]}}),
     );
-    let controller = controller(&env, &cluster);
+    // The SDK's standard endpoint variables (not ESO's) reach moto too.
+    let controller = Controller::start_with_env(
+        &env,
+        &cluster,
+        &["--key-size=2048"],
+        &[
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url().to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("RUST_LOG", "debug".to_owned()),
+        ],
+    );
     let secret = wait_secret(
         &cluster,
         "db",
