@@ -94,12 +94,13 @@ pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supe
             class: args.controller_class.clone(),
             requeue: args.store_requeue_interval,
         });
-        let (ns, cluster) = (
-            namespace.clone(),
-            args.enable_cluster_store_reconciler && namespace.is_none(),
-        );
+        let kinds = store_reconciler::Kinds {
+            namespaced: args.enable_secret_store_reconciler,
+            cluster: args.enable_cluster_store_reconciler && namespace.is_none(),
+        };
+        let ns = namespace.clone();
         tasks.spawn_draining("secret store reconciler", move |shutdown| {
-            store_reconciler::run(ctx, ns, cluster, shutdown)
+            store_reconciler::run(ctx, ns, kinds, shutdown)
         });
     }
     if args.enable_cluster_external_secret_reconciler && namespace.is_none() {

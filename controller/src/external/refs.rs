@@ -140,7 +140,8 @@ impl Refs {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
-                audiences: Some(audiences),
+                // Absent, not empty, when none: the API server's default audience, as ESO asks.
+                audiences: Some(audiences).filter(|a| !a.is_empty()),
                 expiration_seconds,
                 ..TokenRequestSpec::default()
             }),

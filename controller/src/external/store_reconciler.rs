@@ -87,34 +87,48 @@ pub fn interval(spec: &SecretStoreSpec, default: Duration) -> Duration {
     parsed.filter(|d| !d.is_zero()).unwrap_or(default)
 }
 
-/// Runs both store reconcilers until `shutdown` (`cluster`: also ClusterSecretStores;
-/// `namespace`: only SecretStores there).
+/// Which store kinds are validated (`--enable-secret-store-reconciler`,
+/// `--enable-cluster-store-reconciler`).
+#[derive(Clone, Copy, Debug)]
+pub struct Kinds {
+    pub namespaced: bool,
+    pub cluster: bool,
+}
+
+/// Runs the store reconcilers of `kinds` until `shutdown` (`namespace`: only SecretStores
+/// there).
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
-    cluster: bool,
+    kinds: Kinds,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let stores: Api<SecretStore> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let namespaced = Controller::new(stores, watcher::Config::default())
-        .graceful_shutdown_on(shutdown.clone().wait())
-        .run(reconcile_namespaced, error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
-    if cluster {
-        let cluster_stores = Controller::new(
-            Api::<ClusterSecretStore>::all(ctx.client.clone()),
-            watcher::Config::default(),
-        )
-        .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile_cluster, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()));
-        futures::join!(namespaced, cluster_stores);
-    } else {
-        namespaced.await;
-    }
+    let namespaced = async {
+        if kinds.namespaced {
+            Controller::new(stores, watcher::Config::default())
+                .graceful_shutdown_on(shutdown.clone().wait())
+                .run(reconcile_namespaced, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .await;
+        }
+    };
+    let cluster = async {
+        if kinds.cluster {
+            Controller::new(
+                Api::<ClusterSecretStore>::all(ctx.client.clone()),
+                watcher::Config::default(),
+            )
+            .graceful_shutdown_on(shutdown.clone().wait())
+            .run(reconcile_cluster, error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+            .await;
+        }
+    };
+    futures::join!(namespaced, cluster);
     Ok(())
 }
 
