@@ -1,6 +1,7 @@
 //! Black-box tests of the sealbox binaries against real peers. Run through `scripts/test.sh`,
 //! which installs the peers (kubesealpy) and exports where they are.
 
+mod aws_provider;
 mod check;
 mod cluster_access;
 mod controller_e2e;

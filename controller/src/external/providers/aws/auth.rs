@@ -16,7 +16,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sts::types::Tag;
 use zeroize::Zeroizing;
 
-use super::super::ProviderError;
+use super::super::request::ProviderError;
 use crate::crd::external::SecretKeySelector;
 use crate::crd::external::aws::{AwsAuth, AwsProvider};
 use crate::external::refs::Refs;
@@ -25,13 +25,16 @@ use crate::external::refs::Refs;
 /// `auth/resolver.go`). When unset, the SDK's own `AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL_STS` apply.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Endpoints {
-    pub(super) secrets_manager: Option<String>,
-    pub(super) sts: Option<String>,
+pub struct Endpoints {
+    /// `AWS_SECRETSMANAGER_ENDPOINT`.
+    pub secrets_manager: Option<String>,
+    /// `AWS_STS_ENDPOINT`.
+    pub sts: Option<String>,
 }
 
 impl Endpoints {
-    pub(super) fn from_env() -> Endpoints {
+    /// ESO's variables, empty ones ignored.
+    pub fn from_env() -> Endpoints {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
         Endpoints {
             secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
@@ -40,8 +43,8 @@ impl Endpoints {
     }
 }
 
-/// Where the first credentials of the chain come from.
-pub(super) enum Base {
+/// Where the first credentials of the chain come from (what `auth` resolved to).
+pub enum Base {
     /// `auth.jwt`: AssumeRoleWithWebIdentity with a ServiceAccount token.
     WebIdentity {
         role_arn: String,
@@ -151,13 +154,17 @@ pub(super) async fn config(
     base: Base,
     endpoints: &Endpoints,
 ) -> Result<SdkConfig, ProviderError> {
-    match spec.session_tags_policy.as_deref() {
-        None | Some("") | Some("None") => {}
-        Some(policy) => {
-            return Err(ProviderError::Config(format!(
-                "spec.provider.aws.sessionTagsPolicy {policy:?} is not supported by sealbox: remove it (or set None) and list the tags in sessionTags"
-            )));
-        }
+    // ESO declares sessionTagsPolicy (and customSessionTags) but never reads it: only
+    // sessionTags are sent, whatever the policy says. Accepted and ignored the same way.
+    if let Some(policy) = spec
+        .session_tags_policy
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        tracing::debug!(
+            policy,
+            "spec.provider.aws.sessionTagsPolicy is ignored, as External Secrets Operator ignores it: only sessionTags are sent"
+        );
     }
     let loader =
         || aws_config::defaults(BehaviorVersion::latest()).region(Region::new(spec.region.clone()));
@@ -442,7 +449,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn session_tags_policies_other_than_none_are_refused() {
+    async fn session_tags_policies_are_accepted_and_ignored_as_eso_does() {
         let spec = |policy: &str| AwsProvider {
             service: "SecretsManager".into(),
             region: "eu-west-1".into(),
@@ -451,17 +458,19 @@ mod tests {
         };
         let creds = || Base::Static(Credentials::new("a", "b", None, None, "test"));
         let endpoints = Endpoints::default();
-        for policy in ["Simple", "Custom"] {
-            let Err(ProviderError::Config(msg)) = config(&spec(policy), creds(), &endpoints).await
-            else {
-                panic!("{policy} accepted")
-            };
-            assert!(
-                msg.contains("sessionTagsPolicy") && msg.contains(policy),
-                "{msg}"
-            );
+        for policy in ["None", "Simple", "Custom", ""] {
+            let config = config(&spec(policy), creds(), &endpoints).await;
+            assert!(config.is_ok(), "{policy} refused");
+            // The static credentials are used as they are: no role, so no STS call.
+            let creds = config
+                .unwrap()
+                .credentials_provider()
+                .unwrap()
+                .provide_credentials()
+                .await
+                .unwrap();
+            assert_eq!(creds.access_key_id(), "a");
         }
-        assert!(config(&spec("None"), creds(), &endpoints).await.is_ok());
     }
 
     #[tokio::test]

@@ -19,17 +19,15 @@ use std::collections::BTreeMap;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
 use super::super::request::{Find, ProviderError};
-use super::{Client, Payload, sdk_error};
+use super::sdk::{Sdk, sdk_error};
+use super::value::Payload;
 
 /// What errors and logs call a find.
 const FIND: &str = "for dataFrom.find";
 /// `BatchGetSecretValue` takes at most 20 ids.
 const BATCH: usize = 20;
 
-pub(super) async fn get_all(
-    c: &Client,
-    f: &Find,
-) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+pub(super) async fn get_all(c: &Sdk, f: &Find) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     match (&f.name, f.tags.is_empty(), &f.path) {
         (None, true, _) => Err(ProviderError::Config(
             "unexpected find operator: set find.name, find.tags or both".into(),
@@ -75,7 +73,7 @@ fn filter(key: FilterNameStringType, value: &str) -> Filter {
 }
 
 /// The names `ListSecrets` returns for `filters` that match `f`'s name regexp and tag pairs.
-async fn list(c: &Client, filters: Vec<Filter>, f: &Find) -> Result<Vec<String>, ProviderError> {
+async fn list(c: &Sdk, filters: Vec<Filter>, f: &Find) -> Result<Vec<String>, ProviderError> {
     let mut names = Vec::new();
     let mut next = None;
     loop {
@@ -119,7 +117,7 @@ fn has_tags(secret: &SecretListEntry, wanted: &BTreeMap<String, String>) -> bool
 
 /// `GetSecretValue` (AWSCURRENT) of each name, through the client's memo.
 async fn fetch_each(
-    c: &Client,
+    c: &Sdk,
     names: Vec<String>,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     let mut out = BTreeMap::new();
@@ -145,7 +143,7 @@ fn bytes(payload: &Payload) -> Option<Vec<u8>> {
 /// `BatchGetSecretValue` by `filters` or by `ids`, every page; names filtered by `f.name`.
 /// Secrets AWS reports in `Errors` are skipped with a warning, as ESO ignores them.
 async fn batch(
-    c: &Client,
+    c: &Sdk,
     filters: Option<Vec<Filter>>,
     ids: Option<Vec<String>>,
     f: &Find,

@@ -1,13 +1,13 @@
 //! The pure half of a read: which version to ask for, and how a fetched payload becomes the
 //! bytes of one value (`property`) or of many (extract), as ESO's `GetSecret`/`GetSecretMap`
-//! do (spec §6.3).
+//! do (spec §6.3). The gjson paths and value rules are [`crate::external::property`]'s.
 
 use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::super::ProviderError;
+use super::super::request::{ProviderError, Ref};
+use crate::external::property::{self, PropertyError};
 
 /// What `GetSecretValue` (or the tags of `DescribeSecret`) returned for one key and version.
 #[derive(Default)]
@@ -39,126 +39,58 @@ impl<'a> Version<'a> {
 /// The JSON object ESO synthesises from a secret's tags for `metadataPolicy: Fetch`: Go's
 /// `json.Marshal` of a `map[string]string` (sorted keys, HTML characters escaped).
 pub(super) fn tags_json<'t>(tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> String {
-    let map: BTreeMap<&str, &str> = tags.into_iter().collect();
-    let json = serde_json::to_string(&map).expect("a map of strings always serialises");
-    // These characters only occur inside JSON strings, so replacing them is exactly Go's escaping.
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    let map: serde_json::Map<String, serde_json::Value> = tags
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+        .collect();
+    property::go_json_marshal(&serde_json::Value::Object(map))
 }
 
-/// The value of `remoteRef.property` in `payload` (ESO's `mapSecretToGjson`): a dotted
-/// property that exists as a literal key wins over the nested path it would otherwise be.
-pub(super) fn property(payload: &[u8], property: &str) -> Option<Zeroizing<String>> {
-    if property.contains('.') {
-        let literal = property.replace('.', "\\.");
-        if let Some(value) = lookup(payload, &literal) {
-            return Some(value);
-        }
-    }
-    lookup(payload, property)
-}
-
-// TODO(integrator): use external::property — this covers gjson's plain paths only (`a.b.0`,
-// `\.` escapes), not its wildcards, `#` queries or modifiers.
-fn lookup(payload: &[u8], path: &str) -> Option<Zeroizing<String>> {
-    let mut current: &RawValue = serde_json::from_slice(payload).ok()?;
-    for component in path_components(path) {
-        let text = current.get();
-        current = if text.starts_with('{') {
-            let object: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-            *object.get(&component)?
-        } else if text.starts_with('[') {
-            let array: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-            *array.get(component.parse::<usize>().ok()?)?
-        } else {
-            return None;
+/// ESO's `GetSecret` over a fetched payload: the string (or binary) as is, or with a
+/// `property`, its value in the binary if there is one, else in the string
+/// ([`property::aws_property`]).
+pub(super) fn select(payload: &Payload, r: &Ref) -> Result<Vec<u8>, ProviderError> {
+    let Some(property) = r.property.as_deref().filter(|p| !p.is_empty()) else {
+        return match (&payload.string, &payload.binary) {
+            (Some(s), _) => Ok(s.as_bytes().to_vec()),
+            (None, Some(b)) => Ok(b.to_vec()),
+            (None, None) => Err(ProviderError::Failed(format!(
+                "invalid secret received. no secret string nor binary for key: {}",
+                r.key
+            ))),
         };
-    }
-    Some(gjson_string(current))
-}
-
-/// Splits a gjson path at unescaped dots; `\x` stands for `x`.
-fn path_components(path: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => parts.last_mut().unwrap().extend(chars.next()),
-            '.' => parts.push(String::new()),
-            c => parts.last_mut().unwrap().push(c),
-        }
-    }
-    parts
-}
-
-/// gjson's `Result.String()`: strings unquoted, integers as written, other numbers as Go's
-/// `FormatFloat(f, 'f', -1, 64)`, `null` as "", objects and arrays as their raw text.
-fn gjson_string(value: &RawValue) -> Zeroizing<String> {
-    let text = value.get();
-    let out = match text.as_bytes()[0] {
-        b'"' => serde_json::from_str::<String>(text).unwrap_or_default(),
-        b'n' => String::new(),
-        b'-' | b'0'..=b'9' => {
-            let digits = text.strip_prefix('-').unwrap_or(text);
-            if digits.bytes().all(|b| b.is_ascii_digit()) {
-                text.to_owned()
-            } else {
-                format_float(text.parse::<f64>().unwrap_or(f64::NAN))
-            }
-        }
-        _ => text.to_owned(),
     };
-    Zeroizing::new(out)
-}
-
-fn format_float(f: f64) -> String {
-    match f {
-        f if f == f64::INFINITY => "+Inf".into(),
-        f if f == f64::NEG_INFINITY => "-Inf".into(),
-        // Rust's Display is the shortest round-trip form without an exponent, as Go's 'f', -1.
-        f => f.to_string(),
+    // ESO reads a property from the binary when there is one.
+    let text: &[u8] = match (&payload.binary, &payload.string) {
+        (Some(b), _) => b,
+        (None, Some(s)) => s.as_bytes(),
+        (None, None) => b"",
+    };
+    match property::aws_property(text, property) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(ProviderError::Config(format!(
+            "key {property} does not exist in secret {}",
+            r.key
+        ))),
+        Err(e) => Err(unsupported(&e, &r.key)),
     }
 }
 
-/// ESO's `GetSecretMap`: the payload as a JSON object; string values unquoted, `null` as ""
-/// (Go's `json.Unmarshal` of null into a string), other values as their raw JSON text.
+/// A property sealbox cannot evaluate: a store-side mistake to fix, naming the property.
+fn unsupported(e: &PropertyError, key: &str) -> ProviderError {
+    ProviderError::Config(format!("remoteRef.property of secret {key}: {e}"))
+}
+
+/// ESO's `GetSecretMap` ([`property::aws_secret_map`]); the error names the key, never the value.
 pub(super) fn extract(
     payload: &[u8],
     key: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
-    let object: BTreeMap<String, &RawValue> =
-        serde_json::from_slice(payload).map_err(|e| not_an_object(payload, key, &e))?;
-    Ok(object
-        .into_iter()
-        .map(|(k, v)| {
-            let text = v.get();
-            let bytes = match text.as_bytes()[0] {
-                b'"' | b'n' => gjson_string(v).as_bytes().to_vec(),
-                _ => text.as_bytes().to_vec(),
-            };
-            (k, bytes)
-        })
-        .collect())
-}
-
-/// Why a payload is not a JSON object, without quoting it: serde's messages would.
-fn not_an_object(payload: &[u8], key: &str, e: &serde_json::Error) -> ProviderError {
-    let what = match serde_json::from_slice::<&RawValue>(payload) {
-        Ok(raw) => match raw.get().as_bytes()[0] {
-            b'"' => "a JSON string".to_owned(),
-            b'[' => "a JSON array".to_owned(),
-            b't' | b'f' => "a JSON boolean".to_owned(),
-            b'n' => "JSON null".to_owned(),
-            _ => "a JSON number".to_owned(),
-        },
-        Err(_) => format!("not JSON (line {}, column {})", e.line(), e.column()),
-    };
-    ProviderError::Failed(format!(
-        "unable to unmarshal secret {key}: its value is {what}, not a JSON object: extract needs an object (use remoteRef instead, or point property at an object)"
-    ))
+    property::aws_secret_map(payload).map_err(|e| {
+        ProviderError::Failed(format!(
+            "unable to unmarshal secret {key}: {e} (dataFrom.extract needs a JSON object: use data[].remoteRef instead, or point property at an object)"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -169,8 +101,27 @@ mod tests {
         "big":1e3,"ok":true,"none":null,"friends":[{"first":"Dale"},{"first":"Roger","n":[1, 2]}],
         "a.b":"literal","a":{"b":"nested"},"c":{"d.e":"deep"}}"#;
 
+    fn string(s: &str) -> Payload {
+        Payload {
+            string: Some(Zeroizing::new(s.to_owned())),
+            binary: None,
+        }
+    }
+
+    fn at(property: &str) -> Ref {
+        Ref {
+            key: "team/db".into(),
+            property: Some(property.into()),
+            ..Ref::default()
+        }
+    }
+
     fn prop(p: &str) -> Option<String> {
-        property(PERSON.as_bytes(), p).map(|v| v.to_string())
+        match select(&string(PERSON), &at(p)) {
+            Ok(v) => Some(String::from_utf8(v).unwrap()),
+            Err(ProviderError::Config(msg)) if msg.contains("does not exist") => None,
+            Err(e) => panic!("{e:?}"),
+        }
     }
 
     #[test]
@@ -189,6 +140,10 @@ mod tests {
     fn properties_follow_gjson_paths() {
         assert_eq!(prop("name.last").as_deref(), Some("Anderson"));
         assert_eq!(prop("friends.1.first").as_deref(), Some("Roger"));
+        assert_eq!(
+            prop("friends.#.first").as_deref(),
+            Some(r#"["Dale","Roger"]"#)
+        );
         assert_eq!(prop("friends.2"), None);
         assert_eq!(prop("missing"), None);
         assert_eq!(prop("age.x"), None);
@@ -209,14 +164,45 @@ mod tests {
         assert_eq!(prop("ok").as_deref(), Some("true"));
         assert_eq!(prop("none").as_deref(), Some(""));
         assert_eq!(prop("friends.1.n").as_deref(), Some("[1, 2]"));
-        assert_eq!(format_float(-0.0), "-0");
-        assert_eq!(format_float(1e21), "1000000000000000000000");
-        assert_eq!(format_float(f64::INFINITY), "+Inf");
     }
 
     #[test]
-    fn a_payload_that_is_not_json_has_no_properties() {
-        assert_eq!(property(b"plain text", "a").map(|v| v.to_string()), None);
+    fn a_missing_property_is_eso_s_error_and_a_plain_text_payload_has_none() {
+        let err = select(&string("plain text"), &at("a")).unwrap_err();
+        assert_eq!(
+            err,
+            ProviderError::Config("key a does not exist in secret team/db".into())
+        );
+    }
+
+    #[test]
+    fn an_unsupported_property_is_a_config_error_naming_it() {
+        let Err(ProviderError::Config(msg)) =
+            select(&string(PERSON), &at("friends.#(first==Dale)"))
+        else {
+            panic!("not a Config error")
+        };
+        assert!(msg.contains("team/db"), "{msg}");
+        assert!(msg.contains("friends.#(first==Dale)"), "{msg}");
+        assert!(!msg.contains("Tom"), "{msg}");
+    }
+
+    #[test]
+    fn a_property_is_read_from_the_binary_when_there_is_one() {
+        let payload = Payload {
+            string: Some(Zeroizing::new(r#"{"a":"string"}"#.to_owned())),
+            binary: Some(Zeroizing::new(br#"{"a":"binary"}"#.to_vec())),
+        };
+        assert_eq!(select(&payload, &at("a")).unwrap(), b"binary");
+        let whole = Ref {
+            property: None,
+            ..at("")
+        };
+        assert_eq!(select(&payload, &whole).unwrap(), br#"{"a":"string"}"#);
+        let Err(ProviderError::Failed(msg)) = select(&Payload::default(), &whole) else {
+            panic!("not Failed")
+        };
+        assert!(msg.ends_with("for key: team/db"), "{msg}");
     }
 
     #[test]
@@ -237,19 +223,20 @@ mod tests {
 
     #[test]
     fn extract_of_a_non_object_names_the_key_and_never_the_value() {
-        for (payload, what) in [
-            (&br#""hunter2""#[..], "a JSON string"),
-            (b"[1]", "a JSON array"),
-            (b"hunter2", "not JSON"),
+        for payload in [
+            &br#""hunter2""#[..],
+            b"[1]",
+            b"hunter2",
+            br#"{"a":"hunter2""#,
         ] {
             let ProviderError::Failed(msg) = extract(payload, "team/db").unwrap_err() else {
                 panic!("not Failed")
             };
             assert!(
-                msg.starts_with("unable to unmarshal secret team/db"),
+                msg.starts_with("unable to unmarshal secret team/db: "),
                 "{msg}"
             );
-            assert!(msg.contains(what), "{msg}");
+            assert!(msg.contains("JSON object"), "{msg}");
             assert!(!msg.contains("hunter2"), "{msg}");
         }
     }
@@ -258,11 +245,10 @@ mod tests {
     fn tags_become_the_json_object_go_would_marshal() {
         let json = tags_json([("team", "a&b"), ("env", "<prod>")]);
         assert_eq!(json, r#"{"env":"\u003cprod\u003e","team":"a\u0026b"}"#);
-        assert_eq!(
-            property(json.as_bytes(), "env")
-                .as_deref()
-                .map(String::as_str),
-            Some("<prod>")
-        );
+        assert_eq!(prop_of(&json, "env"), "<prod>");
+    }
+
+    fn prop_of(json: &str, p: &str) -> String {
+        String::from_utf8(select(&string(json), &at(p)).unwrap()).unwrap()
     }
 }

@@ -1,19 +1,16 @@
-//! Reads against a real moto server (spec test-infra §3). Each test seeds secrets under a name
-//! of its own, so they run in parallel and again without a reset. Run with
-//! `SEALBOX_MOTO_URL=http://127.0.0.1:15000 cargo test -p sealbox-controller
-//! external::providers::aws -- --ignored`.
+//! The AWS Secrets Manager provider (`sealbox_controller::external::providers::aws`) driven
+//! directly against the shared moto server: reads, properties, versions, metadata, extract,
+//! find, credentials and role chains. Each test seeds secrets under names of its own
+//! ([`unique`]), so the tests run in parallel on one server.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_secretsmanager::config::{Credentials, ProvideCredentials};
-use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::Tag;
-
-use super::auth::{Base, Endpoints};
-use super::*;
-use crate::crd::external::aws::Tag as SessionTag;
+use sealbox_controller::crd::external::aws::{AwsProvider, Tag as SessionTag};
+use sealbox_controller::external::providers::aws::{Base, Client, Credentials, Endpoints};
+use sealbox_controller::external::providers::{Find, ProviderError, Ref};
+use sealbox_crypto::sealed::encode_base64;
+use sealbox_tests::servers::{Moto, unique};
+use serde_json::{Value, json};
 
 fn spec() -> AwsProvider {
     AwsProvider {
@@ -33,13 +30,17 @@ fn static_creds() -> Base {
     ))
 }
 
-async fn client_for(spec: &AwsProvider) -> Client {
-    let url = std::env::var("SEALBOX_MOTO_URL").expect("SEALBOX_MOTO_URL");
-    let endpoints = Endpoints {
+/// Both services at moto.
+fn endpoints() -> Endpoints {
+    let url = Moto::shared().url().to_owned();
+    Endpoints {
         secrets_manager: Some(url.clone()),
         sts: Some(url),
-    };
-    Client::build(spec, static_creds(), &endpoints)
+    }
+}
+
+async fn client_for(spec: &AwsProvider) -> Client {
+    Client::build(spec, static_creds(), &endpoints())
         .await
         .unwrap()
 }
@@ -48,31 +49,17 @@ async fn client() -> Client {
     client_for(&spec()).await
 }
 
-/// A name no other test or earlier run uses.
-fn unique(what: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    format!(
-        "{what}-{}-{}",
-        t.as_micros(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn create(c: &Client, name: &str, value: &str, tags: &[(&str, &str)]) -> String {
-    let tags: Vec<Tag> = tags
+/// Creates `name` with a string value and tags; its version id.
+fn create(name: &str, value: &str, tags: &[(&str, &str)]) -> String {
+    let tags: Vec<Value> = tags
         .iter()
-        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
         .collect();
-    let out =
-        c.sm.create_secret()
-            .name(name)
-            .secret_string(value)
-            .set_tags((!tags.is_empty()).then_some(tags))
-            .send()
-            .await
-            .unwrap();
-    out.version_id.unwrap()
+    let out = Moto::shared().request(
+        "CreateSecret",
+        &json!({"Name": name, "SecretString": value, "Tags": tags}),
+    );
+    out["VersionId"].as_str().unwrap().to_owned()
 }
 
 fn r(key: &str) -> Ref {
@@ -87,21 +74,19 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn a_plain_string_secret() {
     let c = client().await;
-    let name = unique("plain");
-    create(&c, &name, "hello world", &[]).await;
+    let name = unique("aws-plain");
+    create(&name, "hello world", &[]);
     assert_eq!(text(c.get_secret(&r(&name)).await.unwrap()), "hello world");
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn properties_nested_indexed_and_dotted() {
     let c = client().await;
-    let name = unique("json");
+    let name = unique("aws-json");
     let json = r#"{"name":{"first":"Tom"},"friends":[{"first":"Dale"},{"first":"Roger"}],"a.b":"lit","n":1.50}"#;
-    create(&c, &name, json, &[]).await;
+    create(&name, json, &[]);
     let prop = |p: &str| Ref {
         property: Some(p.into()),
         ..r(&name)
@@ -109,6 +94,10 @@ async fn properties_nested_indexed_and_dotted() {
     assert_eq!(
         text(c.get_secret(&prop("friends.1.first")).await.unwrap()),
         "Roger"
+    );
+    assert_eq!(
+        text(c.get_secret(&prop("friends.#.first")).await.unwrap()),
+        r#"["Dale","Roger"]"#
     );
     assert_eq!(
         text(c.get_secret(&prop("name")).await.unwrap()),
@@ -121,35 +110,36 @@ async fn properties_nested_indexed_and_dotted() {
         err,
         ProviderError::Config(format!("key nope does not exist in secret {name}"))
     );
+    let Err(ProviderError::Config(msg)) = c.get_secret(&prop("friends|@reverse")).await else {
+        panic!("an unsupported property is a Config error")
+    };
+    assert!(
+        msg.contains("friends|@reverse") && !msg.contains("Tom"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn a_binary_secret_is_returned_byte_for_byte() {
     let c = client().await;
-    let name = unique("bin");
+    let name = unique("aws-bin");
     let bytes: Vec<u8> = (0..=255u8).chain([0, 0xff, 0xfe]).collect();
-    c.sm.create_secret()
-        .name(&name)
-        .secret_binary(Blob::new(bytes.clone()))
-        .send()
-        .await
-        .unwrap();
+    Moto::shared().request(
+        "CreateSecret",
+        &json!({"Name": name, "SecretBinary": encode_base64(&bytes)}),
+    );
     assert_eq!(c.get_secret(&r(&name)).await.unwrap(), bytes);
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn versions_by_stage_and_by_uuid() {
     let c = client().await;
-    let name = unique("ver");
-    let v1 = create(&c, &name, "one", &[]).await;
-    c.sm.put_secret_value()
-        .secret_id(&name)
-        .secret_string("two")
-        .send()
-        .await
-        .unwrap();
+    let name = unique("aws-ver");
+    let v1 = create(&name, "one", &[]);
+    Moto::shared().request(
+        "PutSecretValue",
+        &json!({"SecretId": name, "SecretString": "two"}),
+    );
     let at = |v: &str| Ref {
         version: Some(v.into()),
         ..r(&name)
@@ -164,11 +154,10 @@ async fn versions_by_stage_and_by_uuid() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn metadata_fetch_reads_the_tags() {
     let c = client().await;
-    let name = unique("meta");
-    create(&c, &name, "value", &[("team", "a&b"), ("env", "prod")]).await;
+    let name = unique("aws-meta");
+    create(&name, "value", &[("team", "a&b"), ("env", "prod")]);
     let meta = Ref {
         metadata: true,
         ..r(&name)
@@ -185,17 +174,14 @@ async fn metadata_fetch_reads_the_tags() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn extract_reads_an_object_and_a_nested_one() {
     let c = client().await;
-    let name = unique("extract");
+    let name = unique("aws-extract");
     create(
-        &c,
         &name,
         r#"{"user":"admin","port":5432,"tls":{"on": true},"none":null}"#,
         &[],
-    )
-    .await;
+    );
     let map = c.get_secret_map(&r(&name)).await.unwrap();
     let expected: BTreeMap<String, Vec<u8>> = [
         ("none", ""),
@@ -219,17 +205,17 @@ async fn extract_reads_an_object_and_a_nested_one() {
         panic!("a string is not an object")
     };
     assert!(
-        msg.starts_with(&format!("unable to unmarshal secret {name}")) && !msg.contains("admin")
+        msg.starts_with(&format!("unable to unmarshal secret {name}")) && !msg.contains("admin"),
+        "{msg}"
     );
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn find_by_name_regexp() {
     let c = client().await;
-    let run = unique("findname");
+    let run = unique("aws-findname");
     for n in ["app/db", "app/cache", "other/db"] {
-        create(&c, &format!("{run}/{n}"), n, &[]).await;
+        create(&format!("{run}/{n}"), n, &[]);
     }
     let f = Find {
         name: Some(regex::Regex::new(&format!("^{run}/.*/db$")).unwrap()),
@@ -237,19 +223,18 @@ async fn find_by_name_regexp() {
     };
     let all = c.get_all(&f).await.unwrap();
     assert_eq!(
-        all.keys().collect::<Vec<_>>(),
-        [&format!("{run}/app/db"), &format!("{run}/other/db")]
+        all.keys().cloned().collect::<Vec<_>>(),
+        [format!("{run}/app/db"), format!("{run}/other/db")]
     );
     assert_eq!(all[&format!("{run}/app/db")], b"app/db");
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn find_by_path_and_name() {
     let c = client().await;
-    let run = unique("findpath");
+    let run = unique("aws-findpath");
     for n in ["app/db", "app/cache", "other/db"] {
-        create(&c, &format!("{run}/{n}"), n, &[]).await;
+        create(&format!("{run}/{n}"), n, &[]);
     }
     let f = Find {
         path: Some(format!("{run}/app/")),
@@ -264,42 +249,33 @@ async fn find_by_path_and_name() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn find_by_tags_matches_pairs_not_mixed_tags() {
     let c = client().await;
-    let run = unique("findtags");
+    let run = unique("aws-findtags");
     let (prod, team) = (format!("prod-{run}"), format!("a-{run}"));
     let wrong = format!("{prod}-x");
     create(
-        &c,
         &format!("{run}/good"),
         "good",
         &[("env", &prod), ("team", &team)],
-    )
-    .await;
+    );
     create(
-        &c,
         &format!("{run}/app/good"),
         "good2",
         &[("env", &prod), ("team", &team)],
-    )
-    .await;
+    );
     // ESO #3031: every key and every value is present, but not as these pairs.
     create(
-        &c,
         &format!("{run}/mixed"),
         "decoy",
         &[("env", &team), ("team", &prod)],
-    )
-    .await;
+    );
     // AWS's tag-value filter is a prefix match.
     create(
-        &c,
         &format!("{run}/prefix"),
         "decoy",
         &[("env", &wrong), ("team", &team)],
-    )
-    .await;
+    );
     let tags: BTreeMap<String, String> =
         [("env".into(), prod.clone()), ("team".into(), team.clone())].into();
     let by_tags = Find {
@@ -335,7 +311,6 @@ async fn find_by_tags_matches_pairs_not_mixed_tags() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn find_with_neither_name_nor_tags_is_refused() {
     let c = client().await;
     let f = Find {
@@ -348,20 +323,18 @@ async fn find_with_neither_name_nor_tags_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn static_credentials_with_a_session_token_validate_and_read() {
     let c = client().await;
     c.validate().await.unwrap();
-    let creds = c.credentials.provide_credentials().await.unwrap();
+    let creds = c.credentials().await.unwrap();
     assert_eq!(creds.access_key_id(), "AKIDSTATIC");
     assert_eq!(creds.session_token(), Some("static-session-token"));
-    let name = unique("static");
-    create(&c, &name, "v", &[]).await;
+    let name = unique("aws-static");
+    create(&name, "v", &[]);
     assert_eq!(c.get_secret(&r(&name)).await.unwrap(), b"v");
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn roles_are_assumed_in_order_and_used_for_reads() {
     let spec = AwsProvider {
         additional_roles: vec!["arn:aws:iam::123456789012:role/hop".into()],
@@ -372,24 +345,25 @@ async fn roles_are_assumed_in_order_and_used_for_reads() {
             value: "a".into(),
         }],
         transitive_tag_keys: vec!["team".into()],
+        // ESO ignores it; so does sealbox (the tags above are still sent).
+        session_tags_policy: Some("Simple".into()),
         prefix: Some("pre/".into()),
         ..spec()
     };
     let c = client_for(&spec).await;
     c.validate().await.unwrap();
-    let creds = c.credentials.provide_credentials().await.unwrap();
+    let creds = c.credentials().await.unwrap();
     assert_ne!(creds.access_key_id(), "AKIDSTATIC");
     assert!(creds.expiry().is_some());
-    let name = unique("role");
-    create(&c, &format!("pre/{name}"), "assumed", &[]).await;
+    let name = unique("aws-role");
+    create(&format!("pre/{name}"), "assumed", &[]);
     assert_eq!(c.get_secret(&r(&name)).await.unwrap(), b"assumed");
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn missing_and_deleted_secrets_are_not_found() {
     let c = client().await;
-    let missing = unique("missing");
+    let missing = unique("aws-missing");
     assert!(matches!(
         c.get_secret(&r(&missing)).await,
         Err(ProviderError::NotFound(_))
@@ -402,34 +376,27 @@ async fn missing_and_deleted_secrets_are_not_found() {
         c.get_secret(&meta).await,
         Err(ProviderError::NotFound(_))
     ));
-    let deleted = unique("deleted");
-    create(&c, &deleted, "v", &[]).await;
-    c.sm.delete_secret()
-        .secret_id(&deleted)
-        .send()
-        .await
-        .unwrap();
+    let deleted = unique("aws-deleted");
+    create(&deleted, "v", &[]);
+    Moto::shared().request("DeleteSecret", &json!({"SecretId": deleted}));
     let got = c.get_secret(&r(&deleted)).await;
     assert!(matches!(got, Err(ProviderError::NotFound(_))), "{got:?}");
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn a_secret_is_fetched_once_per_client() {
     let c = client().await;
-    let name = unique("memo");
-    create(&c, &name, r#"{"a":"1","b":"2"}"#, &[]).await;
+    let name = unique("aws-memo");
+    create(&name, r#"{"a":"1","b":"2"}"#, &[]);
     let prop = |p: &str| Ref {
         property: Some(p.into()),
         ..r(&name)
     };
     assert_eq!(c.get_secret(&prop("a")).await.unwrap(), b"1");
-    c.sm.delete_secret()
-        .secret_id(&name)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .unwrap();
+    Moto::shared().request(
+        "DeleteSecret",
+        &json!({"SecretId": name, "ForceDeleteWithoutRecovery": true}),
+    );
     // The second entry reads the memo, not AWS, where the secret is gone by now.
     assert_eq!(c.get_secret(&prop("b")).await.unwrap(), b"2");
     assert!(matches!(
@@ -439,23 +406,17 @@ async fn a_secret_is_fetched_once_per_client() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto: run with SEALBOX_MOTO_URL=… cargo test -- --ignored"]
 async fn a_service_account_token_is_exchanged_for_the_annotated_role() {
-    let url = std::env::var("SEALBOX_MOTO_URL").expect("SEALBOX_MOTO_URL");
-    let endpoints = Endpoints {
-        secrets_manager: Some(url.clone()),
-        sts: Some(url),
-    };
     let base = Base::WebIdentity {
         role_arn: "arn:aws:iam::123456789012:role/irsa".into(),
         token: "header.payload.signature".to_owned().into(),
         service_account: "team-a/reader".into(),
     };
-    let c = Client::build(&spec(), base, &endpoints).await.unwrap();
+    let c = Client::build(&spec(), base, &endpoints()).await.unwrap();
     c.validate().await.unwrap();
-    let creds = c.credentials.provide_credentials().await.unwrap();
+    let creds = c.credentials().await.unwrap();
     assert!(creds.session_token().is_some() && creds.expiry().is_some());
-    let name = unique("irsa");
-    create(&c, &name, "via web identity", &[]).await;
+    let name = unique("aws-irsa");
+    create(&name, "via web identity", &[]);
     assert_eq!(c.get_secret(&r(&name)).await.unwrap(), b"via web identity");
 }

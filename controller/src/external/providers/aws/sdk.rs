@@ -1,0 +1,163 @@
+//! The Secrets Manager calls every read goes through: [`Sdk::fetch`] (with ESO's
+//! per-reconcile memo) and [`sdk_error`], which turns a failed call into a [`ProviderError`].
+//! `find` uses the SDK client directly for its listing and batch calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use zeroize::Zeroizing;
+
+use super::super::request::ProviderError;
+use super::value::{Payload, Version, tags_json};
+
+/// The SDK client of one store and the values fetched through it.
+pub(super) struct Sdk {
+    pub(super) sm: aws_sdk_secretsmanager::Client,
+    /// `key#version#SECRET|TAG` → payload, so several `data[]` entries reading one secret make
+    /// one call (ESO's `fetch` cache; it lives as long as the client).
+    memo: Mutex<HashMap<String, Arc<Payload>>>,
+}
+
+impl Sdk {
+    pub(super) fn new(sm: aws_sdk_secretsmanager::Client) -> Sdk {
+        Sdk {
+            sm,
+            memo: Mutex::default(),
+        }
+    }
+
+    /// `GetSecretValue` (or `DescribeSecret` for metadata) of `key`, once per client.
+    pub(super) async fn fetch(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        metadata: bool,
+    ) -> Result<Arc<Payload>, ProviderError> {
+        let memo_key = format!(
+            "{key}#{}#{}",
+            version.filter(|v| !v.is_empty()).unwrap_or("AWSCURRENT"),
+            if metadata { "TAG" } else { "SECRET" }
+        );
+        if let Some(hit) = self.memo.lock().unwrap().get(&memo_key) {
+            return Ok(hit.clone());
+        }
+        let payload = if metadata {
+            let out = self
+                .sm
+                .describe_secret()
+                .secret_id(key)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSecret", key, &e))?;
+            let tags = out
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            Payload {
+                string: Some(Zeroizing::new(tags_json(tags))),
+                binary: None,
+            }
+        } else {
+            let request = self.sm.get_secret_value().secret_id(key);
+            let request = match Version::of(version) {
+                Version::Stage(stage) => request.version_stage(stage),
+                Version::Id(id) => request.version_id(id),
+            };
+            let out = request
+                .send()
+                .await
+                .map_err(|e| sdk_error("GetSecretValue", key, &e))?;
+            Payload {
+                string: out.secret_string.map(Zeroizing::new),
+                binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
+            }
+        };
+        let payload = Arc::new(payload);
+        self.memo.lock().unwrap().insert(memo_key, payload.clone());
+        Ok(payload)
+    }
+}
+
+/// How a failed call counts for the reconciler.
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    /// The secret does not exist or is scheduled for deletion: ESO's `NoSecretErr`.
+    Missing,
+    /// Anything else, retried with backoff.
+    Failed,
+}
+
+/// ESO's `NoSecretErr` cases; an `InvalidRequestException` is what AWS returns for a secret
+/// pending deletion, ESO checks `InvalidParameterException`: both count. AWS says "was marked
+/// for deletion", moto "currently marked deleted".
+fn classify(code: Option<&str>, message: Option<&str>) -> Class {
+    let deleting =
+        message.is_some_and(|m| m.contains("marked for deletion") || m.contains("marked deleted"));
+    match code {
+        Some("ResourceNotFoundException") => Class::Missing,
+        Some("InvalidRequestException" | "InvalidParameterException") if deleting => Class::Missing,
+        _ => Class::Failed,
+    }
+}
+
+/// A provider error for a failed SDK call on `key`: the AWS code and message (never a
+/// value), or the whole error chain for transport and credential failures.
+pub(super) fn sdk_error<E>(op: &str, key: &str, e: &E) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (classify(e.code(), e.message()), e.code()) {
+        (Class::Missing, _) => ProviderError::NotFound(format!(
+            "secret {key} does not exist in AWS Secrets Manager or is marked for deletion ({op}: {})",
+            e.message().unwrap_or_default()
+        )),
+        (Class::Failed, Some(code)) => ProviderError::Failed(format!(
+            "{op} {key}: {code}: {}",
+            e.message().unwrap_or_default()
+        )),
+        (Class::Failed, None) => {
+            ProviderError::Failed(format!("{op} {key}: {}", DisplayErrorContext(e)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_deleted_secrets_are_not_found_everything_else_failed() {
+        assert_eq!(
+            classify(Some("ResourceNotFoundException"), None),
+            Class::Missing
+        );
+        let deleting = Some(
+            "You can't perform this operation on the secret because it was marked for deletion.",
+        );
+        assert_eq!(
+            classify(Some("InvalidRequestException"), deleting),
+            Class::Missing
+        );
+        assert_eq!(
+            classify(Some("InvalidParameterException"), deleting),
+            Class::Missing
+        );
+        let moto =
+            Some("You tried to perform the operation on a secret that's currently marked deleted.");
+        assert_eq!(
+            classify(Some("InvalidRequestException"), moto),
+            Class::Missing
+        );
+        assert_eq!(
+            classify(Some("InvalidRequestException"), Some("other")),
+            Class::Failed
+        );
+        assert_eq!(
+            classify(Some("ThrottlingException"), deleting),
+            Class::Failed
+        );
+        assert_eq!(classify(Some("AccessDeniedException"), None), Class::Failed);
+        assert_eq!(classify(None, None), Class::Failed);
+    }
+}
