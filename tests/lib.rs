@@ -29,6 +29,12 @@ pub fn controller_bin() -> &'static Path {
     BIN.get_or_init(|| build("sealbox-controller", "sealbox-controller"))
 }
 
+/// Builds the `crdgen` binary (it prints the CRDs) once per test run.
+pub fn crdgen_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build("sealbox-controller", "crdgen"))
+}
+
 fn build(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)

@@ -140,8 +140,9 @@ fn the_controller_unseals_what_the_cli_sealed_with_its_fetched_cert() {
     // An unowned Secret of the same name is left alone.
     cluster.create(
         SECRETS,
+        // The sealed Secret's own type: the API server refuses to change a Secret's type.
         &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mine"},
-                "data": {"password": "b3JpZ2luYWw="}}),
+                "type": "kubernetes.io/basic-auth", "data": {"password": "b3JpZ2luYWw="}}),
     );
     cluster.create(
         SS,
@@ -176,7 +177,7 @@ fn the_controller_unseals_what_the_cli_sealed_with_its_fetched_cert() {
         SECRETS,
         &json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": "merged", "annotations": {"sealedsecrets.bitnami.com/patch": "true"}},
-                "data": {"extra": "a2VwdA=="}}),
+                "type": "kubernetes.io/basic-auth", "data": {"extra": "a2VwdA==", "username": "dXNlcg=="}}),
     );
     cluster.create(
         SS,

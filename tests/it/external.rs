@@ -7,7 +7,7 @@ use std::process::Command;
 use sealbox_crypto::sealed::decode_base64;
 use sealbox_tests::cluster::{Cluster, Controller, wait_for};
 use sealbox_tests::servers::{Bao, Moto, unique};
-use sealbox_tests::{Env, controller_bin};
+use sealbox_tests::{Env, crdgen_bin};
 use serde_json::{Value, json};
 
 const ES: &str = "/apis/external-secrets.io/v1/namespaces/default/externalsecrets";
@@ -17,8 +17,7 @@ const SECRETS: &str = "/api/v1/namespaces/default/secrets";
 
 /// An emulator serving the CRDs exactly as `crdgen` prints them.
 fn cluster(env: &Env, name: &str) -> Cluster {
-    let crdgen = controller_bin().with_file_name("crdgen");
-    let out = Command::new(&crdgen).output().expect("run crdgen");
+    let out = Command::new(crdgen_bin()).output().expect("run crdgen");
     assert!(out.status.success(), "crdgen failed");
     let crds = env.path("crds.yaml");
     std::fs::write(&crds, &out.stdout).unwrap();

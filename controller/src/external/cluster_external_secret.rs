@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::status;
 use super::stores::selector_matches;
+use super::triggers;
 use crate::crd::external::cluster_external_secret::{
     ClusterExternalSecretStatus, NamespaceFailure,
 };
@@ -68,8 +69,8 @@ pub fn selected(
 /// Runs the reconciler until `shutdown`.
 pub async fn run(client: Client, shutdown: Shutdown) -> anyhow::Result<()> {
     let api: Api<ClusterExternalSecret> = Api::all(client.clone());
-    let controller = Controller::new(api, watcher::Config::default());
-    let store = controller.store();
+    let (trigger, store) = triggers::watch(api);
+    let controller = Controller::for_stream(trigger, store.clone());
     controller
         .watches(
             Api::<Namespace>::all(client.clone()),
@@ -81,6 +82,10 @@ pub async fn run(client: Client, shutdown: Shutdown) -> anyhow::Result<()> {
                     .map(|ces| ObjectRef::from_obj(&*ces))
                     .collect::<Vec<_>>()
             },
+        )
+        .owns(
+            Api::<ExternalSecret>::all(client.clone()),
+            watcher::Config::default(),
         )
         .graceful_shutdown_on(shutdown.wait())
         .run(
@@ -120,6 +125,11 @@ async fn reconcile(
 ) -> Result<Action, kube::Error> {
     let api: Api<ClusterExternalSecret> = Api::all((*client).clone());
     let name = ces.name_any();
+    let namespaces = Api::<Namespace>::all((*client).clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    release_namespaces(&client, &name, &namespaces).await?;
     if ces.metadata.deletion_timestamp.is_some() {
         if ces.finalizers().iter().any(|f| f == FINALIZER) {
             let kept: Vec<&String> = ces
@@ -150,15 +160,18 @@ async fn reconcile(
             }
         }
     }
-    let namespaces = Api::<Namespace>::all((*client).clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
     let targets = match selected(&ces, &namespaces) {
         Ok(t) => t,
         Err(e) => {
+            // As ESO: a selector that cannot be evaluated changes nothing (no child is
+            // deleted because nothing matched); the status says why.
             failed.insert("unknown".into(), e);
-            Vec::new()
+            let status = ClusterExternalSecretStatus {
+                failed_namespaces: failures(&failed),
+                ..previous.clone()
+            };
+            write_status(&api, &ces, status, false).await?;
+            return Ok(Action::requeue(Duration::from_secs(60)));
         }
     };
     for ns in &previous.provisioned_namespaces {
@@ -228,45 +241,13 @@ async fn reconcile(
             }
         }
     }
-    let mut new_status = ClusterExternalSecretStatus {
+    let new_status = ClusterExternalSecretStatus {
         external_secret_name: Some(es_name),
         provisioned_namespaces: provisioned,
-        failed_namespaces: failed
-            .iter()
-            .map(|(ns, why)| NamespaceFailure {
-                namespace: ns.clone(),
-                reason: Some(why.clone()),
-            })
-            .collect(),
+        failed_namespaces: failures(&failed),
         conditions: previous.conditions.clone(),
     };
-    let now = k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    let message = if failed.is_empty() {
-        ""
-    } else {
-        "one or more namespaces failed"
-    };
-    status::set_ready(
-        &mut new_status.conditions,
-        failed.is_empty(),
-        "",
-        message,
-        &now,
-    );
-    for c in &mut new_status.conditions {
-        if c.type_ == "Ready" {
-            c.reason = None;
-            c.message = Some(message.to_owned()).filter(|m| !m.is_empty());
-        }
-    }
-    if ces.status.as_ref() != Some(&new_status) {
-        let patch = json!({"status": new_status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-    }
+    write_status(&api, &ces, new_status, failed.is_empty()).await?;
     let every = ces
         .spec
         .refresh_time
@@ -275,6 +256,78 @@ async fn reconcile(
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(3600));
     Ok(Action::requeue(every))
+}
+
+fn failures(failed: &BTreeMap<String, String>) -> Vec<NamespaceFailure> {
+    failed
+        .iter()
+        .map(|(ns, why)| NamespaceFailure {
+            namespace: ns.clone(),
+            reason: Some(why.clone()),
+        })
+        .collect()
+}
+
+/// ESO's `Ready` condition of a ClusterExternalSecret: no reason; a message only on failure.
+async fn write_status(
+    api: &Api<ClusterExternalSecret>,
+    ces: &ClusterExternalSecret,
+    mut status: ClusterExternalSecretStatus,
+    ok: bool,
+) -> Result<(), kube::Error> {
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let message = if ok {
+        ""
+    } else {
+        "one or more namespaces failed"
+    };
+    status::set_ready(&mut status.conditions, ok, "", message, &now);
+    for c in &mut status.conditions {
+        if c.type_ == "Ready" {
+            c.reason = None;
+            c.message = Some(message.to_owned()).filter(|m| !m.is_empty());
+        }
+    }
+    if ces.status.as_ref() != Some(&status) {
+        let patch = json!({ "status": status });
+        api.patch_status(
+            &ces.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// ESO puts a finalizer per ClusterExternalSecret on each Namespace it provisions
+/// (`externalsecrets.external-secrets.io/ces-<name>`) and removes it itself. sealbox adds none,
+/// so any it finds is ESO's and is removed, or deleting those namespaces would hang once ESO
+/// is gone.
+async fn release_namespaces(
+    client: &Client,
+    ces_name: &str,
+    namespaces: &[Namespace],
+) -> Result<(), kube::Error> {
+    let eso = format!("externalsecrets.external-secrets.io/ces-{ces_name}");
+    let api: Api<Namespace> = Api::all(client.clone());
+    for ns in namespaces {
+        let finalizers = ns.finalizers();
+        if finalizers.contains(&eso) {
+            let kept: Vec<&String> = finalizers.iter().filter(|f| **f != eso).collect();
+            let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": ns.metadata.resource_version}});
+            api.patch(
+                &ns.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

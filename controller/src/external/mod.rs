@@ -11,6 +11,7 @@
 //!   (creation and deletion policies), [`templating`] and [`target`] (the Secret to write),
 //!   [`status`] (conditions), [`hash`] (ESO's data-hash, created-by, syncedResourceVersion),
 //!   [`property`] (gjson paths and Go's JSON value formatting);
+//! - what wakes a reconciler (user changes, not status writes): [`triggers`];
 //! - reporting: [`metrics`] with ESO's names, Events through `crate::events`;
 //! - fanning one ExternalSecret out to namespaces: [`cluster_external_secret`].
 //!
@@ -44,6 +45,7 @@ pub mod store_reconciler;
 pub mod stores;
 pub mod target;
 pub mod templating;
+pub mod triggers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,7 +21,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-use super::fetch::{self, FetchError};
+use super::fetch;
 use super::hash::{
     LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, synced_resource_version,
 };
@@ -32,6 +32,7 @@ use super::status::{self, message, reason};
 use super::stores::{Kind, Stores};
 use super::target::{self, Owner, Spec, TargetError};
 use super::templating::{self, Sources};
+use super::triggers;
 use crate::crd::external::{ExternalSecret, ExternalSecretStatus};
 use crate::events::{Kind as EventKind, Recorder};
 use crate::flags::go_duration;
@@ -100,8 +101,8 @@ pub async fn run(
         ),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
-    let controller = Controller::new(es_api, watcher::Config::default());
-    let store = controller.store();
+    let (trigger, store) = triggers::watch(es_api);
+    let controller = Controller::for_stream(trigger, store.clone());
     // Only managed Secrets are watched (not every Secret in the cluster): an edited or deleted
     // target re-enqueues the ExternalSecrets that target it, which is how drift is repaired.
     let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED}=true"));
@@ -264,7 +265,12 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     }
 
     let refs = fetch::store_refs(&es.spec);
-    if !ctx.cluster_stores && refs.iter().any(|(k, _)| *k == Kind::Cluster) {
+    let uses_cluster_store = es
+        .spec
+        .secret_store_ref
+        .as_ref()
+        .is_some_and(|r| Kind::of(r) == Ok(Kind::Cluster));
+    if !ctx.cluster_stores && uses_cluster_store {
         debug!(
             "skipping {}/{}: the ClusterSecretStore reconciler is off",
             run.ns, run.name
@@ -360,10 +366,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
             )
             .await?;
-            return match e {
-                FetchError::Spec(_) => Ok(Action::await_change()),
-                _ => Err(Error::Reported(e.to_string())),
-            };
+            // Retried with backoff, as ESO does: a key the provider lacks today, a value that
+            // is not base64 yet, may be fixed at the provider without touching this object.
+            return Err(Error::Reported(e.to_string()));
         }
     };
     for missing in &fetched.missing {
@@ -401,7 +406,22 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
-    let rendered = match &target.template {
+    let action = policy::write_action(creation, existing.is_some());
+    match action {
+        WriteAction::Nothing => {
+            run.done(reason::SYNCED, message::SYNCED, &version).await?;
+            return Ok(requeue_from_now(interval));
+        }
+        WriteAction::WaitForTarget => {
+            run.done(reason::MISSING, message::MISSING, &version)
+                .await?;
+            return Ok(requeue_from_now(interval));
+        }
+        WriteAction::Create | WriteAction::Update => {}
+    }
+    // ESO renders the template only for a Secret it will create or may change.
+    let immutable_target = existing.as_ref().is_some_and(|s| s.immutable == Some(true));
+    let rendered = match target.template.as_ref().filter(|_| !immutable_target) {
         None => None,
         Some(template) => {
             let sources = template_sources(&run, template).await?;
@@ -413,7 +433,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                         run.ns, run.name
                     );
                     run.failed(message::UPDATE, &e).await?;
-                    return Ok(Action::await_change());
+                    // Retried: a templateFrom source or a provider key may appear later.
+                    return Err(Error::Reported(e));
                 }
             }
         }
@@ -450,13 +471,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         field_manager: Some(manager.clone()),
         ..PostParams::default()
     };
-    match policy::write_action(creation, existing.is_some()) {
-        WriteAction::Nothing => {}
-        WriteAction::WaitForTarget => {
-            run.done(reason::MISSING, message::MISSING, &version)
-                .await?;
-            return Ok(requeue_from_now(interval));
-        }
+    match action {
+        WriteAction::Nothing | WriteAction::WaitForTarget => {}
         WriteAction::Create => {
             if creation.owns_target()
                 && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
@@ -476,7 +492,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 Err(e) => {
                     run.failed(
                         message::UPDATE,
-                        &format!("Secret {}/{secret_name}: {e}", run.ns),
+                        &format!("Secret {}/{secret_name}: {}", run.ns, redacted(&e)),
                     )
                     .await?;
                     return Err(e.into());
@@ -506,7 +522,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                     Err(e) => {
                         run.failed(
                             message::UPDATE,
-                            &format!("Secret {}/{secret_name}: {e}", run.ns),
+                            &format!("Secret {}/{secret_name}: {}", run.ns, redacted(&e)),
                         )
                         .await?;
                         return Err(e.into());
@@ -538,6 +554,17 @@ fn requeue_from_now(interval: Duration) -> Action {
     } else {
         Action::requeue(interval)
     }
+}
+
+/// An API error as text, without the values the API server quotes back: a 422 names the
+/// rejected value (`Invalid value: "…"`), which may be a secret a template rendered.
+fn redacted(e: &kube::Error) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"Invalid value: "(?:[^"\\]|\\.)*""#).expect("a valid pattern")
+    });
+    QUOTED
+        .replace_all(&e.to_string(), "Invalid value: (not shown)")
+        .into_owned()
 }
 
 fn is_conflict(e: &kube::Error) -> bool {

@@ -10,7 +10,6 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Api, Client as Kube, Resource, ResourceExt};
 use serde_json::json;
 
@@ -19,6 +18,7 @@ use super::providers::{Client, ProviderError};
 use super::refs::{Refs, StoreScope};
 use super::status::{self, message, reason};
 use super::stores::class_matches;
+use super::triggers;
 use crate::crd::external::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 use crate::events::{Kind as EventKind, Recorder};
 use crate::flags::go_duration;
@@ -109,7 +109,8 @@ pub async fn run(
     };
     let namespaced = async {
         if kinds.namespaced {
-            Controller::new(stores, watcher::Config::default())
+            let (trigger, store) = triggers::watch(stores);
+            Controller::for_stream(trigger, store)
                 .graceful_shutdown_on(shutdown.clone().wait())
                 .run(reconcile_namespaced, error_policy, ctx.clone())
                 .for_each(|_| futures::future::ready(()))
@@ -118,14 +119,13 @@ pub async fn run(
     };
     let cluster = async {
         if kinds.cluster {
-            Controller::new(
-                Api::<ClusterSecretStore>::all(ctx.client.clone()),
-                watcher::Config::default(),
-            )
-            .graceful_shutdown_on(shutdown.clone().wait())
-            .run(reconcile_cluster, error_policy, ctx.clone())
-            .for_each(|_| futures::future::ready(()))
-            .await;
+            let (trigger, store) =
+                triggers::watch(Api::<ClusterSecretStore>::all(ctx.client.clone()));
+            Controller::for_stream(trigger, store)
+                .graceful_shutdown_on(shutdown.clone().wait())
+                .run(reconcile_cluster, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(()))
+                .await;
         }
     };
     futures::join!(namespaced, cluster);
