@@ -147,6 +147,19 @@ pub fn field_manager(es_name: &str) -> String {
     }
 }
 
+/// The field manager ESO looks up when it prunes the labels and annotations an ExternalSecret
+/// wrote before (`templating/parser.go`): it switches to the `sha3/` form only when the *name*
+/// is longer than 63 bytes, unlike [`field_manager`]. For names of 28 to 63 bytes ESO thus
+/// looks for a manager that never wrote anything and prunes no label or annotation; sealbox
+/// does the same, so a Secret ESO left is not rewritten by the switch.
+pub fn metadata_field_manager(es_name: &str) -> String {
+    if es_name.len() > FIELD_MANAGER_MAX {
+        format!("{FIELD_MANAGER_PREFIX}sha3/{}", object_hash_str(es_name))
+    } else {
+        format!("{FIELD_MANAGER_PREFIX}{es_name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +306,18 @@ mod tests {
             "externalsecrets.external-secrets.io/sha3/\
              52a6f48b37cd3535ef771a530c08d9cc4b78350ccdd33f2405e22ebb"
         );
+    }
+
+    #[test]
+    fn labels_are_looked_up_under_the_manager_esos_parser_uses() {
+        let medium = "a".repeat(40);
+        assert!(field_manager(&medium).contains("/sha3/"));
+        assert_eq!(
+            metadata_field_manager(&medium),
+            format!("externalsecrets.external-secrets.io/{medium}")
+        );
+        let long = "b".repeat(64);
+        assert_eq!(metadata_field_manager(&long), field_manager(&long));
+        assert_eq!(metadata_field_manager("db"), field_manager("db"));
     }
 }

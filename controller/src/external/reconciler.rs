@@ -23,7 +23,8 @@ use tracing::{debug, info, warn};
 
 use super::fetch;
 use super::hash::{
-    LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, synced_resource_version,
+    LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, metadata_field_manager,
+    synced_resource_version,
 };
 use super::metrics::Metrics;
 use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, WriteAction};
@@ -357,6 +358,16 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         return Ok(requeue());
     }
 
+    if es.spec.sync_windows.is_some() {
+        // Said at every refresh (at most once per interval), so nobody relies on a freeze
+        // window sealbox does not honour yet.
+        run.event(
+            EventKind::Warning,
+            "SyncWindowsUnsupported",
+            "spec.syncWindows is not supported by sealbox yet: this refresh was not gated by it",
+        )
+        .await;
+    }
     let mut stores = stores;
     let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion).await {
         Ok(f) => f,
@@ -440,6 +451,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         }
     };
     let manager = field_manager(&run.name);
+    let metadata_manager = metadata_field_manager(&run.name);
     let owner = Owner {
         name: &run.name,
         namespace: &run.ns,
@@ -447,6 +459,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         labels: es.metadata.labels.as_ref().unwrap_or(&EMPTY),
         annotations: es.metadata.annotations.as_ref().unwrap_or(&EMPTY),
         field_manager: &manager,
+        metadata_manager: &metadata_manager,
     };
     let spec = Spec {
         target_name: &secret_name,
@@ -459,6 +472,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         Err(e) => {
             let generic = match e {
                 TargetError::Immutable => message::IMMUTABLE,
+                TargetError::ControlledByOther(_) => message::OWNERSHIP,
                 _ => message::OWNED,
             };
             run.failed(generic, &format!("Secret {}/{secret_name}: {e}", run.ns))

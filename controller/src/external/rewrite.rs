@@ -41,7 +41,7 @@ impl Step {
     }
 }
 
-/// Applies the steps to the keys of `map`. Two keys renamed to one are an error naming both.
+/// Applies the steps to the keys of `map` (keys renamed to one: the last in key order wins).
 pub fn apply(
     steps: &[Rewrite],
     map: BTreeMap<String, Vec<u8>>,
@@ -50,17 +50,10 @@ pub fn apply(
     for (i, step) in steps.iter().enumerate() {
         let at = format!("rewrite[{i}]");
         let step = Step::compile(step, &at)?;
+        // As ESO (`RewriteRegexp`): two keys renamed to one keep the later key's value.
         let mut renamed = BTreeMap::new();
-        let mut from: BTreeMap<String, String> = BTreeMap::new();
         for (key, value) in map {
-            let new = step.rename(&key, &at)?;
-            if let Some(first) = from.get(&new) {
-                return Err(format!(
-                    "{at} renames both {first:?} and {key:?} to {new:?}: make the rewrite keep them apart"
-                ));
-            }
-            from.insert(new.clone(), key);
-            renamed.insert(new, value);
+            renamed.insert(step.rename(&key, &at)?, value);
         }
         map = renamed;
     }
@@ -108,9 +101,14 @@ mod tests {
     }
 
     #[test]
-    fn collisions_and_bad_steps_are_errors() {
-        let err = apply(&[regexp(".*", "same")], map(&["a", "b"])).unwrap_err();
-        assert!(err.contains("\"a\"") && err.contains("\"b\""), "{err}");
+    fn collisions_keep_the_last_key_and_bad_steps_are_errors() {
+        let mut two = map(&["a", "b"]);
+        two.insert("b".into(), b"from-b".to_vec());
+        let out = apply(&[regexp("^.*$", "same")], two).unwrap();
+        assert_eq!(
+            out,
+            BTreeMap::from([("same".to_owned(), b"from-b".to_vec())])
+        );
         let err = apply(&[regexp("(", "x")], map(&["a"])).unwrap_err();
         assert!(err.contains("rewrite[0].regexp.source"), "{err}");
         let err = apply(&[Rewrite::default()], map(&["a"])).unwrap_err();

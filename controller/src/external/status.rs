@@ -27,6 +27,7 @@ pub mod message {
     pub const UPDATE: &str = "could not update secret";
     pub const IMMUTABLE: &str = "could not update secret, target is immutable";
     pub const OWNED: &str = "target is owned by another ExternalSecret";
+    pub const OWNERSHIP: &str = "failed to take ownership of target secret";
     pub const DELETE: &str = "could not delete secret";
     pub const ORPHANS: &str = "could not delete orphaned secrets";
     pub const STORE_VALID: &str = "store validated";

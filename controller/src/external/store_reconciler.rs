@@ -24,6 +24,9 @@ use crate::events::{Kind as EventKind, Recorder};
 use crate::flags::go_duration;
 use crate::supervisor::Shutdown;
 
+/// ESO's finalizer on stores used by PushSecrets with `deletionPolicy: Delete`.
+pub const PUSH_FINALIZER: &str = "secretstore.externalsecrets.io/finalizer";
+
 /// What the store reconcilers share.
 pub struct Context {
     pub client: Kube,
@@ -187,6 +190,19 @@ where
     if !class_matches(spec.controller.as_deref(), &ctx.class) {
         return Ok(Action::await_change());
     }
+    // ESO holds a store with this finalizer while its PushSecrets may delete remote secrets;
+    // sealbox has no PushSecrets, so it lets a deleted store go.
+    if store.meta().deletion_timestamp.is_some() {
+        let finalizers = store.meta().finalizers.clone().unwrap_or_default();
+        if finalizers.iter().any(|f| f == PUSH_FINALIZER) {
+            let kept: Vec<&String> = finalizers.iter().filter(|f| *f != PUSH_FINALIZER).collect();
+            let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": store.meta().resource_version}});
+            let name = store.meta().name.clone().unwrap_or_default();
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+        return Ok(Action::await_change());
+    }
     let cluster = matches!(scope, StoreScope::Cluster { .. });
     let name = store.meta().name.clone().unwrap_or_default();
     let ns = store.meta().namespace.clone().unwrap_or_default();
@@ -203,7 +219,8 @@ where
         outcome.message,
         &now,
     );
-    status.capabilities = Some("ReadOnly".into());
+    // What ESO's AWS and Vault providers report (they can also push, which sealbox does not).
+    status.capabilities = Some("ReadWrite".into());
     ctx.metrics
         .store_condition(cluster, &ns, &name, outcome.ready);
     if current != Some(&status) {

@@ -138,7 +138,8 @@ impl<'a> Stores<'a> {
                     }
                 })
             })?;
-        if kind == Kind::Cluster {
+        // The namespace is read only when there are conditions to check it against.
+        if kind == Kind::Cluster && !spec.conditions.is_empty() {
             let ns: Namespace = Api::<Namespace>::all(self.kube.clone())
                 .get(self.namespace)
                 .await

@@ -26,8 +26,11 @@ pub struct Owner<'a> {
     pub uid: &'a str,
     pub labels: &'a BTreeMap<String, String>,
     pub annotations: &'a BTreeMap<String, String>,
-    /// ESO's field manager name for this ExternalSecret (`hash::field_manager`).
+    /// ESO's field manager name for this ExternalSecret (`hash::field_manager`): writes and
+    /// the data keys written before.
     pub field_manager: &'a str,
+    /// The manager ESO looks up for labels and annotations (`hash::metadata_field_manager`).
+    pub metadata_manager: &'a str,
 }
 
 /// What the template produced (empty when the ExternalSecret has no template).
@@ -61,6 +64,10 @@ pub enum TargetError {
     /// Another ExternalSecret controls the Secret (ESO's `ErrSecretIsOwned`).
     #[error("target is owned by another ExternalSecret: {0}")]
     OwnedByAnother(String),
+    /// Another kind of object controls the Secret, so this ExternalSecret cannot own it
+    /// (ESO's `ErrSecretSetCtrlRef`).
+    #[error("failed to take ownership of target secret: it is controlled by {0}")]
+    ControlledByOther(String),
     /// The Secret is immutable and its data would change.
     #[error("could not update secret, target is immutable")]
     Immutable,
@@ -165,16 +172,17 @@ fn apply_template(
     provider_data: &BTreeMap<String, Vec<u8>>,
 ) {
     let before = managed_keys(&secret.metadata, owner.field_manager);
+    let before_meta = managed_keys(&secret.metadata, owner.metadata_manager);
     let data = secret.data.get_or_insert_default();
     for key in &before.data {
         data.remove(key);
     }
     let labels = secret.metadata.labels.get_or_insert_default();
-    for key in &before.labels {
+    for key in &before_meta.labels {
         labels.remove(key);
     }
     let annotations = secret.metadata.annotations.get_or_insert_default();
-    for key in &before.annotations {
+    for key in &before_meta.annotations {
         annotations.remove(key);
     }
     match spec.template {
@@ -230,26 +238,39 @@ fn apply_ownership(
     let refs = secret.metadata.owner_references.get_or_insert_default();
     if let Some(other) = refs
         .iter()
-        .find(|r| r.controller == Some(true) && r.kind == "ExternalSecret" && r.uid != owner.uid)
+        .find(|r| r.controller == Some(true) && r.uid != owner.uid)
     {
-        return Err(TargetError::OwnedByAnother(other.name.clone()));
+        if other.kind == "ExternalSecret" {
+            return Err(TargetError::OwnedByAnother(other.name.clone()));
+        }
+        if creation == CreationPolicy::Owner {
+            return Err(TargetError::ControlledByOther(format!(
+                "{} {}",
+                other.kind, other.name
+            )));
+        }
     }
-    refs.retain(|r| !(r.kind == "ExternalSecret" && r.uid == owner.uid));
     let labels = secret.metadata.labels.get_or_insert_default();
     if creation == CreationPolicy::Owner {
-        refs.push(OwnerReference {
+        let ours = OwnerReference {
             api_version: "external-secrets.io/v1".into(),
             kind: "ExternalSecret".into(),
             name: owner.name.into(),
             uid: owner.uid.into(),
             controller: Some(true),
             block_owner_deletion: Some(true),
-        });
+        };
+        // Updated where it is (as controller-runtime does), so the list's order is kept.
+        match refs.iter_mut().find(|r| r.uid == owner.uid) {
+            Some(existing) => *existing = ours,
+            None => refs.push(ours),
+        }
         labels.insert(
             LABEL_CREATED_BY.into(),
             created_by(owner.namespace, owner.name),
         );
     } else {
+        refs.retain(|r| !(r.kind == "ExternalSecret" && r.uid == owner.uid));
         labels.remove(LABEL_CREATED_BY);
     }
     if refs.is_empty() {
@@ -296,6 +317,7 @@ mod tests {
             labels,
             annotations,
             field_manager: "externalsecrets.external-secrets.io/my-es",
+            metadata_manager: "externalsecrets.external-secrets.io/my-es",
         }
     }
 
@@ -443,6 +465,72 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, TargetError::OwnedByAnother("other".into()));
+    }
+
+    #[test]
+    fn a_secret_controlled_by_another_kind_cannot_be_owned_but_can_be_merged() {
+        let none = BTreeMap::new();
+        let existing = Secret {
+            metadata: ObjectMeta {
+                uid: Some("s-1".into()),
+                owner_references: Some(vec![OwnerReference {
+                    kind: "SealedSecret".into(),
+                    name: "sealed".into(),
+                    uid: "uid-9".into(),
+                    controller: Some(true),
+                    ..OwnerReference::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        };
+        let o = owner(&none, &none);
+        let err = desired(
+            Some(&existing),
+            &o,
+            &spec(CreationPolicy::Owner),
+            &data(&[("k", "v")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            TargetError::ControlledByOther("SealedSecret sealed".into())
+        );
+        let merged = desired(
+            Some(&existing),
+            &o,
+            &spec(CreationPolicy::Merge),
+            &data(&[("k", "v")]),
+        )
+        .unwrap();
+        assert_eq!(merged.metadata.owner_references.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn our_owner_reference_keeps_its_place() {
+        let none = BTreeMap::new();
+        let o = owner(&none, &none);
+        let mut first =
+            desired(None, &o, &spec(CreationPolicy::Owner), &data(&[("k", "v")])).unwrap();
+        first
+            .metadata
+            .owner_references
+            .as_mut()
+            .unwrap()
+            .push(OwnerReference {
+                kind: "Application".into(),
+                name: "argo".into(),
+                uid: "uid-7".into(),
+                ..OwnerReference::default()
+            });
+        let again = desired(
+            Some(&first),
+            &o,
+            &spec(CreationPolicy::Owner),
+            &data(&[("k", "v")]),
+        )
+        .unwrap();
+        assert!(!needs_write(&first, &again));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn render(
                         put(&mut out, target, &item.key, value)?;
                     }
                     "KeysAndValues" => {
-                        keys_and_values(&mut out, target, &item.key, text, &context)?
+                        keys_and_values(&mut out, target, &item.key, text, &context, decoding)?
                     }
                     other => {
                         return Err(format!(
@@ -128,7 +128,7 @@ pub fn render(
             )?;
         }
         if let Some(literal) = &from.literal {
-            keys_and_values(&mut out, target, "literal", literal, &context)?;
+            keys_and_values(&mut out, target, "literal", literal, &context, decoding)?;
         }
     }
     for (key, text) in &template.data {
@@ -191,6 +191,7 @@ fn keys_and_values(
     name: &str,
     text: &str,
     context: &Value,
+    decoding: Decoding,
 ) -> Result<(), String> {
     let rendered = execute(name, text, context)?;
     let rendered = String::from_utf8(rendered)
@@ -199,7 +200,9 @@ fn keys_and_values(
         format!("template {name:?} must render a YAML map of keys to string values (KeysAndValues)")
     })?;
     for (key, value) in map {
-        put(out, target, &key, value.into_bytes())?;
+        // ESO decodes each value with `valuesDecodingStrategy` here too.
+        let value = keys::decode(&key, value.as_bytes(), decoding).map_err(|e| e.to_string())?;
+        put(out, target, &key, value)?;
     }
     Ok(())
 }
