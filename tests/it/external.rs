@@ -957,18 +957,7 @@ fn aws_roles_and_web_identity_credentials() {
         "CreateSecret",
         &json!({"Name": name, "SecretString": "role-value"}),
     );
-    cluster.create(
-        SECRETS,
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
-                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
-    );
-    cluster.create(
-        "/api/v1/namespaces/default/serviceaccounts",
-        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
-                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
-    );
-    let creds = json!({"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
-                                     "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}});
+    let creds = aws_credentials(&cluster);
     let stores = [
         (
             "role",
@@ -982,15 +971,7 @@ fn aws_roles_and_web_identity_credentials() {
         ("ambient", json!({})),
     ];
     for (store, extra) in &stores {
-        let mut aws = json!({"service": "SecretsManager", "region": "us-east-1"});
-        aws.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        cluster.create(
-            STORES,
-            &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
-                    "spec": {"provider": {"aws": aws}}}),
-        );
+        aws_store(&cluster, store, extra);
         external_secret(
             &cluster,
             "default",
@@ -1042,18 +1023,7 @@ fn roles_and_web_identity_go_through_sts_and_name_the_field_when_it_fails() {
         "CreateSecret",
         &json!({"Name": name, "SecretString": "static-value"}),
     );
-    cluster.create(
-        SECRETS,
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
-                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
-    );
-    cluster.create(
-        "/api/v1/namespaces/default/serviceaccounts",
-        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
-                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
-    );
-    let creds = json!({"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
-                                     "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}});
+    let creds = aws_credentials(&cluster);
     for (store, extra) in [
         ("static", json!({"auth": creds})),
         (
@@ -1065,15 +1035,7 @@ fn roles_and_web_identity_go_through_sts_and_name_the_field_when_it_fails() {
             json!({"auth": {"jwt": {"serviceAccountRef": {"name": "irsa"}}}}),
         ),
     ] {
-        let mut aws = json!({"service": "SecretsManager", "region": "us-east-1"});
-        aws.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        cluster.create(
-            STORES,
-            &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
-                    "spec": {"provider": {"aws": aws}}}),
-        );
+        aws_store(&cluster, store, &extra);
     }
     external_secret(
         &cluster,
@@ -1104,4 +1066,34 @@ fn roles_and_web_identity_go_through_sts_and_name_the_field_when_it_fails() {
                 .find(|e| e.0 == "InvalidProviderConfig" && e.1.contains(field))
         });
     }
+}
+
+/// A Secret with static AWS keys and a ServiceAccount annotated with a role (as EKS's IRSA
+/// does); returns the `auth.secretRef` block that reads the keys.
+fn aws_credentials(cluster: &Cluster) -> Value {
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds"},
+                "stringData": {"id": "AKIDEXAMPLE", "key": "not-a-real-key"}}),
+    );
+    cluster.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
+    );
+    json!({"secretRef": {"accessKeyIDSecretRef": {"name": "aws-creds", "key": "id"},
+                         "secretAccessKeySecretRef": {"name": "aws-creds", "key": "key"}}})
+}
+
+/// A Secrets Manager SecretStore in us-east-1 with `extra` provider fields.
+fn aws_store(cluster: &Cluster, name: &str, extra: &Value) {
+    let mut aws = json!({"service": "SecretsManager", "region": "us-east-1"});
+    aws.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name},
+                "spec": {"provider": {"aws": aws}}}),
+    );
 }

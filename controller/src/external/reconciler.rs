@@ -31,7 +31,7 @@ use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, Write
 use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
 use super::status::{self, message, reason};
 use super::stores::{Kind, Stores};
-use super::target::{self, Owner, Spec, TargetError};
+use super::target::{self, Owner, Spec, TargetError, plain_data};
 use super::templating::{self, Sources};
 use super::triggers;
 use crate::crd::external::{ExternalSecret, ExternalSecretStatus};
@@ -485,63 +485,42 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         field_manager: Some(manager.clone()),
         ..PostParams::default()
     };
-    match action {
-        WriteAction::Nothing | WriteAction::WaitForTarget => {}
-        WriteAction::Create => {
-            if creation.owns_target()
-                && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
-            {
-                run.failed(message::ORPHANS, &e.to_string()).await?;
-                return Err(e.into());
-            }
-            match secrets.create(&post, &desired).await {
-                Ok(_) => {
-                    info!(secret = %format!("{}/{secret_name}", run.ns), "secret created");
-                    run.event(EventKind::Normal, "Created", "secret created")
-                        .await;
-                }
-                Err(e) if is_conflict(&e) => {
-                    return Ok(Action::requeue(Duration::from_millis(200)));
-                }
-                Err(e) => {
-                    run.failed(
-                        message::UPDATE,
-                        &format!("Secret {}/{secret_name}: {}", run.ns, redacted(&e)),
-                    )
-                    .await?;
-                    return Err(e.into());
-                }
-            }
+    if creation.owns_target()
+        && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
+    {
+        run.failed(message::ORPHANS, &e.to_string()).await?;
+        return Err(e.into());
+    }
+    // Create, or update when the content differs (ESO's DeepEqual check): a Secret already
+    // as it should be is never written.
+    let write = match (action, existing.as_ref()) {
+        (WriteAction::Create, _) => Some(("Created", "secret created")),
+        (_, Some(before)) if target::needs_write(before, &desired) => {
+            Some(("Updated", "secret updated"))
         }
-        WriteAction::Update => {
-            if creation.owns_target()
-                && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
-            {
-                run.failed(message::ORPHANS, &e.to_string()).await?;
-                return Err(e.into());
+        _ => None,
+    };
+    if let Some((reason, note)) = write {
+        let written = if reason == "Created" {
+            secrets.create(&post, &desired).await
+        } else {
+            secrets.replace(&secret_name, &post, &desired).await
+        };
+        match written {
+            Ok(_) => {
+                info!(secret = %format!("{}/{secret_name}", run.ns), "{note}");
+                run.event(EventKind::Normal, reason, note).await;
             }
-            let before = existing
-                .as_ref()
-                .expect("Update only when the Secret exists");
-            if target::needs_write(before, &desired) {
-                match secrets.replace(&secret_name, &post, &desired).await {
-                    Ok(_) => {
-                        info!(secret = %format!("{}/{secret_name}", run.ns), "secret updated");
-                        run.event(EventKind::Normal, "Updated", "secret updated")
-                            .await;
-                    }
-                    Err(e) if is_conflict(&e) => {
-                        return Ok(Action::requeue(Duration::from_millis(200)));
-                    }
-                    Err(e) => {
-                        run.failed(
-                            message::UPDATE,
-                            &format!("Secret {}/{secret_name}: {}", run.ns, redacted(&e)),
-                        )
-                        .await?;
-                        return Err(e.into());
-                    }
-                }
+            Err(e) if is_conflict(&e) => {
+                return Ok(Action::requeue(Duration::from_millis(200)));
+            }
+            Err(e) => {
+                run.failed(
+                    message::UPDATE,
+                    &format!("Secret {}/{secret_name}: {}", run.ns, redacted(&e)),
+                )
+                .await?;
+                return Err(e.into());
             }
         }
     }
@@ -551,15 +530,6 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
 }
 
 static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-
-fn plain_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
-}
 
 /// After a sync that just happened: the next one is one interval away (none if zero).
 fn requeue_from_now(interval: Duration) -> Action {

@@ -155,7 +155,8 @@ pub fn desired(
     Ok(secret)
 }
 
-fn plain_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+/// A Secret's `data` as plain bytes.
+pub fn plain_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     secret
         .data
         .iter()
