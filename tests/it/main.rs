@@ -2,6 +2,7 @@
 //! which installs the peers (kubesealpy) and exports where they are.
 
 mod aws_provider;
+mod chart;
 mod check;
 mod cluster_access;
 mod controller_e2e;
