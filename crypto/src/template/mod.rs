@@ -90,6 +90,7 @@ mod fmt;
 mod funcs;
 mod json;
 mod lexer;
+mod number;
 mod parser;
 mod value;
 mod yaml;

@@ -3,6 +3,7 @@
 //! pipelines, declarations and assignments. Functions are checked here, as Go does, so an
 //! unknown one fails at parse time.
 
+use super::number;
 use std::collections::BTreeMap;
 
 use super::error::Error;
@@ -696,17 +697,7 @@ fn number(t: &Token) -> Result<Value, String> {
         let f: f64 = lower.parse().map_err(|_| bad())?;
         return Ok(Value::Float(if negative { -f } else { f }));
     }
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
+    let (radix, digits) = number::radix_and_digits(&lower);
     if digits.is_empty() {
         return Err(bad());
     }

@@ -1,5 +1,6 @@
 //! Sprig's defaults, lists, dicts, numbers and type functions, plus the JSON/YAML ones.
 
+use super::super::number;
 use std::collections::BTreeMap;
 
 use super::super::{json, value::Value, yaml};
@@ -315,17 +316,7 @@ fn parse_go_int(s: &str) -> Option<i64> {
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
+    let (radix, digits) = number::radix_and_digits(&lower);
     let digits = if radix == 10 {
         digits.to_string()
     } else {
