@@ -278,7 +278,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         );
         return Ok(Action::await_change());
     }
-    let stores = Stores::new(&ctx.client, &ctx.class, ctx.flood_gate, &run.ns);
+    let mut stores = Stores::new(&ctx.client, &ctx.class, ctx.flood_gate, &run.ns);
     if stores.skips(&refs).await? {
         debug!(
             "skipping {}/{}: a store of another controller class",
@@ -368,7 +368,6 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         )
         .await;
     }
-    let mut stores = stores;
     let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion).await {
         Ok(f) => f,
         Err(e) => {

@@ -68,6 +68,9 @@ pub struct Stores<'a> {
     /// The ExternalSecret's namespace.
     pub namespace: &'a str,
     clients: BTreeMap<(Kind, String), Client>,
+    /// The stores read so far in this reconcile (`None`: it does not exist): the class check
+    /// and the client use one read.
+    read: BTreeMap<(Kind, String), Option<(SecretStoreSpec, SecretStoreStatus)>>,
 }
 
 impl<'a> Stores<'a> {
@@ -78,15 +81,20 @@ impl<'a> Stores<'a> {
             flood_gate,
             namespace,
             clients: BTreeMap::new(),
+            read: BTreeMap::new(),
         }
     }
 
     async fn get(
-        &self,
+        &mut self,
         kind: Kind,
         name: &str,
     ) -> Result<Option<(SecretStoreSpec, SecretStoreStatus)>, kube::Error> {
-        Ok(match kind {
+        let key = (kind, name.to_owned());
+        if let Some(store) = self.read.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = match kind {
             Kind::Namespaced => Api::<SecretStore>::namespaced(self.kube.clone(), self.namespace)
                 .get_opt(name)
                 .await?
@@ -95,12 +103,14 @@ impl<'a> Stores<'a> {
                 .get_opt(name)
                 .await?
                 .map(|s| (s.spec.0, s.status.unwrap_or_default())),
-        })
+        };
+        self.read.insert(key, store.clone());
+        Ok(store)
     }
 
     /// Whether any of `refs` is a store of another controller class (the ExternalSecret is
     /// then left alone, silently, as ESO does). Missing stores do not count.
-    pub async fn skips(&self, refs: &[(Kind, String)]) -> Result<bool, kube::Error> {
+    pub async fn skips(&mut self, refs: &[(Kind, String)]) -> Result<bool, kube::Error> {
         for (kind, name) in refs {
             if let Some((spec, _)) = self.get(*kind, name).await?
                 && !class_matches(spec.controller.as_deref(), self.class)
@@ -121,7 +131,7 @@ impl<'a> Stores<'a> {
         Ok(&self.clients[&key])
     }
 
-    async fn connect(&self, kind: Kind, name: &str) -> Result<Client, StoreError> {
+    async fn connect(&mut self, kind: Kind, name: &str) -> Result<Client, StoreError> {
         let what = format!("{} {name:?}", kind.name());
         let (spec, store_status) = self
             .get(kind, name)
