@@ -456,6 +456,12 @@ impl Controller {
         assert!(sent.success(), "kill -TERM {}", self.pid());
     }
 
+    /// Sends SIGKILL, as a node that dies or the OOM killer does: nothing runs after it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill the controller");
+        self.child.wait().expect("reap the controller");
+    }
+
     /// The exit status, once the process has exited, waiting at most `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;

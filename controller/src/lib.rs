@@ -9,7 +9,8 @@
 //!   and policies): [`external`];
 //! - what every reconciler shares: [`flags`] (Go-style flag values), [`metrics`] (the one
 //!   registry), [`events`] (Kubernetes Events), [`http`] (the API and `/metrics` servers),
-//!   [`supervisor`] (every task watched; graceful shutdown).
+//!   [`supervisor`] (every task watched; graceful shutdown), [`leader`] (with several
+//!   replicas, only the holder of a Lease reconciles).
 //!
 //! The `sealbox-controller` binary wires them together from its flags.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod events;
 pub mod external;
 pub mod flags;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod sealed;
 pub mod supervisor;

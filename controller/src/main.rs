@@ -13,7 +13,7 @@ use kube::Client;
 use sealbox_controller::flags::listen_addr;
 use sealbox_controller::metrics::Registry;
 use sealbox_controller::supervisor::Supervisor;
-use sealbox_controller::{external, http, sealed};
+use sealbox_controller::{external, http, leader, sealed};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
@@ -45,6 +45,8 @@ struct Flags {
     external_secrets: bool,
     #[command(flatten)]
     external: external::Args,
+    #[command(flatten)]
+    leader: leader::Args,
     #[command(flatten)]
     http: http::Args,
 }
@@ -88,6 +90,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     if flags.sealed_secrets {
         flags.sealed.check()?;
     }
+    flags.leader.check()?;
     let api_addr = listen_addr(&flags.http.listen_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&flags.http.listen_metrics_addr).map_err(anyhow::Error::msg)?;
     let client = Client::try_default()
@@ -95,14 +98,27 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .context("cannot configure the Kubernetes client: set KUBECONFIG or run in a pod with a service account")?;
     let mut registry = Registry::default();
     let mut tasks = Supervisor::new();
+    let leadership = leader::elect(flags.leader, client.clone(), &mut registry, &mut tasks);
     let start = async {
         let mut routes = axum::Router::new();
         if flags.sealed_secrets {
-            routes = routes
-                .merge(sealed::run(flags.sealed, client.clone(), &mut registry, &mut tasks).await?);
+            let sealed = sealed::run(
+                flags.sealed,
+                client.clone(),
+                &leadership,
+                &mut registry,
+                &mut tasks,
+            );
+            routes = routes.merge(sealed.await?);
         }
         if flags.external_secrets {
-            external::run(flags.external, client, &mut registry, &mut tasks);
+            external::run(
+                flags.external,
+                client,
+                &leadership,
+                &mut registry,
+                &mut tasks,
+            );
         }
         anyhow::Ok(routes)
     };

@@ -509,7 +509,8 @@ fn an_existing_installations_keys_are_adopted_and_the_cutoff_forces_a_new_one() 
     assert_eq!(data(&s, "password"), "v");
     drop(controller);
 
-    // A cut-off after the newest key's NotBefore (whole seconds) makes a new key at start-up.
+    // A cut-off after the newest key's NotBefore (whole seconds) makes a new key at start-up
+    // (once the replica leads; the API serves the loaded keys meanwhile).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let cutoff = std::process::Command::new("date")
         .arg("-R")
@@ -521,6 +522,8 @@ fn an_existing_installations_keys_are_adopted_and_the_cutoff_forces_a_new_one() 
         &cluster,
         &[&format!("--key-cutoff-time={}", cutoff.trim())],
     );
+    wait_for("the cut-off key", || {
+        (controller.get("/v1/cert.pem").body != current_cert).then_some(())
+    });
     assert_eq!(cluster.list(KEYS).len(), 2);
-    assert_ne!(controller.get("/v1/cert.pem").body, current_cert);
 }

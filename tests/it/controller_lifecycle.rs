@@ -228,7 +228,7 @@ fn a_supervised_task_that_fails_stops_the_process_non_zero_and_says_why() {
     let status = status.unwrap_or_else(|| panic!("still running\n{log}"));
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(
-        log.contains("key ring ready"),
+        log.contains("key ring loaded"),
         "failed after start-up\n{log}"
     );
     let said = format!("task \"metrics server\" failed: cannot listen on 127.0.0.1:{port}");

@@ -10,6 +10,7 @@ mod controller_lifecycle;
 mod docs;
 mod external;
 mod interrupted_writes;
+mod leader_election;
 mod messages;
 mod module_graph;
 mod sealed_cli;

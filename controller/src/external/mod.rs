@@ -53,6 +53,7 @@ use std::time::Duration;
 use kube::Client;
 
 use crate::flags::go_duration;
+use crate::leader::Leadership;
 use crate::metrics::Registry;
 use crate::supervisor::Supervisor;
 
@@ -84,8 +85,15 @@ pub struct Args {
     pub store_requeue_interval: Duration,
 }
 
-/// Starts the External Secrets controller's reconcilers into `tasks`.
-pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supervisor) {
+/// Starts the External Secrets controller's reconcilers into `tasks`, each to run while this
+/// replica leads.
+pub fn run(
+    args: Args,
+    client: Client,
+    leadership: &Leadership,
+    registry: &mut Registry,
+    tasks: &mut Supervisor,
+) {
     let metrics = metrics::Metrics::register(registry);
     let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
     if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {
@@ -100,15 +108,21 @@ pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supe
             namespaced: args.enable_secret_store_reconciler,
             cluster: args.enable_cluster_store_reconciler && namespace.is_none(),
         };
-        let ns = namespace.clone();
+        let (ns, leadership) = (namespace.clone(), leadership.clone());
         tasks.spawn_draining("secret store reconciler", move |shutdown| {
-            store_reconciler::run(ctx, ns, kinds, shutdown)
+            leadership.lead(
+                shutdown.clone(),
+                store_reconciler::run(ctx, ns, kinds, shutdown),
+            )
         });
     }
     if args.enable_cluster_external_secret_reconciler && namespace.is_none() {
-        let client = client.clone();
+        let (client, leadership) = (client.clone(), leadership.clone());
         tasks.spawn_draining("clusterexternalsecret reconciler", move |shutdown| {
-            cluster_external_secret::run(client, shutdown)
+            leadership.lead(
+                shutdown.clone(),
+                cluster_external_secret::run(client, shutdown),
+            )
         });
     }
     let ctx = Arc::new(reconciler::Context::new(
@@ -118,7 +132,8 @@ pub fn run(args: Args, client: Client, registry: &mut Registry, tasks: &mut Supe
         args.enable_cluster_store_reconciler,
         args.enable_flood_gate,
     ));
+    let leadership = leadership.clone();
     tasks.spawn_draining("externalsecret reconciler", move |shutdown| {
-        reconciler::run(ctx, namespace, shutdown)
+        leadership.lead(shutdown.clone(), reconciler::run(ctx, namespace, shutdown))
     });
 }

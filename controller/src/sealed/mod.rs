@@ -20,6 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use crate::flags::{go_duration, own_namespace, rfc1123z};
+use crate::leader::Leadership;
 use crate::metrics::Registry;
 use crate::supervisor::Supervisor;
 
@@ -88,12 +89,14 @@ impl Args {
     }
 }
 
-/// Starts the Sealed Secrets controller: loads (or makes) the keys, registers the metrics,
-/// spawns the reconciler, key renewal, the key watcher, the SIGUSR1 handler and the
-/// clean-up of deleted SealedSecrets into `tasks`, and returns kubeseal's routes.
+/// Starts the Sealed Secrets controller: loads the keys, registers the metrics, spawns the key
+/// watcher and the SIGUSR1 handler into `tasks`, and, to run while this replica leads, the
+/// reconciler, the clean-up of deleted SealedSecrets and the key jobs (the first key, the
+/// cut-off key, renewal); returns kubeseal's routes, which every replica serves.
 pub async fn run(
     args: Args,
     client: Client,
+    leadership: &Leadership,
     registry: &mut Registry,
     tasks: &mut Supervisor,
 ) -> anyhow::Result<axum::Router> {
@@ -104,8 +107,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot read the key Secrets in namespace {namespace}"))?;
     let settings = args.key_settings();
-    keyring::ensure_current(&keys_api, &settings, &ring).await?;
-    info!(keys = ring.len(), namespace, "key ring ready");
+    info!(keys = ring.len(), namespace, "key ring loaded");
 
     let metrics = metrics::Metrics::register(registry);
     // One RSA private operation per core at a time, for the reconciler and the API alike.
@@ -114,13 +116,17 @@ pub async fn run(
     let routes = api::routes(ring.clone(), metrics.clone(), pool.clone());
 
     let (key_changes, key_changed) = futures::channel::mpsc::unbounded();
-    if !settings.renew_period.is_zero() {
-        let (api, settings, ring) = (keys_api.clone(), settings.clone(), ring.clone());
-        tasks.spawn("sealed-secrets key renewal", async move {
-            keyring::renew(api, settings, ring).await;
-            anyhow::bail!("the renewal loop returned")
-        });
-    }
+    let (api, key_jobs, jobs_ring) = (keys_api.clone(), settings.clone(), ring.clone());
+    let key_jobs = async move {
+        keyring::ensure_current(&api, &key_jobs, &jobs_ring).await?;
+        if key_jobs.renew_period.is_zero() {
+            std::future::pending::<()>().await;
+        }
+        keyring::renew(api, key_jobs, jobs_ring).await;
+        anyhow::bail!("the renewal loop returned")
+    };
+    let lead = leadership.clone().lead(tasks.shutdown(), key_jobs);
+    tasks.spawn("sealed-secrets key jobs", lead);
     let (api, watched) = (keys_api.clone(), ring.clone());
     tasks.spawn("sealed-secrets key watcher", async move {
         keyring::watch(api, watched, key_changes).await;
@@ -145,12 +151,15 @@ pub async fn run(
         pool,
         tasks.shutdown(),
     ));
-    tasks.spawn(
-        "sealed-secrets deleted-object clean-up",
-        reconciler::forget_deleted(ctx.clone()),
-    );
+    let forget = reconciler::forget_deleted(ctx.clone());
+    let lead = leadership.clone().lead(tasks.shutdown(), forget);
+    tasks.spawn("sealed-secrets deleted-object clean-up", lead);
+    let leadership = leadership.clone();
     tasks.spawn_draining("sealed-secrets reconciler", move |shutdown| {
-        reconciler::run(ctx, key_changed, shutdown)
+        leadership.lead(
+            shutdown.clone(),
+            reconciler::run(ctx, key_changed, shutdown),
+        )
     });
     Ok(routes)
 }
