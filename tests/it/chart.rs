@@ -96,7 +96,7 @@ const ALL_ON: &[&str] = &[
     "metrics.serviceMonitor.enabled=true",
     "podDisruptionBudget.enabled=true",
     "networkPolicy.enabled=true",
-    "leaderElection.enabled=true",
+    "replicaCount=2",
 ];
 const SEALED_ONLY: &[&str] = &["external.enabled=false"];
 const EXTERNAL_ONLY: &[&str] = &["sealed.enabled=false"];
@@ -319,19 +319,9 @@ fn chart_controller_accepts_the_rendered_arguments() {
         &[],
         SEALED_ONLY,
         EXTERNAL_ONLY,
+        &["leaderElection.enabled=false"],
     ] {
-        let manifests = render(sets);
-        let deployment = documents(&manifests)
-            .into_iter()
-            .find(|d| kind(d) == "Deployment")
-            .unwrap();
-        let block = &deployment[deployment.find("\n          args:\n").unwrap()..];
-        let args: Vec<String> = block
-            .lines()
-            .skip(2)
-            .map_while(|l| l.strip_prefix("            - "))
-            .map(|a| a.trim_matches('"').to_owned())
-            .collect();
+        let args = container_args(&render(sets));
         assert!(args.len() >= 4, "{args:?}");
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(controller_bin())
@@ -348,14 +338,56 @@ fn chart_controller_accepts_the_rendered_arguments() {
     }
 }
 
+fn container_args(manifests: &str) -> Vec<String> {
+    let deployment = documents(manifests)
+        .into_iter()
+        .find(|d| kind(d) == "Deployment")
+        .unwrap();
+    let block = &deployment[deployment.find("\n          args:\n").unwrap()..];
+    block
+        .lines()
+        .skip(2)
+        .map_while(|l| l.strip_prefix("            - "))
+        .map(|a| a.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// Leader election is on by default: upgrades roll (the new pod takes over the Lease), more
+/// replicas are allowed, and the Lease is the one thing the extra Role grants. Without it, one
+/// replica and `Recreate`.
 #[test]
-fn chart_refuses_more_than_one_replica() {
-    let out = template(&["replicaCount=2"]);
-    assert!(!out.status.success(), "replicaCount=2 rendered");
+fn chart_runs_several_replicas_only_with_leader_election() {
+    let two = render(&["replicaCount=2"]);
+    assert!(two.contains("replicas: 2") && two.contains("type: RollingUpdate"));
+    let args = container_args(&two);
+    for flag in [
+        "--enable-leader-election=true",
+        "--leader-election-id=sealbox",
+        "--leader-election-lease-duration=15s",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} not in {args:?}");
+    }
+    let lease_role = documents(&two)
+        .into_iter()
+        .find(|d| kind(d) == "Role" && name(d) == "sealbox-leader-election")
+        .expect("a Role for the Lease");
+    assert!(
+        lease_role.contains("resources: [\"leases\"]")
+            && lease_role.contains("resourceNames: [\"sealbox\"]"),
+        "{lease_role}"
+    );
+
+    let off = render(&["leaderElection.enabled=false"]);
+    assert!(off.contains("type: Recreate") && !off.contains("leases"));
+    assert!(container_args(&off).contains(&"--enable-leader-election=false".to_owned()));
+    let out = template(&["replicaCount=2", "leaderElection.enabled=false"]);
+    assert!(
+        !out.status.success(),
+        "two replicas without leader election rendered"
+    );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("replicaCount > 1 is not supported yet")
-            && stderr.contains("leader election"),
+        stderr.contains("replicaCount > 1 needs leaderElection.enabled=true"),
         "{stderr}"
     );
 }

@@ -39,8 +39,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Refuses what the controller cannot do yet. */}}
 {{- define "sealbox.validate" -}}
-{{- if gt (int .Values.replicaCount) 1 }}
-{{- fail "replicaCount > 1 is not supported yet: running more than one replica needs leader election, which sealbox-controller does not implement yet (HA comes with leader election)" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: without it every replica would reconcile" }}
 {{- end }}
 {{- if not (or .Values.sealed.enabled .Values.external.enabled) }}
 {{- fail "sealed.enabled and external.enabled are both false: enable at least one controller" }}
