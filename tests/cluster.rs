@@ -430,6 +430,56 @@ impl Controller {
         }
     }
 
+    /// Starts `sealbox-controller ARGS` as a pod's container runs: exactly `args` and an
+    /// environment of exactly `vars` (nothing inherited from the test), no Service made for it.
+    /// `api_port` and `metrics_port` are where `args` make it listen; this waits until the API
+    /// port serves the certificate.
+    pub fn start_as_pod(
+        env: &Env,
+        args: &[String],
+        vars: &[(String, String)],
+        api_port: u16,
+        metrics_port: u16,
+    ) -> Controller {
+        let log = env.path(&format!("controller-pod-{api_port}.log"));
+        let output = std::fs::File::create(&log).unwrap();
+        let child = Command::new(controller_bin())
+            .args(args)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .expect("start sealbox-controller");
+        let mut controller = Controller {
+            child,
+            log,
+            url: format!("http://127.0.0.1:{api_port}"),
+            metrics_url: format!("http://127.0.0.1:{metrics_port}"),
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = controller
+                .child
+                .try_wait()
+                .expect("wait for the controller")
+            {
+                panic!("sealbox-controller exited ({status}): {}", controller.log());
+            }
+            let serving = std::net::TcpStream::connect(("127.0.0.1", api_port)).is_ok()
+                && controller.get("/v1/cert.pem").status == 200;
+            if serving {
+                return controller;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the controller did not serve its certificate on port {api_port}: {}",
+                controller.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         send("GET", &format!("{}{path}", self.url), None)
     }

@@ -8,7 +8,8 @@ so kube-runtime's watcher/Controller cannot run against it. This file adds exact
 those semantics on plain aiohttp (a kmock dependency). Requirements:
     pip install aiohttp jsonpatch pyyaml
 
-What it implements (JSON only, no protobuf, no auth/RBAC, no admission/validation):
+What it implements (JSON only, no protobuf, no auth/RBAC, no admission/validation; see the
+sealbox additions below for the exceptions):
   * discovery: /version, /api, /api/v1, /apis, /apis/{g}, /apis/{g}/{v}, 404 for /openapi/*
   * CRUD: POST (409 AlreadyExists, generateName, dryRun), GET (404 NotFound), PUT (409 Conflict
     on stale metadata.resourceVersion), DELETE (finalizers -> deletionTimestamp), deletecollection
@@ -36,7 +37,24 @@ sealbox additions (this copy is vendored from ../shared/testinfra and extended):
     /api/v1/namespaces/{ns}/services/{[scheme:]name[:port]}/proxy/{path}: there are no pods, so
     it forwards to 127.0.0.1 at the named (or first) port's targetPort (else its port), which is
     where a test runs the process the Service stands for (kubeseal --fetch-cert reaches the
-    controller this way);
+    controller this way). A named targetPort (`http`) is the containerPort of that name in the
+    pod template of a Deployment in the namespace whose labels the Service's selector matches
+    (the endpoints controller's answer, with Deployments standing in for their pods); none: 503;
+  * what a Helm chart installs, stored and served like the rest (CRUD, list, watch, discovery)
+    but with no controller behind them (no ReplicaSets or pods, no RBAC enforcement, no network
+    policy): apps/v1 `deployments` (status), rbac.authorization.k8s.io/v1 `roles`,
+    `rolebindings`, cluster-scoped `clusterroles`, `clusterrolebindings`, policy/v1
+    `poddisruptionbudgets` (status), networking.k8s.io/v1 `networkpolicies`;
+  * apiextensions.k8s.io/v1 `customresourcedefinitions` (cluster-scoped, status): creating or
+    updating one serves its group/versions/plural/scope/status subresource exactly as
+    --crd-file does (it replaces what was served for that group/plural, a default resource
+    included; objects already stored stay, watches too), discovery included. The name must be
+    `plural.group` and the scope is immutable; status is NamesAccepted and Established at once.
+    Deleting a CRD does not stop serving its resources;
+  * protobuf request bodies (`application/vnd.kubernetes.protobuf`) of core v1 Secrets and
+    ConfigMaps, which client-go's typed clients send (Helm's release storage: `helm install`
+    works with its default HELM_DRIVER=secret); replies stay JSON, which those clients accept.
+    Other kinds sent as protobuf, and any protobuf PATCH, get 415;
   * --port 0 picks a free port; the READY line names it.
   * an authenticating HTTPS listener beside the plain one, as a real API server's secure port:
     --secure-port N --tls-cert F --tls-key F [--client-ca F] [--user-token T ...]. A request
@@ -50,7 +68,10 @@ sealbox additions (this copy is vendored from ../shared/testinfra and extended):
     does: unexpired, the ServiceAccount (same uid) still there, an audience in common with the
     review's spec.audiences (default ISSUER); user.uid is the ServiceAccount's uid.
   * test counters: GET /emulator/tokenrequests -> {"ns/sa": n}; GET /emulator/requests ->
-    {"VERB path": n} (VERB is WATCH for watches).
+    {"VERB path": n} (VERB is WATCH for watches); GET /emulator/requests?user=USER -> the same
+    for the requests whose bearer token is USER's, USER being system:serviceaccount:NS:NAME for a
+    token from TokenRequest or --token (how a test tells a controller running on its
+    ServiceAccount's token apart from its own requests, e.g. to check them against RBAC).
   * multi-version CRDs (conversion None): every served version of a group/plural is a view of the
     same objects, stored once; reads, lists and watches return them with the asked version's
     apiVersion. A CRD from --crd-file replaces a default resource of the same group/plural.
@@ -122,6 +143,17 @@ DEFAULT_RESOURCES = [
     Res("", "v1", "events", "Event", short=["ev"]),
     Res("events.k8s.io", "v1", "events", "Event", short=["ev"]),
     Res("coordination.k8s.io", "v1", "leases", "Lease"),
+    # Stored only (no controllers): what a Helm chart installs beside its CRDs.
+    Res("apps", "v1", "deployments", "Deployment", status=True, short=["deploy"]),
+    Res("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    Res("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    Res("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    Res("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    Res("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True, short=["pdb"]),
+    Res("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short=["netpol"]),
+    # Creating or updating one serves its resources, as --crd-file does (Emulator.register_crd).
+    Res("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False,
+        status=True, short=["crd", "crds"]),
     Res("bitnami.com", "v1alpha1", "sealedsecrets", "SealedSecret", status=True),
     Res("external-secrets.io", "v1", "externalsecrets", "ExternalSecret", status=True, short=["es"]),
     Res("external-secrets.io", "v1", "secretstores", "SecretStore", status=True, short=["ss"]),
@@ -268,6 +300,109 @@ def merge_patch(target, patch):
     return out
 
 
+# ---------------------------------------------------------------- protobuf bodies
+# client-go's generated clientsets send built-in kinds as protobuf (Helm's release storage among
+# them). Core v1 Secrets and ConfigMaps are decoded (k8s.io/api/core/v1/generated.proto); other
+# kinds get 415. Replies stay JSON: those clients accept it ("Accept: ...protobuf, */*").
+PROTOBUF_MAGIC = b"k8s\x00"
+
+
+def pb_varint(buf, i):
+    shift = value = 0
+    while True:
+        if i >= len(buf):
+            raise ApiError(400, "BadRequest", "truncated protobuf body")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+
+
+def pb_fields(buf):
+    """[(field number, value)] of a protobuf message: varints as ints, length-delimited as bytes."""
+    i, out = 0, []
+    while i < len(buf):
+        key, i = pb_varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = pb_varint(buf, i)
+        elif wire == 2:
+            n, i = pb_varint(buf, i)
+            value, i = bytes(buf[i:i + n]), i + n
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            value, i = bytes(buf[i:i + n]), i + n
+        else:
+            raise ApiError(400, "BadRequest", f"unsupported protobuf wire type {wire}")
+        out.append((num, value))
+    return out
+
+
+def pb_map(entries, binary=False):
+    out = {}
+    for entry in entries:
+        kv = dict(pb_fields(entry))
+        value = kv.get(2, b"")
+        out[kv.get(1, b"").decode()] = base64.b64encode(value).decode() if binary else value.decode()
+    return out
+
+
+def pb_object_meta(buf):
+    """ObjectMeta, without what the server sets (timestamps, managedFields)."""
+    meta, maps, refs, finalizers = {}, collections.defaultdict(list), [], []
+    names = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
+    for num, value in pb_fields(buf):
+        if num in names and value:
+            meta[names[num]] = value.decode()
+        elif num in (11, 12):
+            maps[num].append(value)
+        elif num == 13:
+            f = dict(pb_fields(value))
+            ref = {"apiVersion": f.get(5, b"").decode(), "kind": f.get(1, b"").decode(),
+                   "name": f.get(3, b"").decode(), "uid": f.get(4, b"").decode()}
+            ref.update({k: bool(f[n]) for n, k in ((6, "controller"), (7, "blockOwnerDeletion")) if n in f})
+            refs.append(ref)
+        elif num == 14:
+            finalizers.append(value.decode())
+    for num, key in ((11, "labels"), (12, "annotations")):
+        if maps[num]:
+            meta[key] = pb_map(maps[num])
+    if refs:
+        meta["ownerReferences"] = refs
+    if finalizers:
+        meta["finalizers"] = finalizers
+    return meta
+
+
+def decode_protobuf(raw):
+    """A JSON-shaped object from a protobuf request body (a runtime.Unknown after the magic)."""
+    if not raw.startswith(PROTOBUF_MAGIC):
+        raise ApiError(400, "BadRequest", "a protobuf body must start with the k8s\\x00 magic")
+    unknown = dict(pb_fields(raw[len(PROTOBUF_MAGIC):]))
+    type_meta = dict(pb_fields(unknown.get(1, b"")))
+    api_version, kind = type_meta.get(1, b"").decode(), type_meta.get(2, b"").decode()
+    if (api_version, kind) not in (("v1", "Secret"), ("v1", "ConfigMap")):
+        raise ApiError(415, "UnsupportedMediaType", f"protobuf bodies of {api_version} {kind} are not supported by this emulator: send JSON")
+    obj, maps = {"apiVersion": api_version, "kind": kind}, collections.defaultdict(list)
+    for num, value in pb_fields(unknown.get(2, b"")):
+        if num == 1:
+            obj["metadata"] = pb_object_meta(value)
+        elif kind == "Secret" and num in (2, 4) or kind == "ConfigMap" and num in (2, 3):
+            maps[num].append(value)
+        elif kind == "Secret" and num == 3:
+            obj["type"] = value.decode()
+        elif (kind, num) in (("Secret", 5), ("ConfigMap", 4)):
+            obj["immutable"] = bool(value)
+    fields = {"Secret": ((2, "data", True), (4, "stringData", False)),
+              "ConfigMap": ((2, "data", False), (3, "binaryData", True))}[kind]
+    for num, key, binary in fields:
+        if maps[num]:
+            obj[key] = pb_map(maps[num], binary)
+    return obj
+
+
 # ---------------------------------------------------------------- managedFields
 # metadata the API server never records as owned
 RESET_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
@@ -351,13 +486,7 @@ class Emulator:
     def __init__(self, resources, gc=False, tokens=None, log_size=10000, verbose=False):
         self.verbose = verbose
         self.res = {(r.group, r.version, r.plural): r for r in resources}
-        versions = collections.defaultdict(list)
-        for r in resources:
-            versions[(r.group, r.plural)].append(r)
-        for rs in versions.values():
-            storage = next((r for r in rs if r.is_storage), rs[0])
-            for r in rs:
-                r.storage = storage
+        self._link_versions()
         self.objs = {}  # (res, ns, name) -> obj
         self.rv = 1
         self.log = collections.deque(maxlen=log_size)  # (rv, res, type, obj)
@@ -367,8 +496,40 @@ class Emulator:
         self.issued = {}  # token -> claims, for tokens made by TokenRequest
         self.token_requests = collections.Counter()  # "ns/sa" -> TokenRequests
         self.requests = collections.Counter()  # "VERB path" -> requests
+        self.requests_by_user = collections.defaultdict(collections.Counter)  # user -> "VERB path" -> requests
         for ns in ("default", "kube-system"):
             self._store_new(self.res[("", "v1", "namespaces")], None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def _link_versions(self):
+        """Points every served version of a group/plural at the one its objects are stored in."""
+        versions = collections.defaultdict(list)
+        for r in self.res.values():
+            versions[(r.group, r.plural)].append(r)
+        for rs in versions.values():
+            storage = next((r for r in rs if r.is_storage), rs[0])
+            for r in rs:
+                r.storage = storage
+
+    def register_crd(self, crd):
+        """A created or updated CustomResourceDefinition serves its resources, as --crd-file does:
+        they replace what was served for its group/plural (a default resource included), and the
+        objects already stored stay, moved to the new storage version, watches included."""
+        spec = crd["spec"]
+        key = (spec["group"], spec["names"]["plural"])
+        new = crd_resources(crd)
+        old = {r.storage for r in self.res.values() if (r.group, r.plural) == key}
+        self.res = {k: r for k, r in self.res.items() if (r.group, r.plural) != key}
+        for r in new:
+            self.res[(r.group, r.version, r.plural)] = r
+        self._link_versions()
+        if not old or not new:
+            return
+        storage = new[0].storage
+        move = lambda r: storage if r in old else r
+        self.objs = {(move(r), ns, name): o for (r, ns, name), o in self.objs.items()}
+        self.log = collections.deque(((rv, move(r), t, o, was) for (rv, r, t, o, was) in self.log), maxlen=self.log.maxlen)
+        for sub in self.subs:
+            sub.res = move(sub.res)
 
     # -- paths
     def parse(self, path):
@@ -436,7 +597,12 @@ class Emulator:
         self._bump(obj)
         self.objs[(res, ns, meta["name"])] = obj
         self._publish(res, "ADDED", obj)
+        self._serve_crd(res, obj)
         return obj
+
+    def _serve_crd(self, res, obj):
+        if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
+            self.register_crd(obj)
 
     def _normalize(self, res, obj):
         if res.kind == "Secret" and res.group == "":
@@ -447,6 +613,14 @@ class Emulator:
                     data[k] = base64.b64encode(str(v).encode()).decode()
                 obj["data"] = data
             obj.setdefault("type", "Opaque")
+        if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
+            # Accepted and established at once: there is nothing to wait for here.
+            spec = obj.get("spec") or {}
+            obj["status"] = {"acceptedNames": spec.get("names") or {}, "storedVersions": [
+                v.get("name") for v in spec.get("versions") or [] if v.get("storage")],
+                "conditions": [{"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": now()} for t, r, m in (
+                    ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    ("Established", "InitialNamesAccepted", "the initial names have been accepted"))]}
         if res.kind == "Namespace" and res.group == "":
             # The API server labels every namespace with its name (ClusterSecretStore conditions select on it).
             meta = obj.setdefault("metadata", {})
@@ -461,6 +635,19 @@ class Emulator:
             added = [f for f in obj["metadata"].get("finalizers") or [] if f not in (cur["metadata"].get("finalizers") or [])]
             if added:
                 raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added}', res, name)
+        if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            if not (spec.get("group") and names.get("plural") and names.get("kind") and spec.get("versions")
+                    and all(isinstance(v, dict) and v.get("name") for v in spec["versions"])):
+                raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: spec: '
+                                               "Required value: group, names.plural, names.kind and versions", res, name)
+            if name != f'{names["plural"]}.{spec["group"]}':
+                raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: metadata.name: '
+                                               f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group', res, name)
+            if cur is not None and (cur.get("spec") or {}).get("scope") != spec.get("scope"):
+                raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: spec.scope: '
+                                               "Invalid value: field is immutable", res, name)
         if not (res.kind == "Secret" and res.group == ""):
             return
         invalid = lambda field, msg: ApiError(422, "Invalid", f'Secret "{name}" is invalid: {field}: {msg}', res, name)
@@ -530,6 +717,7 @@ class Emulator:
             return self._delete_now(res, ns, name, new)
         self.objs[(res, ns, name)] = new
         self._publish(res, "MODIFIED", new, old=cur)
+        self._serve_crd(res, new)
         return new
 
     def _delete_now(self, res, ns, name, obj):
@@ -600,9 +788,12 @@ class Emulator:
     # -- HTTP
     async def handle(self, request):
         if request.path.startswith("/emulator/") and request.method == "GET":
-            return self.debug(request.path)
+            return self.debug(request.path, request.query)
         verb = "WATCH" if request.query.get("watch") in ("true", "1") else request.method
         self.requests[f"{verb} {request.path}"] += 1
+        user = self.user_of(request)
+        if user:
+            self.requests_by_user[user][f"{verb} {request.path}"] += 1
         resp = await self._handle(request)
         if self.verbose:
             print(f"{request.method} {request.path_qs} -> {resp.status}", file=sys.stderr, flush=True)
@@ -634,7 +825,7 @@ class Emulator:
             # The API server names the writer after ?fieldManager=, else after the User-Agent's first word.
             writer = Writer(q.get("fieldManager") or (request.headers.get("User-Agent") or "unknown").split("/")[0],
                             "Update", served.gv, sub)
-            if m in ("POST", "PUT", "PATCH") and "protobuf" in (request.content_type or ""):
+            if m == "PATCH" and "protobuf" in (request.content_type or ""):
                 raise ApiError(415, "UnsupportedMediaType", "only JSON bodies are supported by this emulator")
             if m == "GET" and q.get("watch") in ("true", "1"):
                 return await self.watch(request, res, ns, name, view, served)
@@ -684,11 +875,25 @@ class Emulator:
             return obj
         return dict(obj, apiVersion=served.gv)
 
-    def debug(self, path):
-        """Test-only counters: /emulator/tokenrequests ({"ns/sa": n}) and /emulator/requests ({"VERB path": n})."""
+    def user_of(self, request):
+        """The ServiceAccount a request's bearer token names (a TokenRequest's or a --token), else None."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        if token in self.issued:
+            return self.issued[token]["sub"]
+        if token in self.tokens:
+            return "system:serviceaccount:" + self.tokens[token]
+        return None
+
+    def debug(self, path, query):
+        """Test-only counters: /emulator/tokenrequests ({"ns/sa": n}) and /emulator/requests
+        ({"VERB path": n}; ?user=system:serviceaccount:NS:NAME: only the requests made with that
+        ServiceAccount's token)."""
         if path == "/emulator/tokenrequests":
             return self.json(dict(self.token_requests))
         if path == "/emulator/requests":
+            if "user" in query:
+                return self.json(dict(self.requests_by_user.get(query["user"], {})))
             return self.json(dict(self.requests))
         return self.json(ApiError(404, "NotFound", f"no such emulator endpoint {path}").body(), 404)
 
@@ -753,6 +958,8 @@ class Emulator:
         if port is None:
             raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{service}"')
         target = port.get("targetPort") or port["port"]
+        if isinstance(target, str) and not target.isdigit():
+            target = self.named_port(ns, (svc.get("spec") or {}).get("selector") or {}, target, service)
         url = f"http://127.0.0.1:{target}/{path}"
         async with aiohttp.ClientSession() as session:
             async with session.request(request.method, url, data=await request.read(), params=request.query,
@@ -760,12 +967,29 @@ class Emulator:
                 body = await r.read()
                 return aiohttp.web.Response(body=body, status=r.status, headers={"Content-Type": r.headers.get("Content-Type", "application/octet-stream")})
 
+    def named_port(self, ns, selector, name, service):
+        """A named targetPort, as the endpoints controller resolves it: the containerPort of that
+        name in the pods the Service selects, here the pod templates of the namespace's Deployments."""
+        deployments = self.res[("apps", "v1", "deployments")]
+        for (r, ons, _), d in sorted(self.objs.items(), key=lambda kv: kv[0][2]):
+            template = ((d.get("spec") or {}).get("template") or {})
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            if r is not deployments or ons != ns or not selector or any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            for c in (template.get("spec") or {}).get("containers") or []:
+                for p in c.get("ports") or []:
+                    if p.get("name") == name and p.get("containerPort"):
+                        return p["containerPort"]
+        raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{service}"')
+
     @staticmethod
     def json(obj, status=200):
         return aiohttp.web.Response(text=json.dumps(obj), status=status, content_type="application/json")
 
     @staticmethod
     async def body(request):
+        if "protobuf" in (request.content_type or ""):
+            return decode_protobuf(await request.read())
         text = await request.text()
         try:
             return json.loads(text) if text else {}
@@ -997,6 +1221,20 @@ class Sub:
         return (etype, obj) if now_ok else None
 
 
+def crd_resources(doc):
+    """The resources a CustomResourceDefinition serves: one Res per served version."""
+    spec = doc["spec"]
+    out = []
+    for v in spec["versions"]:
+        if v.get("served", True) is False:
+            continue
+        out.append(Res(spec["group"], v["name"], spec["names"]["plural"], spec["names"]["kind"],
+                       namespaced=spec.get("scope") == "Namespaced", status="status" in (v.get("subresources") or {}),
+                       short=spec["names"].get("shortNames") or [], singular=spec["names"].get("singular"),
+                       storage=v.get("storage", len(spec["versions"]) == 1)))
+    return out
+
+
 def load_crds(paths):
     out = []
     for path in paths:
@@ -1004,14 +1242,7 @@ def load_crds(paths):
             for doc in yaml.safe_load_all(f):
                 if not doc or doc.get("kind") != "CustomResourceDefinition":
                     continue
-                spec = doc["spec"]
-                for v in spec["versions"]:
-                    if v.get("served", True) is False:
-                        continue
-                    out.append(Res(spec["group"], v["name"], spec["names"]["plural"], spec["names"]["kind"],
-                                   namespaced=spec.get("scope") == "Namespaced", status="status" in (v.get("subresources") or {}),
-                                   short=spec["names"].get("shortNames") or [], singular=spec["names"].get("singular"),
-                                   storage=v.get("storage", len(spec["versions"]) == 1)))
+                out.extend(crd_resources(doc))
     return out
 
 

@@ -3,6 +3,7 @@
 
 mod aws_provider;
 mod chart;
+mod chart_install;
 mod check;
 mod cluster_access;
 mod controller_e2e;
