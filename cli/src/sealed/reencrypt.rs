@@ -10,6 +10,7 @@ use sealbox_crypto::sealed::manifest::{object_ref, parse_documents};
 use sealbox_crypto::sealed::{Scope, SealedSecret};
 
 use crate::io::{self, Readers};
+use crate::report::{Format, Outcome, Record, Report};
 use crate::sealed::controller::{Controller, ControllerArgs};
 use crate::sealed::input::resolve_namespace;
 
@@ -21,6 +22,9 @@ pub struct ReencryptArgs {
     /// Namespace for SealedSecrets that do not set one (default: kubeconfig context).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// `json`: one record per file on stdout (file, outcome, message, sealed_secrets).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
     #[command(flatten)]
     pub controller: ControllerArgs,
 }
@@ -38,29 +42,30 @@ pub fn run(args: &ReencryptArgs) -> Result<()> {
         })
         .collect();
     let controller = args.controller.connect()?;
-    let (mut changed, mut total, mut failed) = (0usize, 0usize, 0usize);
+    let mut report = Report::new(args.output, files.len());
+    let mut total = 0;
     for file in &files {
-        match reencrypt_file(file, args, &controller) {
-            Ok(0) => {}
+        report.working_on(file);
+        let record = match reencrypt_file(file, args, &controller) {
+            Ok(0) => Record::new(file, Outcome::Unchanged, "no SealedSecret"),
             Ok(n) => {
-                println!("{}: {n} SealedSecret(s) re-encrypted", file.display());
-                changed += 1;
                 total += n;
+                Record::new(
+                    file,
+                    Outcome::Changed,
+                    format!("{n} SealedSecret(s) re-encrypted"),
+                )
+                .with("sealed_secrets", n)
             }
-            Err(e) => {
-                eprintln!("error: {}: {e:#} (file left unchanged)", file.display());
-                failed += 1;
-            }
-        }
+            Err(e) => Record::new(file, Outcome::Failed, format!("{e:#}")),
+        };
+        report.record(record);
     }
-    eprintln!(
+    let changed = report.count(Outcome::Changed);
+    report.finish(&format!(
         "re-encrypted {total} SealedSecret(s) in {changed} of {} file(s) with the controller's newest key",
         files.len()
-    );
-    if failed > 0 {
-        bail!("{failed} file(s) could not be re-encrypted and were left unchanged");
-    }
-    Ok(())
+    ))
 }
 
 fn reencrypt_file(path: &Path, args: &ReencryptArgs, controller: &Controller) -> Result<usize> {
