@@ -261,7 +261,11 @@ impl Elector {
                 () = tokio::time::sleep(self.retry) => {}
                 () = &mut stop => break,
             }
-            if let Err(why) = self.renew().await {
+            let renewed = tokio::select! {
+                renewed = self.renew() => renewed,
+                () = &mut stop => break,
+            };
+            if let Err(why) = renewed {
                 self.status.set(0);
                 self.phase.send_replace(Phase::Lost);
                 anyhow::bail!(
@@ -395,15 +399,17 @@ impl Elector {
             return;
         };
         lease.spec = Some(spec);
-        match self
-            .api
-            .replace(&self.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => info!(lease = self.name, "released the leader election Lease"),
-            Err(e) => warn!(
+        let params = PostParams::default();
+        let release = self.api.replace(&self.name, &params, &lease);
+        match tokio::time::timeout(self.retry, release).await {
+            Ok(Ok(_)) => info!(lease = self.name, "released the leader election Lease"),
+            Ok(Err(e)) => warn!(
                 lease = self.name,
                 "cannot release the leader election Lease; another replica takes over once it expires: {e}"
+            ),
+            Err(_) => warn!(
+                lease = self.name,
+                "releasing the leader election Lease timed out; another replica takes over once it expires"
             ),
         }
         self.status.set(0);
