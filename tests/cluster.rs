@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -536,5 +537,142 @@ impl Drop for Controller {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Held while a controller listens on the ports the chart's Deployment names (8080 and 8081):
+/// the emulator's service proxy forwards to 127.0.0.1:targetPort, so they cannot be moved, and
+/// no two tests of this binary may use them at once.
+static DEPLOYMENT_PORTS: Mutex<()> = Mutex::new(());
+
+/// A Deployment's controller run as its pod would be (see [`Cluster::run_deployment`]).
+pub struct Pod {
+    pub controller: Controller,
+    /// The ServiceAccount it runs as, and that account's user name in the API server.
+    pub service_account: String,
+    pub user: String,
+    _ports: MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// Does the kubelet's part for the sealbox chart's Deployment NAMESPACE/NAME (installed with
+    /// `helm install`): runs `sealbox-controller` with exactly its container's arguments and
+    /// environment (the downward API's namespace resolved), on a token for its ServiceAccount
+    /// (a kubeconfig standing in for in-cluster configuration), plus `extra` variables (e.g. an
+    /// AWS endpoint). It listens where the arguments say; this waits until it serves its
+    /// certificate.
+    pub fn run_deployment(
+        &self,
+        env: &Env,
+        namespace: &str,
+        name: &str,
+        extra: &[(String, String)],
+    ) -> Pod {
+        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
+        let deployment = self
+            .get(&path)
+            .unwrap_or_else(|| panic!("no Deployment {namespace}/{name}"));
+        let pod = &deployment["spec"]["template"]["spec"];
+        let containers = pod["containers"].as_array().expect("containers");
+        assert_eq!(containers.len(), 1, "{pod}");
+        let container = &containers[0];
+        assert_eq!(
+            container["command"],
+            serde_json::json!(["sealbox-controller"]),
+            "{container}"
+        );
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        let service_account = pod["serviceAccountName"].as_str().unwrap().to_owned();
+        let token = self.create(
+            &format!("/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"),
+            &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
+        )["status"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let kubeconfig = env.write(
+            &format!("pod-{name}.kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: emu\n  cluster:\n    server: {}\n\
+                 contexts:\n- name: pod\n  context:\n    cluster: emu\n    user: pod\n    namespace: {namespace}\n\
+                 current-context: pod\nusers:\n- name: pod\n  user:\n    token: {token}\n",
+                self.url
+            ),
+        );
+        let mut vars = pod_env(container, namespace);
+        vars.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+        vars.extend(extra.iter().cloned());
+        let ports = DEPLOYMENT_PORTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (api_port, metrics_port) = (
+            port_of(&args, "--listen-addr"),
+            port_of(&args, "--listen-metrics-addr"),
+        );
+        take_port(api_port);
+        take_port(metrics_port);
+        Pod {
+            controller: Controller::start_as_pod(env, &args, &vars, api_port, metrics_port),
+            user: format!("system:serviceaccount:{namespace}:{service_account}"),
+            service_account,
+            _ports: ports,
+        }
+    }
+}
+
+/// The port a `--FLAG=HOST:PORT` argument (e.g. `--listen-addr=:8080`) names.
+fn port_of(args: &[String], flag: &str) -> u16 {
+    let prefix = format!("{flag}=");
+    let value = args
+        .iter()
+        .find_map(|a| a.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("the rendered Deployment has no {flag}=...: {args:?}"));
+    value
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{flag}={value}: no port"))
+}
+
+/// The container's environment as the kubelet gives it: `value`s as they are, the downward
+/// API's `metadata.namespace` resolved to `namespace`. Anything else is refused, so a new kind
+/// of variable in the chart makes the tests learn it rather than drop it.
+fn pod_env(container: &Value, namespace: &str) -> Vec<(String, String)> {
+    assert!(
+        container.get("envFrom").is_none(),
+        "the rendered container has envFrom, which the tests do not resolve: {container}"
+    );
+    container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|var| {
+            let name = var["name"].as_str().unwrap().to_owned();
+            if let Some(value) = var.get("value") {
+                return (name, value.as_str().unwrap_or_default().to_owned());
+            }
+            let field = &var["valueFrom"]["fieldRef"]["fieldPath"];
+            assert!(
+                field == "metadata.namespace",
+                "{name}: a valueFrom the tests do not resolve: {var}"
+            );
+            (name, namespace.to_owned())
+        })
+        .collect()
+}
+
+/// A port of the rendered Deployment that must be free for the controller to take.
+fn take_port(port: u16) {
+    if let Err(e) = TcpListener::bind(("0.0.0.0", port)) {
+        panic!(
+            "port {port} is in use ({e}): the controller must listen where the rendered Deployment \
+             says, since the emulator's service proxy forwards to 127.0.0.1:{port}; stop whatever \
+             listens there and run the test again"
+        );
     }
 }

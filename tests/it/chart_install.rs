@@ -10,12 +10,10 @@
 //! the emulator counts requests per ServiceAccount token (`/emulator/requests?user=...`). The
 //! harness and the CLI use the emulator's admin kubeconfig, whose token names nobody.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Mutex;
 
 use sealbox_crypto::sealed::decode_base64;
-use sealbox_tests::cluster::{Cluster, Controller, wait_for};
+use sealbox_tests::cluster::{Cluster, wait_for};
 use sealbox_tests::servers::{Moto, unique};
 use sealbox_tests::{Env, root};
 use serde_json::{Value, json};
@@ -25,11 +23,6 @@ const NAMESPACE: &str = "kube-system";
 const RELEASE: &str = "sealbox";
 /// Where the application's objects go.
 const APP: &str = "team-a";
-
-/// Held while a controller listens on the ports the rendered Deployment names (8080 and 8081):
-/// the emulator's service proxy forwards to 127.0.0.1:targetPort, so they cannot be moved, and
-/// no two tests of this binary may use them at once.
-static DEPLOYMENT_PORTS: Mutex<()> = Mutex::new(());
 
 fn helm() -> String {
     let helm = std::env::var("SEALBOX_HELM").unwrap_or_else(|_| {
@@ -131,58 +124,6 @@ fn object_path(cluster: &Cluster, object: &Rendered) -> String {
     }
 }
 
-/// The port a `--FLAG=HOST:PORT` argument (e.g. `--listen-addr=:8080`) names.
-fn port_of(args: &[String], flag: &str) -> u16 {
-    let prefix = format!("{flag}=");
-    let value = args
-        .iter()
-        .find_map(|a| a.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("the rendered Deployment has no {flag}=...: {args:?}"));
-    value
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{flag}={value}: no port"))
-}
-
-/// The container's environment as the kubelet gives it: `value`s as they are, the downward
-/// API's `metadata.namespace` resolved to the release's namespace. Anything else is refused, so
-/// a new kind of variable in the chart makes this test learn it rather than drop it.
-fn pod_env(container: &Value) -> Vec<(String, String)> {
-    assert!(
-        container.get("envFrom").is_none(),
-        "the rendered container has envFrom, which this test does not resolve: {container}"
-    );
-    container["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|var| {
-            let name = var["name"].as_str().unwrap().to_owned();
-            if let Some(value) = var.get("value") {
-                return (name, value.as_str().unwrap_or_default().to_owned());
-            }
-            let field = &var["valueFrom"]["fieldRef"]["fieldPath"];
-            assert!(
-                field == "metadata.namespace",
-                "{name}: a valueFrom this test does not resolve: {var}"
-            );
-            (name, NAMESPACE.to_owned())
-        })
-        .collect()
-}
-
-/// A port of the rendered Deployment that must be free for the controller to take.
-fn take_port(port: u16) {
-    if let Err(e) = TcpListener::bind(("0.0.0.0", port)) {
-        panic!(
-            "port {port} is in use ({e}): the controller must listen where the rendered Deployment \
-             says, since the emulator's service proxy forwards to 127.0.0.1:{port}; stop whatever \
-             listens there and run the test again"
-        );
-    }
-}
-
 fn secret_value(secret: &Value, key: &str) -> String {
     let b64 = secret["data"][key]
         .as_str()
@@ -254,61 +195,15 @@ fn the_default_chart_installs_and_its_controller_syncs_sealed_and_external_secre
     // The pod: the rendered container's arguments and environment, its ServiceAccount's token
     // (a kubeconfig stands in for in-cluster configuration), and moto's endpoint as an AWS
     // pod's environment would carry a regional endpoint.
-    let deployment = objects.iter().find(|o| o.kind == "Deployment").unwrap();
-    let deployment = cluster.get(&object_path(&cluster, deployment)).unwrap();
-    let pod = &deployment["spec"]["template"]["spec"];
-    let containers = pod["containers"].as_array().unwrap();
-    assert_eq!(containers.len(), 1, "{pod}");
-    let container = &containers[0];
-    assert_eq!(
-        container["command"],
-        json!(["sealbox-controller"]),
-        "{container}"
-    );
-    let args: Vec<String> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
-    let service_account = pod["serviceAccountName"].as_str().unwrap().to_owned();
-    let user = format!("system:serviceaccount:{NAMESPACE}:{service_account}");
-    let token = cluster.create(
-        &format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{service_account}/token"),
-        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
-    )["status"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let kubeconfig = env.write(
-        "pod.kubeconfig",
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: emu\n  cluster:\n    server: {}\n\
-             contexts:\n- name: pod\n  context:\n    cluster: emu\n    user: pod\n    namespace: {NAMESPACE}\n\
-             current-context: pod\nusers:\n- name: pod\n  user:\n    token: {token}\n",
-            cluster.url
-        ),
-    );
-    let mut vars = pod_env(container);
-    vars.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
     let moto = Moto::shared();
-    vars.extend(
-        moto.client_env()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL") || *k == "AWS_EC2_METADATA_DISABLED")
-            .map(|(k, v)| (k.to_owned(), v)),
-    );
-
-    let _ports = DEPLOYMENT_PORTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (api_port, metrics_port) = (
-        port_of(&args, "--listen-addr"),
-        port_of(&args, "--listen-metrics-addr"),
-    );
-    take_port(api_port);
-    take_port(metrics_port);
-    let controller = Controller::start_as_pod(&env, &args, &vars, api_port, metrics_port);
+    let aws: Vec<(String, String)> = moto
+        .client_env()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL") || *k == "AWS_EC2_METADATA_DISABLED")
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let pod = cluster.run_deployment(&env, NAMESPACE, RELEASE, &aws);
+    let (controller, user, service_account) = (&pod.controller, &pod.user, &pod.service_account);
 
     // kubeseal's defaults reach it: the Service sealed-secrets-controller in kube-system,
     // through the service proxy to the Deployment's named port.
@@ -404,7 +299,7 @@ fn the_default_chart_installs_and_its_controller_syncs_sealed_and_external_secre
             && made.iter().any(|(r, _)| r.contains("externalsecrets")),
         "the controller's requests were not counted under {user}: {made:?}"
     );
-    let grants = grants(&cluster, &service_account);
+    let grants = grants(&cluster, service_account);
     let missing: Vec<String> = made
         .iter()
         .filter_map(|(request, n)| {
