@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod cluster;
+pub mod runbook;
 pub mod servers;
 
 /// The repository root.

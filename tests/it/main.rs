@@ -14,6 +14,7 @@ mod interrupted_writes;
 mod leader_election;
 mod messages;
 mod module_graph;
+mod runbooks;
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;
