@@ -478,9 +478,9 @@ kube condition /apis/external-secrets.io/v1/namespaces/default/externalsecrets/p
 say "OK: AWS Secrets Manager -> ExternalSecret -> Secret default/payments"
 
 heading "3. External Secrets: Vault KV v2 (OpenBao, token auth) -> Secret"
-typed bao kv put -mount=secret demo/app username=app-user api-token=vault-demo-token-7
-BAO_ADDR=$bao BAO_TOKEN=root VAULT_ADDR=$bao VAULT_TOKEN=root \
-  "$SEALBOX_BAO" kv put -mount=secret demo/app username=app-user api-token=vault-demo-token-7 >/dev/null
+say "A secret in Vault's KV v2 engine, with the real bao CLI:"
+typed BAO_ADDR="$bao" BAO_TOKEN=root bao kv put -mount=secret demo/app username=app-user api-token=vault-demo-token-7
+BAO_ADDR=$bao BAO_TOKEN=root "$SEALBOX_BAO" kv put -mount=secret demo/app username=app-user api-token=vault-demo-token-7 >/dev/null
 cat >vault.yaml <<YAML
 apiVersion: v1
 kind: Secret
@@ -518,6 +518,7 @@ spec:
   dataFrom:
     - extract: {key: demo/app}
 YAML
+say "A SecretStore with token auth and an ExternalSecret taking every key of demo/app:"
 typed cat vault.yaml
 show_file vault.yaml
 typed kubectl apply -f vault.yaml
