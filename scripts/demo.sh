@@ -290,10 +290,12 @@ def condition(path, kind):
 
 def events(ns, name):
     """kubectl get events --field-selector involvedObject.name=NAME."""
-    _, body = http("GET", f"{API}/api/v1/namespaces/{ns}/events")
-    for e in json.loads(body).get("items", []):
-        if e.get("involvedObject", {}).get("name") == name:
-            print(f"  {e.get('type')} {e.get('reason')}: {e.get('message')}")
+    status, body = http("GET", f"{API}/api/v1/namespaces/{ns}/events")
+    found = [e for e in json.loads(body).get("items", []) if status == 200
+             and e.get("involvedObject", {}).get("name") == name]
+    for e in found:
+        print(f"  {e.get('type')} {e.get('reason')}: {e.get('message')}")
+    sys.exit(0 if found else 1)
 
 
 def main():
@@ -410,12 +412,14 @@ typed kubectl apply -f sealed.yaml
 kube apply sealed.yaml
 wait_for "the controller to unseal SealedSecret default/db-credentials into a Secret" \
   kube secret default db-credentials username password
-typed kubectl get secret db-credentials -o jsonpath="'{.data.password}'" '|' base64 -d
+typed kubectl get secret db-credentials -o go-template="'{{range \$k, \$v := .data}}{{\$k}}: {{\$v | base64decode}}{{\"\\n\"}}{{end}}'"
 say "Secret default/db-credentials, decoded:"
 kube secret default db-credentials username password
+ss=/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets/db-credentials
+wait_for "SealedSecret default/db-credentials to report Synced=True" kube condition "$ss" Synced
+wait_for "an Event about SealedSecret default/db-credentials" kube events default db-credentials
 say "The SealedSecret's status and events:"
-kube condition /apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets/db-credentials Synced ||
-  say "  (no Synced condition yet)"
+kube condition "$ss" Synced
 kube events default db-credentials
 say "OK: SealedSecret -> Secret default/db-credentials"
 
@@ -473,8 +477,10 @@ wait_for "ExternalSecret default/payments to create Secret default/payments" \
   kube secret default payments api-key
 say "Secret default/payments, decoded:"
 kube secret default payments api-key
-kube condition /apis/external-secrets.io/v1/namespaces/default/externalsecrets/payments Ready ||
-  say "  (no Ready condition yet)"
+es=/apis/external-secrets.io/v1/namespaces/default/externalsecrets/payments
+wait_for "ExternalSecret default/payments to report Ready=True" kube condition "$es" Ready
+say "The ExternalSecret's status:"
+kube condition "$es" Ready
 say "OK: AWS Secrets Manager -> ExternalSecret -> Secret default/payments"
 
 heading "3. External Secrets: Vault KV v2 (OpenBao, token auth) -> Secret"
@@ -527,8 +533,10 @@ wait_for "ExternalSecret default/app-config to create Secret default/app-config"
   kube secret default app-config username api-token
 say "Secret default/app-config, decoded:"
 kube secret default app-config username api-token
-kube condition /apis/external-secrets.io/v1/namespaces/default/externalsecrets/app-config Ready ||
-  say "  (no Ready condition yet)"
+es=/apis/external-secrets.io/v1/namespaces/default/externalsecrets/app-config
+wait_for "ExternalSecret default/app-config to report Ready=True" kube condition "$es" Ready
+say "The ExternalSecret's status:"
+kube condition "$es" Ready
 say "OK: Vault KV v2 -> ExternalSecret -> Secret default/app-config"
 
 heading "Done"
