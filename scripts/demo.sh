@@ -58,9 +58,18 @@ cleanup() {
     done
     if alive "$pid"; then
       kill -KILL "$pid" 2>/dev/null || true
+      for ((tries = 0; tries < 20; tries++)); do
+        alive "$pid" || break
+        sleep 0.1
+      done
     fi
-    wait "$pid" 2>/dev/null || true
-    say "demo: stopped ${names[$i]} (pid $pid)"
+    if alive "$pid"; then
+      say "demo: could not stop ${names[$i]} (pid $pid)" >&2
+      status=1
+    else
+      wait "$pid" 2>/dev/null || true
+      say "demo: stopped ${names[$i]} (pid $pid)"
+    fi
   done
   rm -rf "$work"
   say "demo: removed $work"
