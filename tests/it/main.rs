@@ -8,6 +8,7 @@ mod check;
 mod cluster_access;
 mod controller_e2e;
 mod controller_lifecycle;
+mod demo;
 mod docs;
 mod external;
 mod interrupted_writes;
