@@ -57,7 +57,7 @@ enum Command {
         command: KeysCommand,
     },
     #[command(flatten)]
-    File(sops::SopsCommand),
+    File(sops::NativeCommand),
     /// kubeseal's command line, flags, output and exit codes.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
@@ -83,7 +83,7 @@ impl Cli {
             Command::Reencrypt(args) => reencrypt::run(&args),
             Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
-            Command::File(command) => sops::run_command(command, sops::Mode::Native),
+            Command::File(command) => sops::run_native(command),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(kubeseal::parse(argv))
