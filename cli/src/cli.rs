@@ -3,6 +3,7 @@
 //! [`crate::sealed::kubeseal`] and [`crate::sops`]'s; all of them call the same actions.
 use clap::{Parser, Subcommand};
 
+use crate::age::{self, AgeCommand};
 use crate::check;
 use crate::sealed::keys::{self, KeysCommand};
 use crate::sealed::kubeseal;
@@ -58,6 +59,12 @@ enum Command {
     },
     #[command(flatten)]
     File(sops::NativeCommand),
+    /// age keys without another tool: `keygen` (age-keygen's format) and `recipient`
+    /// (age-keygen -y).
+    Age {
+        #[command(subcommand)]
+        command: AgeCommand,
+    },
     /// kubeseal's command line, flags, output and exit codes.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
@@ -84,6 +91,7 @@ impl Cli {
             Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
             Command::File(command) => sops::run_native(command),
+            Command::Age { command } => age::run(&command),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(kubeseal::parse(argv))
