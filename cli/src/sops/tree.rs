@@ -27,6 +27,7 @@ use super::files;
 use super::flags::TypeArg;
 use super::identities::age_identities;
 use super::rekey::{self, Rekey};
+use crate::cleanup;
 use crate::exit::{ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit};
 use crate::io::{self, Readers};
 use crate::report::{self, Outcome, Record, Report};
@@ -238,11 +239,20 @@ fn without_name(message: &str, file: &Path) -> String {
 }
 
 fn try_rekey_file(walk: &Walk, file: &Path) -> Result<Record> {
-    if file.file_name().is_some_and(|n| n == ".sops.yaml") {
+    let base = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    if base.as_deref() == Some(".sops.yaml") {
         return Ok(Record::new(
             file,
             Outcome::Unchanged,
             "the SOPS configuration",
+        ));
+    }
+    if base.as_deref().is_some_and(cleanup::is_artifact_name) {
+        // Left by a killed run; the next write into its directory removes it.
+        return Ok(Record::new(
+            file,
+            Outcome::Unchanged,
+            "a temp file of an interrupted sealbox run",
         ));
     }
     let name = file.to_string_lossy();
