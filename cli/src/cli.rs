@@ -3,6 +3,7 @@
 //! [`crate::sealed::kubeseal`] and [`crate::sops`]'s; all of them call the same actions.
 use clap::{Parser, Subcommand};
 
+use crate::age::{self, AgeCommand};
 use crate::check;
 use crate::sealed::keys::{self, KeysCommand};
 use crate::sealed::kubeseal;
@@ -57,7 +58,13 @@ enum Command {
         command: KeysCommand,
     },
     #[command(flatten)]
-    File(sops::SopsCommand),
+    File(sops::NativeCommand),
+    /// age keys without another tool: `keygen` (age-keygen's format) and `recipient`
+    /// (age-keygen -y).
+    Age {
+        #[command(subcommand)]
+        command: AgeCommand,
+    },
     /// kubeseal's command line, flags, output and exit codes.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Kubeseal {
@@ -83,7 +90,8 @@ impl Cli {
             Command::Reencrypt(args) => reencrypt::run(&args),
             Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
-            Command::File(command) => sops::run_command(command, sops::Mode::Native),
+            Command::File(command) => sops::run_native(command),
+            Command::Age { command } => age::run(&command),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
                 kubeseal::run(kubeseal::parse(argv))

@@ -36,6 +36,11 @@ pub enum Outcome {
     Unchanged,
     /// The file could not be handled and was left as it was.
     Failed,
+    /// `--dry-run`: the file would be written with the change; it was not.
+    WouldChange,
+    /// Left as it is for a reason worth a warning (not a failure): e.g. a file a `.sops.yaml`
+    /// rule covers that is not encrypted.
+    Skipped,
 }
 
 impl Outcome {
@@ -44,6 +49,8 @@ impl Outcome {
             Outcome::Changed => "changed",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed => "failed",
+            Outcome::WouldChange => "would_change",
+            Outcome::Skipped => "skipped",
         }
     }
 }
@@ -114,7 +121,8 @@ impl Report {
         self.bar.set_message(file.display().to_string());
     }
 
-    /// Records one file: text mode prints every outcome but `Unchanged`, JSON mode every one.
+    /// Records one file: text mode prints every outcome but `Unchanged` (failures and skips on
+    /// stderr), JSON mode every one.
     pub fn record(&mut self, record: Record) {
         *self.counts.entry(record.outcome).or_default() += 1;
         self.bar.inc(1);
@@ -126,6 +134,11 @@ impl Report {
                     "error: {}: {} (file left unchanged)",
                     record.file, record.message
                 );
+                self.bar.suspend(|| eprintln!("{line}"));
+                return;
+            }
+            (Format::Text, Outcome::Skipped) => {
+                let line = format!("warning: {}: {}", record.file, record.message);
                 self.bar.suspend(|| eprintln!("{line}"));
                 return;
             }
@@ -177,5 +190,22 @@ mod tests {
         assert_eq!(report.count(Outcome::Failed), 1);
         let err = report.finish("done").unwrap_err();
         assert_eq!(err.to_string(), "1 file(s) failed and were left unchanged");
+    }
+
+    #[test]
+    fn dry_run_and_skipped_outcomes_do_not_fail_the_walk() {
+        let mut report = Report::new(Format::Json, 2);
+        report.record(Record::new(Path::new("a"), Outcome::WouldChange, "+age1x"));
+        report.record(Record::new(
+            Path::new("b"),
+            Outcome::Skipped,
+            "not encrypted",
+        ));
+        assert_eq!(report.count(Outcome::WouldChange), 1);
+        assert_eq!(
+            Record::new(Path::new("b"), Outcome::Skipped, "").json()["outcome"],
+            "skipped"
+        );
+        assert!(report.finish("done").is_ok());
     }
 }

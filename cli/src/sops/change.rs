@@ -71,38 +71,38 @@ pub struct UnsetArgs {
 #[derive(Args)]
 pub struct RotateArgs {
     /// The SOPS file.
-    file: PathBuf,
+    pub file: PathBuf,
     /// Add age recipients (comma-separated) to the first key group.
     #[arg(long = "add-age", value_delimiter = ',')]
-    add_age: Vec<String>,
+    pub add_age: Vec<String>,
     /// Remove age recipients (comma-separated) from every key group.
     #[arg(long = "rm-age", value_delimiter = ',')]
-    rm_age: Vec<String>,
+    pub rm_age: Vec<String>,
     /// Write the result back to FILE (atomically) instead of stdout.
     #[arg(short = 'i', long = "in-place")]
-    in_place: bool,
+    pub in_place: bool,
     /// Write the result to this file instead of stdout.
     #[arg(long)]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
-    input_type: Option<TypeArg>,
+    pub input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]
 pub struct UpdatekeysArgs {
     /// SOPS files whose recipients should follow .sops.yaml.
     #[arg(required = true)]
-    files: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
     /// Apply without asking.
     #[arg(short = 'y', long)]
-    yes: bool,
+    pub yes: bool,
     /// The .sops.yaml to follow (default: found from each file's directory upwards).
     #[arg(long, env = "SOPS_CONFIG")]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Read the file as this format instead of the one its name picks.
     #[arg(long = "input-type", value_enum)]
-    input_type: Option<TypeArg>,
+    pub input_type: Option<TypeArg>,
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
+use sealbox_crypto::sops::keys::Identity;
 use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Selector, Value};
 
 use super::flags::{DecryptFlags, EncryptFlags, IoFlags};
@@ -247,6 +248,17 @@ pub(super) fn open(text: &str, format: Format, source: &str, ignore_mac: bool) -
     open_with(text, format, source, ignore_mac, true)
 }
 
+/// [`open`] with identities loaded once for many files ([`age_identities`]'s result): what a
+/// tree walk uses, so `SOPS_AGE_KEY_CMD` runs once, not once per file.
+pub(super) fn open_for_change(
+    text: &str,
+    format: Format,
+    source: &str,
+    (identities, notes): &(Vec<Identity>, Vec<String>),
+) -> Result<OpenFile> {
+    open_checked(text, format, source, false, true, identities, notes)
+}
+
 /// [`open`]; without `to_change`, no IVs are remembered (see [`OpenFile::open_to_read`]).
 fn open_with(
     text: &str,
@@ -256,10 +268,30 @@ fn open_with(
     to_change: bool,
 ) -> Result<OpenFile> {
     let (identities, notes) = age_identities();
+    open_checked(
+        text,
+        format,
+        source,
+        ignore_mac,
+        to_change,
+        &identities,
+        &notes,
+    )
+}
+
+fn open_checked(
+    text: &str,
+    format: Format,
+    source: &str,
+    ignore_mac: bool,
+    to_change: bool,
+    identities: &[Identity],
+    notes: &[String],
+) -> Result<OpenFile> {
     let opened = if to_change {
-        OpenFile::open(format, text, &identities, ignore_mac)
+        OpenFile::open(format, text, identities, ignore_mac)
     } else {
-        OpenFile::open_to_read(format, text, &identities, ignore_mac)
+        OpenFile::open_to_read(format, text, identities, ignore_mac)
     };
     let file = opened.map_err(|e| {
         let hint = if matches!(

@@ -15,8 +15,12 @@ mod exec;
 mod files;
 mod flags;
 mod identities;
+mod rekey;
+mod tree;
 
-pub use files::Mode;
+use std::path::PathBuf;
+
+use files::Mode;
 
 /// sops's command line: `sops COMMAND [flags] FILE`, the legacy `sops -e|-d [flags] FILE`, or
 /// `sops FILE` to edit.
@@ -48,9 +52,9 @@ pub struct SopsArgs {
     decrypt_flags: flags::DecryptFlags,
 }
 
-/// The file commands, for `sealbox …` and `sealbox sops …` alike.
+/// The file commands `sealbox …` and `sealbox sops …` share.
 #[derive(Subcommand)]
-pub enum SopsCommand {
+pub enum FileCommand {
     /// Encrypt a file with sops's format and age (YAML, JSON, dotenv, INI, binary). A
     /// Kubernetes Secret manifest with no selector from flags or .sops.yaml keeps
     /// apiVersion/kind/metadata readable: only data and stringData are encrypted
@@ -65,10 +69,6 @@ pub enum SopsCommand {
     Set(change::SetArgs),
     /// Remove one value, e.g. unset secrets.json '["db"]["password"]'.
     Unset(change::UnsetArgs),
-    /// Re-encrypt everything with a new data key (optionally adding or removing recipients).
-    Rotate(change::RotateArgs),
-    /// Make a file's recipients match its .sops.yaml creation rule, re-wrapping the same data key.
-    Updatekeys(change::UpdatekeysArgs),
     /// Print {"encrypted":true} or {"encrypted":false}.
     Filestatus(change::FilestatusArgs),
     /// Run a command with the file's top-level values in its environment.
@@ -79,18 +79,75 @@ pub enum SopsCommand {
     ExecFile(exec::ExecFileArgs),
 }
 
-pub fn run_command(command: SopsCommand, mode: Mode) -> Result<()> {
+/// `sealbox sops …`'s commands: the shared ones, and sops's single-file rotate and
+/// updatekeys exactly as sops has them.
+#[derive(Subcommand)]
+pub enum SopsCommand {
+    #[command(flatten)]
+    File(FileCommand),
+    /// Re-encrypt everything with a new data key (optionally adding or removing recipients).
+    Rotate(change::RotateArgs),
+    /// Make a file's recipients match its .sops.yaml creation rule, re-wrapping the same data key.
+    Updatekeys(change::UpdatekeysArgs),
+}
+
+/// sealbox's own file commands: the shared ones, and rotate and updatekeys that also walk
+/// directories (`sops::tree`).
+#[derive(Subcommand)]
+pub enum NativeCommand {
+    #[command(flatten)]
+    File(FileCommand),
+    /// Re-encrypt with a new data key (optionally adding or removing recipients): one file as
+    /// sops does, or every SOPS file under directories, in place, with a per-file report.
+    Rotate(tree::RotateArgs),
+    /// Make files' recipients match their .sops.yaml creation rules, re-wrapping the same data
+    /// key: files as sops does, or every SOPS file under directories, with a per-file report.
+    Updatekeys(tree::UpdatekeysArgs),
+}
+
+fn run_file(command: FileCommand, mode: Mode) -> Result<()> {
     match command {
-        SopsCommand::Encrypt(args) => files::encrypt(&args.io, &args.encrypt, mode),
-        SopsCommand::Decrypt(args) => files::decrypt(&args.io, &args.decrypt),
-        SopsCommand::Edit(args) => change::edit(&args),
-        SopsCommand::Set(args) => change::set(&args),
-        SopsCommand::Unset(args) => change::unset(&args),
+        FileCommand::Encrypt(args) => files::encrypt(&args.io, &args.encrypt, mode),
+        FileCommand::Decrypt(args) => files::decrypt(&args.io, &args.decrypt),
+        FileCommand::Edit(args) => change::edit(&args),
+        FileCommand::Set(args) => change::set(&args),
+        FileCommand::Unset(args) => change::unset(&args),
+        FileCommand::Filestatus(args) => change::filestatus(&args),
+        FileCommand::ExecEnv(args) => exec::exec_env(&args),
+        FileCommand::ExecFile(args) => exec::exec_file(&args),
+    }
+}
+
+fn run_command(command: SopsCommand) -> Result<()> {
+    match command {
+        SopsCommand::File(command) => run_file(command, Mode::Sops),
         SopsCommand::Rotate(args) => change::rotate(&args),
         SopsCommand::Updatekeys(args) => change::updatekeys(&args),
-        SopsCommand::Filestatus(args) => change::filestatus(&args),
-        SopsCommand::ExecEnv(args) => exec::exec_env(&args),
-        SopsCommand::ExecFile(args) => exec::exec_file(&args),
+    }
+}
+
+/// Runs one of sealbox's own file commands. `rotate` and `updatekeys` given sops's command
+/// line (files, sops's flags) do what sops does; given a directory, `--dry-run` or a report
+/// format they walk (`sops::tree`).
+pub fn run_native(command: NativeCommand) -> Result<()> {
+    match command {
+        NativeCommand::File(command) => run_file(command, Mode::Native),
+        NativeCommand::Rotate(args) if args.walks() => tree::rotate(&args),
+        NativeCommand::Rotate(args) => change::rotate(&change::RotateArgs {
+            file: args.paths.into_iter().next().unwrap_or_default(),
+            add_age: args.add_age,
+            rm_age: args.rm_age,
+            in_place: args.in_place,
+            output: args.output.map(PathBuf::from),
+            input_type: args.input_type,
+        }),
+        NativeCommand::Updatekeys(args) if args.walks() => tree::updatekeys(&args),
+        NativeCommand::Updatekeys(args) => change::updatekeys(&change::UpdatekeysArgs {
+            files: args.paths,
+            yes: args.yes,
+            config: args.config,
+            input_type: args.input_type,
+        }),
     }
 }
 
@@ -163,7 +220,7 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
 
 pub fn run_dropin(args: SopsArgs) -> Result<()> {
     match (args.command, args.encrypt, args.decrypt) {
-        (Some(command), ..) => run_command(command, Mode::Sops),
+        (Some(command), ..) => run_command(command),
         (None, true, false) => files::encrypt(&args.io, &args.encrypt_flags, Mode::Sops),
         (None, false, true) => files::decrypt(&args.io, &args.decrypt_flags),
         (None, true, true) => Err(Exit::new(

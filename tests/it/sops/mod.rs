@@ -2,11 +2,13 @@
 //! encrypts, sops decrypts and edits; what sops encrypts, sealbox decrypts. [`formats`]: the
 //! stores, the YAML layout, tampering and exit codes; [`commands`]: set/unset, edit, rotate,
 //! updatekeys, exec and `.sops.yaml` rules; [`keys`]: key groups, identity sources, SSH and
-//! post-quantum age keys (with typage). Shared fixtures and helpers are here.
+//! post-quantum age keys (with typage); [`tree`]: `updatekeys`/`rotate` over
+//! directories. Shared fixtures and helpers are here.
 
 mod commands;
 mod formats;
 mod keys;
+mod tree;
 
 use sealbox_tests::{Env, Run, sealbox_bin};
 
