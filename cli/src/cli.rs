@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::check;
+use crate::external::{self, ExternalCommand};
 use crate::sealed::keys::{self, KeysCommand};
 use crate::sealed::kubeseal;
 use crate::sealed::reencrypt::{self, ReencryptArgs};
@@ -56,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// ExternalSecrets in a cluster: `refresh` asks the controller to sync them now.
+    External {
+        #[command(subcommand)]
+        command: ExternalCommand,
+    },
     #[command(flatten)]
     File(sops::SopsCommand),
     /// kubeseal's command line, flags, output and exit codes.
@@ -83,6 +89,7 @@ impl Cli {
             Command::Reencrypt(args) => reencrypt::run(&args),
             Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
+            Command::External { command } => external::run(&command),
             Command::File(command) => sops::run_command(command, sops::Mode::Native),
             Command::Kubeseal { args } => {
                 let argv = std::iter::once("kubeseal".into()).chain(args);
