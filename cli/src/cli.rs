@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::age::{self, AgeCommand};
 use crate::check;
+use crate::external::{self, ExternalCommand};
 use crate::sealed::keys::{self, KeysCommand};
 use crate::sealed::kubeseal;
 use crate::sealed::reencrypt::{self, ReencryptArgs};
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// ExternalSecrets in a cluster: `refresh` asks the controller to sync them now.
+    External {
+        #[command(subcommand)]
+        command: ExternalCommand,
+    },
     #[command(flatten)]
     File(sops::NativeCommand),
     /// age keys without another tool: `keygen` (age-keygen's format) and `recipient`
@@ -90,6 +96,7 @@ impl Cli {
             Command::Reencrypt(args) => reencrypt::run(&args),
             Command::Check(args) => check::run(&args),
             Command::Keys { command } => keys::run(&command),
+            Command::External { command } => external::run(&command),
             Command::File(command) => sops::run_native(command),
             Command::Age { command } => age::run(&command),
             Command::Kubeseal { args } => {

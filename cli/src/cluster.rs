@@ -41,6 +41,17 @@ pub struct Reply {
     pub body: String,
 }
 
+impl Reply {
+    /// The `message` of the API server's `Status` reply, else only the HTTP status: for
+    /// replies to requests that carried a secret, whose raw body must not be printed.
+    pub fn status_message(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|status| status["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP {}", self.status))
+    }
+}
+
 /// A connection to the API server of the chosen context.
 pub struct Cluster {
     runtime: tokio::runtime::Runtime,
@@ -266,12 +277,23 @@ impl Cluster {
         self.send(http::Method::POST, path, Some(body))
     }
 
+    /// A JSON merge patch (RFC 7386), as `kubectl annotate`/`patch --type merge` send it: only
+    /// the fields in `body` change, with no read-modify-write race.
+    pub fn merge_patch(&self, path: &str, body: &str) -> Result<Reply> {
+        self.send(http::Method::PATCH, path, Some(body))
+    }
+
     /// Any status is a reply, so callers say what a non-2xx means; only a request that gets no
     /// answer at all is an error.
     fn send(&self, method: http::Method, path: &str, body: Option<&str>) -> Result<Reply> {
         let mut request = http::Request::builder().method(method.clone()).uri(path);
         if body.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
+            let content_type = if method == http::Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            request = request.header(http::header::CONTENT_TYPE, content_type);
         }
         let request = request
             .body(kube::client::Body::from(

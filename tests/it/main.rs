@@ -7,6 +7,7 @@ mod chart;
 mod chart_install;
 mod check;
 mod cluster_access;
+mod cluster_commands;
 mod controller_e2e;
 mod controller_lifecycle;
 mod demo;

@@ -1,11 +1,12 @@
 //! `sealbox keys …`: the local key store that seal and unseal use when no certificate or key
-//! is given, and backup and restore of a cluster controller's keys.
+//! is given, and backup, restore and renewal of a cluster controller's keys.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
 
+use crate::sealed::clusterkey::{self, ClusterKeyArgs};
 use crate::sealed::controller::ControllerArgs;
 use crate::sealed::{keybackup, keystore};
 
@@ -13,8 +14,17 @@ use crate::sealed::{keybackup, keystore};
 pub enum KeysCommand {
     /// Create a key pair and certificate (RSA-4096, like the controller's) if none exists.
     Init,
-    /// Add a new key pair; it seals from now on, older keys still unseal.
-    Renew,
+    /// Add a new key pair; it seals from now on, older keys still unseal. With --cluster, in
+    /// the cluster controller's namespace, made as the controller makes one; a running
+    /// sealbox-controller adopts it at once.
+    Renew {
+        /// Make the key in the cluster (a key Secret in --controller-namespace) instead of the
+        /// local key store.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        key: ClusterKeyArgs,
+    },
     /// Print the newest certificate (PEM) to share with people who seal.
     ExportCert,
     /// Save the controller's key Secrets from the cluster (a List, mode 0600), as the upstream
@@ -38,7 +48,8 @@ pub enum KeysCommand {
 pub fn run(command: &KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Init => keystore::init(),
-        KeysCommand::Renew => keystore::renew(),
+        KeysCommand::Renew { cluster: true, key } => clusterkey::renew(key),
+        KeysCommand::Renew { cluster: false, .. } => keystore::renew(),
         KeysCommand::ExportCert => keystore::export_cert(),
         KeysCommand::Backup { output, controller } => {
             keybackup::backup(controller, output.as_deref())

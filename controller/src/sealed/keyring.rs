@@ -21,7 +21,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use rand::seq::SliceRandom;
 use sealbox_crypto::sealed::keyfile::KEY_LABEL;
-use sealbox_crypto::sealed::{Certificate, KeyPair, PrivateKey, private_keys_from_pem};
+use sealbox_crypto::sealed::keysecret::{KeySpec, new_key_secret};
+use sealbox_crypto::sealed::{Certificate, PrivateKey, private_keys_from_pem};
 use tracing::{info, warn};
 
 /// One key with the certificate kubeseal seals to.
@@ -44,6 +45,18 @@ pub struct KeySettings {
     /// Zero disables renewal (a first key is still made when there is none).
     pub renew_period: Duration,
     pub cutoff: Option<SystemTime>,
+}
+
+impl KeySettings {
+    /// What a new key is made of.
+    pub fn spec(&self) -> KeySpec {
+        KeySpec {
+            prefix: self.prefix.clone(),
+            bits: self.bits,
+            ttl: self.ttl,
+            common_name: self.common_name.clone(),
+        }
+    }
 }
 
 /// The keys, newest first, and which key last opened each SealedSecret.
@@ -197,48 +210,41 @@ pub async fn load(api: &Api<Secret>, prefix: &str, ring: &KeyRing) -> kube::Resu
     Ok(())
 }
 
-/// Generates a key, stores it as a new key Secret and adds it to the ring.
+/// Generates a key, stores it as a new key Secret and adds it to the ring. What the Secret
+/// holds is decided by [`new_key_secret`], shared with `sealbox keys renew --cluster`; only
+/// the API call is the controller's.
 pub async fn generate(
     api: &Api<Secret>,
     settings: &KeySettings,
     ring: &KeyRing,
 ) -> anyhow::Result<()> {
-    let (bits, ttl, cn) = (settings.bits, settings.ttl, settings.common_name.clone());
-    let pair =
-        tokio::task::spawn_blocking(move || KeyPair::generate(bits, SystemTime::now(), ttl, &cn))
-            .await??;
-    let cert_pem = pair.certificate.to_pem();
+    let spec = settings.spec();
+    let made =
+        tokio::task::spawn_blocking(move || new_key_secret(&spec, SystemTime::now())).await??;
     let secret = Secret {
         metadata: ObjectMeta {
-            generate_name: Some(settings.prefix.clone()),
-            labels: Some([(KEY_LABEL.to_owned(), "active".to_owned())].into()),
+            generate_name: Some(made.generate_name.clone()),
+            labels: Some(made.labels.clone()),
             ..Default::default()
         },
-        type_: Some("kubernetes.io/tls".into()),
+        type_: Some(made.type_.to_owned()),
         data: Some(
-            [
-                (
-                    "tls.key".to_owned(),
-                    ByteString(pair.key_pem().as_bytes().to_vec()),
-                ),
-                (
-                    "tls.crt".to_owned(),
-                    ByteString(cert_pem.clone().into_bytes()),
-                ),
-            ]
-            .into(),
+            made.data
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.as_slice().to_vec())))
+                .collect(),
         ),
         ..Default::default()
     };
     let created = api.create(&PostParams::default(), &secret).await?;
     info!(
         secret = created.name_any(),
-        "new key generated; the certificate new seals use:\n{cert_pem}"
+        "new key generated; the certificate new seals use:\n{}", made.cert_pem
     );
     ring.add(Key {
-        private: pair.private_key,
-        cert_pem,
-        not_before: pair.certificate.not_before,
+        private: made.pair.private_key,
+        cert_pem: made.cert_pem,
+        not_before: made.pair.certificate.not_before,
         secret: created.name_any(),
     });
     Ok(())

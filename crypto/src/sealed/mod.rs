@@ -7,7 +7,9 @@
 //!   item by item with the key that opened each (offline validate): [`open_items`];
 //! - read a `--cert`: [`Certificate::from_pem`] (then [`Certificate::check_not_expired`]) or
 //!   [`PublicKey::from_pem`]; read `--recovery-private-key` files: [`keyfile::private_keys`];
-//! - make a controller-shaped key pair: [`KeyPair::generate`].
+//! - make a controller-shaped key pair: [`KeyPair::generate`]; a whole new controller key
+//!   Secret (type, label, generateName, data), as the controller and
+//!   `sealbox keys renew --cluster` both store one: [`keysecret::new_key_secret`].
 //!
 //! ```
 //! use sealbox_crypto::sealed::{hybrid, PrivateKey, Scope};
@@ -24,6 +26,7 @@ mod error;
 pub mod hybrid;
 pub mod keyfile;
 mod keys;
+pub mod keysecret;
 pub mod manifest;
 mod pem;
 mod scope;
