@@ -1,6 +1,7 @@
 //! Black-box tests of the sealbox binaries against real peers. Run through `scripts/test.sh`,
 //! which installs the peers (kubesealpy) and exports where they are.
 
+mod audit;
 mod aws_provider;
 mod chart;
 mod chart_install;
