@@ -7,6 +7,7 @@
 //! - `plain`: the check verdict as findings;
 //! - `sealed`: the keys given (names, certificates) and which of them opens each SealedSecret;
 //! - `sopsfiles`: SOPS metadata against the creation rules and the cut-off date;
+//! - `finding` (what those hand back) and `dates` (RFC 3339 and `YYYY-MM-DD`), leaves;
 //! - this module: arguments, the walk, the report (text or `--output json`) and the exit
 //!   status (0 nothing to do, [`NEEDS_ATTENTION`], or 1 when an input could not be read).
 //!
@@ -15,6 +16,7 @@
 //! ```
 
 mod dates;
+mod finding;
 mod plain;
 mod sealed;
 mod sopsfiles;
@@ -25,9 +27,10 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
+use self::finding::{Category, FileAudit, Finding};
 use crate::exit::{Exit, NEEDS_ATTENTION};
 use crate::report::{Format, Outcome, Record, Report};
 use crate::scan::Walk;
@@ -58,83 +61,6 @@ pub struct AuditArgs {
     /// `json`: one record per file on stdout (file, outcome, message, findings).
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
-}
-
-/// What a finding is about; its name is the `category` of JSON findings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Category {
-    /// A plain Secret, a private key, or anything else `sealbox check` fails on.
-    Plaintext,
-    /// A SealedSecret that opens only with a key older than the newest given.
-    SealedOldKey,
-    /// A SealedSecret (some item of it) that no given key opens.
-    SealedNoKey,
-    /// A SOPS file whose age recipients differ from its creation rule's.
-    SopsRecipients,
-    /// A SOPS file last modified before `--older-than`.
-    SopsStale,
-}
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::Plaintext,
-        Category::SealedOldKey,
-        Category::SealedNoKey,
-        Category::SopsRecipients,
-        Category::SopsStale,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Plaintext => "plaintext",
-            Category::SealedOldKey => "sealed-old-key",
-            Category::SealedNoKey => "sealed-no-key",
-            Category::SopsRecipients => "sops-recipients",
-            Category::SopsStale => "sops-stale",
-        }
-    }
-}
-
-/// One thing that needs attention: a sentence (never a value of the file) and facts for
-/// automation.
-pub struct Finding {
-    pub category: Category,
-    pub message: String,
-    pub fields: serde_json::Map<String, Value>,
-}
-
-impl Finding {
-    pub fn new(category: Category, message: impl Into<String>) -> Finding {
-        Finding {
-            category,
-            message: message.into(),
-            fields: Default::default(),
-        }
-    }
-
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Finding {
-        self.fields.insert(key.to_owned(), value.into());
-        self
-    }
-
-    fn json(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        out.insert("category".into(), json!(self.category.name()));
-        out.insert("message".into(), json!(self.message));
-        out.extend(self.fields.clone());
-        Value::Object(out)
-    }
-}
-
-/// What one file gave: its findings and what else is worth saying (SealedSecrets and the keys
-/// that open them).
-#[derive(Default)]
-struct FileAudit {
-    findings: Vec<Finding>,
-    /// JSON facts about the file that are not findings.
-    facts: serde_json::Map<String, Value>,
-    /// SealedSecrets that could not be checked (no --keys).
-    unchecked_sealed: usize,
 }
 
 pub fn run(args: &AuditArgs) -> Result<()> {

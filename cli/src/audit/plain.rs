@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Category, Finding};
+use super::finding::{Category, Finding};
 use crate::scan;
 
 /// The check's problems with one file, each as a [`Category::Plaintext`] finding.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dates::format_rfc3339;
-use super::{Category, FileAudit, Finding};
+use super::finding::{Category, FileAudit, Finding};
 use crate::io;
 
 /// A key as the report names it.

@@ -11,7 +11,7 @@ use sealbox_crypto::sops::{self, Format, Metadata};
 use serde_json::json;
 
 use super::dates::{format_rfc3339, parse_date, parse_rfc3339};
-use super::{Category, FileAudit, Finding};
+use super::finding::{Category, FileAudit, Finding};
 use crate::sopsconfig;
 
 /// `--older-than`: a fixed date, or an age counted back from now.
