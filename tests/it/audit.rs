@@ -46,11 +46,18 @@ struct Tree {
 
 impl Tree {
     fn sops_file(&self, rel: &str, recipients: &[&str], value: &str) {
-        self.env
-            .write("plain-input.yaml", format!("password: {value}\nuser: app\n"));
+        self.env.write(
+            "plain-input.yaml",
+            format!("password: {value}\nuser: app\n"),
+        );
         let run = self
             .env
-            .sops(&["encrypt", "--age", &recipients.join(","), "plain-input.yaml"])
+            .sops(&[
+                "encrypt",
+                "--age",
+                &recipients.join(","),
+                "plain-input.yaml",
+            ])
             .run();
         assert!(run.output.status.success(), "sops: {}", run.stderr());
         self.env.write(rel, &run.output.stdout);
@@ -125,7 +132,10 @@ fn build() -> Tree {
         ),
     );
     // Clean files.
-    env.write("repo/README.md", "# deploy\nSecrets are sealed; see docs.\n");
+    env.write(
+        "repo/README.md",
+        "# deploy\nSecrets are sealed; see docs.\n",
+    );
     env.write(
         "repo/apps/web/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  a: b\n",
@@ -232,7 +242,10 @@ fn audit_reports_exactly_the_planted_problems_and_a_fixed_tree_passes() {
     let run = tree.audit(&["--keys", "keys-backup.yaml", "--output", "json"]);
     assert_eq!(run.output.status.code(), Some(10), "{}", run.stderr());
     let records = json_records(&run);
-    let files: Vec<&str> = records.iter().map(|r| r["file"].as_str().unwrap()).collect();
+    let files: Vec<&str> = records
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
     assert_eq!(files.len(), 15, "one record per file: {files:?}");
     assert!(!files.iter().any(|f| f.contains(".git/")), "{files:?}");
     let found = pairs(&records);
@@ -314,14 +327,21 @@ fn audit_reports_exactly_the_planted_problems_and_a_fixed_tree_passes() {
     );
     assert!(out.contains("repo/legacy/age.yaml: needs attention (sops-stale)\n  sops-stale: last modified 2024-11-12T13:33:42Z, before the cut-off 2025-06-01T00:00:00Z"), "{out}");
     assert!(!out.contains("sealed/"), "{out}");
-    assert_eq!(out.lines().filter(|l| !l.starts_with("  ")).count(), 6, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| !l.starts_with("  ")).count(),
+        6,
+        "{out}"
+    );
     let err = text.stderr();
     assert_eq!(
         err.matches("cannot be told from its ciphertext").count(),
         1,
         "{err}"
     );
-    assert!(err.contains("3 SealedSecret(s) in 3 file(s) not checked"), "{err}");
+    assert!(
+        err.contains("3 SealedSecret(s) in 3 file(s) not checked"),
+        "{err}"
+    );
     assert!(!err.contains("error"), "{err}");
 
     // Fixed: plaintext gone, everything sealed for the newest key and encrypted for the rule's
@@ -337,13 +357,19 @@ fn audit_reports_exactly_the_planted_problems_and_a_fixed_tree_passes() {
         std::fs::remove_file(env.path(gone)).unwrap();
     }
     tree.seal("repo/sealed/old/db.yaml", "db", "fixed-value-8h", None);
-    tree.sops_file("repo/prod/missing.yaml", &[&tree.r1, &tree.r2], "fixed-value-8h");
+    tree.sops_file(
+        "repo/prod/missing.yaml",
+        &[&tree.r1, &tree.r2],
+        "fixed-value-8h",
+    );
     tree.sops_file("repo/dev/extra.enc.yaml", &[&tree.r1], "fixed-value-8h");
     let fixed = tree.audit(&["--keys", "keys-backup.yaml", "--output", "json"]);
     assert_eq!(fixed.output.status.code(), Some(0), "{}", fixed.stderr());
     assert_eq!(pairs(&json_records(&fixed)), BTreeSet::new());
     assert!(
-        fixed.stderr().contains("audited 10 file(s): nothing needs attention"),
+        fixed
+            .stderr()
+            .contains("audited 10 file(s): nothing needs attention"),
         "{}",
         fixed.stderr()
     );
@@ -360,7 +386,11 @@ fn audit_errors_are_not_findings() {
     // A path that does not exist: an error, not "needs attention".
     let run = env.sealbox(&["audit", "repo", "missing"]).run();
     assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
-    assert!(run.stderr().contains("missing: does not exist"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("missing: does not exist"),
+        "{}",
+        run.stderr()
+    );
     // Unreadable keys and a bad cut-off.
     env.write("not-keys.txt", "hello\n");
     let run = env
@@ -368,7 +398,9 @@ fn audit_errors_are_not_findings() {
         .run();
     assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
     assert!(run.stderr().contains("not-keys.txt"), "{}", run.stderr());
-    let run = env.sealbox(&["audit", "--older-than", "soon", "repo"]).run();
+    let run = env
+        .sealbox(&["audit", "--older-than", "soon", "repo"])
+        .run();
     assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
     // A clean tree.
     let run = env.sealbox(&["audit", "repo"]).run();
