@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::age::{self, AgeCommand};
+use crate::audit::{self, AuditArgs};
 use crate::check;
 use crate::external::{self, ExternalCommand};
 use crate::sealed::keys::{self, KeysCommand};
@@ -52,6 +53,11 @@ enum Command {
     /// or a file a .sops.yaml rule covers is unencrypted, or a file cannot be ruled out.
     /// SealedSecrets, SOPS files and ExternalSecrets pass; --staged checks git's index.
     Check(check::CheckArgs),
+    /// Report what needs attention in a tree, changing nothing: plain Secrets and private keys
+    /// (as `check`), SealedSecrets for an old or unknown key (--keys), SOPS files whose
+    /// recipients differ from .sops.yaml or older than --older-than. Exit 10 when anything
+    /// needs attention, 1 when something could not be read.
+    Audit(AuditArgs),
     /// The local key store that seal and unseal use when no cert or key is given; backup and
     /// restore of a cluster controller's keys.
     Keys {
@@ -95,6 +101,7 @@ impl Cli {
             Command::Validate(args) => validate::run(&args),
             Command::Reencrypt(args) => reencrypt::run(&args),
             Command::Check(args) => check::run(&args),
+            Command::Audit(args) => audit::run(&args),
             Command::Keys { command } => keys::run(&command),
             Command::External { command } => external::run(&command),
             Command::File(command) => sops::run_native(command),

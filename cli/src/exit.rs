@@ -21,6 +21,11 @@ pub const ERROR_INVALID_SET_FORMAT: u8 = 7;
 /// sops `ErrorConflictingParameters`: flags that cannot go together (two selectors,
 /// `--in-place` with `--output`, `-e` with `-d`).
 pub const ERROR_CONFLICTING_PARAMETERS: u8 = 8;
+/// `sealbox audit`: the audit went through and something needs attention (a plain Secret or
+/// private key, a SealedSecret for an old or unknown key, a SOPS file with other recipients than
+/// `.sops.yaml` asks for or older than `--older-than`). Not a sops code; an audit that cannot
+/// read its input ends with [`ERROR_GENERIC`] instead.
+pub const NEEDS_ATTENTION: u8 = 10;
 /// sops `ErrorDecryptingTree`: a value did not decrypt (tampered, or moved in the file).
 pub const ERROR_DECRYPTING_TREE: u8 = 25;
 /// sops `MacMismatch`: the MAC is missing, does not open, or does not match.

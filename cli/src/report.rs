@@ -41,6 +41,8 @@ pub enum Outcome {
     /// Left as it is for a reason worth a warning (not a failure): e.g. a file a `.sops.yaml`
     /// rule covers that is not encrypted.
     Skipped,
+    /// Something in the file needs someone's attention (`audit`): nothing was changed.
+    Attention,
 }
 
 impl Outcome {
@@ -51,6 +53,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::WouldChange => "would_change",
             Outcome::Skipped => "skipped",
+            Outcome::Attention => "attention",
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct Record {
     outcome: Outcome,
     message: String,
     fields: Map<String, Value>,
+    /// Lines printed indented under the record's line in text mode (JSON has `fields`).
+    details: Vec<String>,
 }
 
 impl Record {
@@ -70,7 +75,15 @@ impl Record {
             outcome,
             message: message.into(),
             fields: Map::new(),
+            details: Vec::new(),
         }
+    }
+
+    /// Adds a line shown indented under the file's line in text mode only (never secret
+    /// values); JSON records carry the same facts as fields.
+    pub fn detail(mut self, line: impl Into<String>) -> Record {
+        self.details.push(line.into());
+        self
     }
 
     /// Adds a field to the JSON record (never secret values).
@@ -142,7 +155,10 @@ impl Report {
                 self.bar.suspend(|| eprintln!("{line}"));
                 return;
             }
-            (Format::Text, _) => format!("{}: {}", record.file, record.message),
+            (Format::Text, _) => std::iter::once(format!("{}: {}", record.file, record.message))
+                .chain(record.details.iter().map(|d| format!("  {d}")))
+                .collect::<Vec<_>>()
+                .join("\n"),
         };
         self.bar.suspend(|| {
             let mut out = std::io::stdout().lock();
@@ -178,6 +194,17 @@ mod tests {
         assert_eq!(
             record.json(),
             json!({"file": "a/b.yaml", "outcome": "changed", "message": "1 recipient added", "added": ["age1x"]})
+        );
+    }
+
+    #[test]
+    fn details_are_for_text_only() {
+        let record = Record::new(Path::new("a.yaml"), Outcome::Attention, "1 finding")
+            .detail("plaintext: a key");
+        assert_eq!(record.details, ["plaintext: a key"]);
+        assert_eq!(
+            record.json(),
+            json!({"file": "a.yaml", "outcome": "attention", "message": "1 finding"})
         );
     }
 

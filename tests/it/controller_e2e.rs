@@ -380,6 +380,32 @@ fn reencrypt_moves_a_directory_to_the_newest_key_and_validate_online_agrees() {
         "{}",
         run.stderr()
     );
+    // The same walk for automation: one JSON record per file, outcomes as above.
+    let json = online(&env, &cluster, &["reencrypt", "--output", "json", "repo"]).run();
+    let records: Vec<Value> = json
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<(&str, &str, Option<u64>)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["sealed_secrets"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("repo/README.yaml", "unchanged", None),
+            ("repo/apps/db.json", "changed", Some(1)),
+            ("repo/apps/web/secrets.yaml", "changed", Some(1)),
+        ],
+        "{records:?}"
+    );
     let after = env.read("repo/apps/web/secrets.yaml");
     assert!(
         after.starts_with("# the web app's credentials\n"),

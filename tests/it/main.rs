@@ -2,6 +2,7 @@
 //! which installs the peers (kubesealpy) and exports where they are.
 
 mod age_keys;
+mod audit;
 mod aws_provider;
 mod chart;
 mod chart_install;

@@ -7,26 +7,19 @@
 //! ExternalSecrets and everything else pass; `.sealboxignore` and a `# sealbox:allow` line
 //! allow fixtures on purpose.
 //!
-//! - `classify`: one file's bytes → its problems (pure), through `documents` (text → parsed
-//!   documents) and `secrets` (documents → plain Secrets);
-//! - `ignore`: `.sealboxignore` patterns (pure);
-//! - this module: where the bytes come from (the working tree, or git's index with
-//!   `--staged`) and the report.
+//! What a file holds is decided by [`crate::scan`] (shared with `sealbox audit`); this module
+//! says where the bytes come from (the working tree, or git's index with `--staged`) and
+//! reports.
 
-mod classify;
-mod documents;
-mod ignore;
-mod secrets;
-
-use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use zeroize::Zeroizing;
 
-use crate::{io, sopsconfig};
+use crate::scan::{self, Walk, ignore};
+use crate::sopsconfig;
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -76,39 +69,22 @@ impl Report {
     /// working directory, or absolute).
     fn file(&mut self, name: &str, path: &Path, bytes: &[u8]) -> Result<()> {
         self.files += 1;
-        let outcome = classify::classify(name, bytes);
-        if let Some(config) = &self.config
-            && outcome.problems.is_empty()
-            && !outcome.encrypted
-            && !outcome.allowed
-            && sopsconfig::find_rule(config, &path.to_string_lossy())?.is_some()
-        {
-            self.problems.push(format!(
-                "{name}: matches a creation rule in {} but is not encrypted: encrypt it with `sealbox encrypt`",
-                config.display()
-            ));
-        }
-        self.problems.extend(outcome.problems);
+        self.problems
+            .extend(scan::problems(name, path, bytes, self.config.as_deref())?);
         Ok(())
     }
 }
 
 /// The files under `paths`, directories searched in name order.
 fn working_tree(paths: &[PathBuf], report: &mut Report) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let mut ignores = Ignores::default();
-    let mut files = Vec::new();
-    for path in paths {
-        if std::fs::symlink_metadata(path).is_err() {
-            report.problems.push(format!(
-                "{}: does not exist: check the path (nothing was checked there)",
-                path.display()
-            ));
-            continue;
-        }
-        walk(path, true, &cwd, &mut ignores, &mut files)?;
+    let found = Walk::new()?.files(paths)?;
+    for path in found.missing {
+        report.problems.push(format!(
+            "{}: does not exist: check the path (nothing was checked there)",
+            path.display()
+        ));
     }
-    for file in files {
+    for file in found.files {
         let name = file.display().to_string();
         match std::fs::read(&file).map(Zeroizing::new) {
             Ok(bytes) => report.file(&name, &file, &bytes)?,
@@ -119,76 +95,6 @@ fn working_tree(paths: &[PathBuf], report: &mut Report) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn walk(
-    path: &Path,
-    explicit: bool,
-    cwd: &Path,
-    ignores: &mut Ignores,
-    out: &mut Vec<PathBuf>,
-) -> Result<()> {
-    if ignores.allows(&normalize(&cwd.join(path))) {
-        return Ok(());
-    }
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    // Links found inside a directory are not followed into directories (no loops); a link
-    // to a file is checked through it, as a link named on the command line is.
-    let is_dir = meta.is_dir() || (explicit && path.is_dir());
-    if is_dir {
-        for entry in io::dir_entries(path)? {
-            walk(&entry, false, cwd, ignores, out)?;
-        }
-    } else if meta.is_file() || path.is_file() {
-        out.push(path.to_owned());
-    }
-    Ok(())
-}
-
-/// A path with `.` and `..` resolved by name (no file-system access).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `.sealboxignore` files of the working tree: in a file's directory and its parents, up to
-/// the directory holding `.git`.
-#[derive(Default)]
-struct Ignores {
-    by_dir: HashMap<PathBuf, Option<Vec<ignore::Pattern>>>,
-}
-
-impl Ignores {
-    fn allows(&mut self, absolute: &Path) -> bool {
-        for dir in absolute.ancestors().skip(1) {
-            let patterns = self.by_dir.entry(dir.to_owned()).or_insert_with(|| {
-                std::fs::read_to_string(dir.join(".sealboxignore"))
-                    .ok()
-                    .map(|t| ignore::parse(&t))
-            });
-            if let Some(patterns) = patterns
-                && let Ok(rel) = absolute.strip_prefix(dir)
-                && ignore::matches(patterns, &rel.to_string_lossy())
-            {
-                return true;
-            }
-            if dir.join(".git").exists() {
-                break;
-            }
-        }
-        false
-    }
 }
 
 /// The staged content of the files a commit adds, copies, modifies or renames.
@@ -294,10 +200,5 @@ mod tests {
         let raw = b":000000 100644 0000000 1111111 A\0k8s/a b.yaml\0:100644 100644 2222222 3333333 M\0x\0:000000 160000 0000000 4444444 A\0vendor/sub\0";
         assert_eq!(staged_files(raw), ["k8s/a b.yaml", "x"]);
         assert!(staged_files(b"").is_empty());
-    }
-
-    #[test]
-    fn paths_are_normalized_by_name() {
-        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
     }
 }
