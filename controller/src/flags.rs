@@ -11,41 +11,11 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// Go's `time.ParseDuration` for the forms flags use: `720h`, `1h30m`, `90s`, `0`.
-pub fn go_duration(text: &str) -> Result<Duration, String> {
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text:?}: missing unit (h, m, s, ms)"))?;
-        let value: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: not a duration"))?;
-        let unit_end = rest[digits..]
-            .find(|c: char| c.is_ascii_digit())
-            .map_or(rest.len(), |i| digits + i);
-        let seconds = match &rest[digits..unit_end] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            unit => {
-                return Err(format!(
-                    "{text:?}: unknown unit {unit:?} (use h, m, s or ms)"
-                ));
-            }
-        };
-        total += value * seconds;
-        rest = &rest[unit_end..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
+/// Go's `time.ParseDuration` for the forms flags use: `720h`, `1h30m`, `90s`, `0` (the one
+/// parser, shared with the CLI's key flags).
+pub use sealbox_crypto::sealed::keysecret::go_duration;
 
 /// RFC 1123 with a numeric zone, as `date -R` prints (Go's `time.RFC1123Z`).
 pub fn rfc1123z(text: &str) -> Result<SystemTime, String> {
@@ -81,33 +51,6 @@ pub fn own_namespace() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        let secs = Duration::from_secs;
-        assert_eq!(go_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(go_duration("720h"), Ok(secs(720 * 3600)));
-        assert_eq!(go_duration("87600h"), Ok(secs(87_600 * 3600)));
-        assert_eq!(go_duration("1h30m"), Ok(secs(5400)));
-        assert_eq!(go_duration("90s"), Ok(secs(90)));
-        assert_eq!(go_duration("3s"), Ok(secs(3)));
-        assert_eq!(go_duration("1.5h"), Ok(secs(5400)));
-        assert_eq!(go_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(go_duration("2m10s"), Ok(secs(130)));
-    }
-
-    #[test]
-    fn bad_go_durations_say_why() {
-        assert!(go_duration("10").unwrap_err().contains("missing unit"));
-        assert!(
-            go_duration("5d")
-                .unwrap_err()
-                .contains("unknown unit \"d\"")
-        );
-        assert!(go_duration("h").unwrap_err().contains("not a duration"));
-        assert!(go_duration("1..2s").unwrap_err().contains("not a duration"));
-        assert!(go_duration("").is_ok_and(|d| d.is_zero()));
-    }
 
     #[test]
     fn rfc1123z_times() {

@@ -64,17 +64,11 @@ pub struct Args {
 impl Args {
     /// Refuses flag values the API server would refuse later.
     pub fn check(&self) -> anyhow::Result<()> {
-        let prefix = &self.key_prefix;
-        if !prefix
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            || prefix.len() > 245
-        {
-            anyhow::bail!(
-                "--key-prefix {prefix:?}: use at most 245 characters from a-z, 0-9 and -"
-            );
-        }
-        Ok(())
+        let spec = sealbox_crypto::sealed::keysecret::KeySpec {
+            prefix: self.key_prefix.clone(),
+            ..Default::default()
+        };
+        Ok(spec.check()?)
     }
 
     fn key_settings(&self) -> keyring::KeySettings {

@@ -248,6 +248,9 @@ mod tests {
         assert_eq!(go_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(go_duration("10").unwrap_err().contains("missing unit"));
         assert!(go_duration("5d").unwrap_err().contains("unknown unit"));
+        assert_eq!(go_duration("1.5h"), Ok(secs(5400)));
+        assert!(go_duration("h").unwrap_err().contains("not a duration"));
+        assert!(go_duration("1..2s").unwrap_err().contains("not a duration"));
         assert!(go_duration("").is_err());
     }
 }
