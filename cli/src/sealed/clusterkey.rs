@@ -8,13 +8,14 @@
 //! Which function when: [`renew`] runs the command; [`create_error`] says what a refused
 //! `POST` means and what to do.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::keysecret::{
     DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, KeySpec, go_duration, new_key_secret,
 };
+use sealbox_crypto::sops::mac::format_lastmodified;
 
 use crate::cluster::Reply;
 use crate::sealed::controller::ControllerArgs;
@@ -83,7 +84,10 @@ pub fn renew(args: &ClusterKeyArgs) -> Result<()> {
     let name = created["metadata"]["name"].as_str().unwrap_or_default();
     println!("created key Secret {ns}/{name}");
     println!("fingerprint: {}", made.pair.private_key.fingerprint());
-    println!("not before:  {}", utc(made.pair.certificate.not_before));
+    println!(
+        "not before:  {}",
+        format_lastmodified(made.pair.certificate.not_before)?
+    );
     eprintln!(
         "a running sealbox-controller seals with it at once (sealed-secrets: with --watch-for-secrets, else after a restart); back up the keys again: sealbox keys backup --controller-namespace {ns}"
     );
@@ -110,42 +114,9 @@ pub fn create_error(ns: &str, reply: &Reply) -> anyhow::Error {
     }
 }
 
-/// `2006-01-02T15:04:05Z` for a time after 1970 (proleptic Gregorian, UTC).
-fn utc(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    #[test]
-    fn times_print_as_rfc3339_utc() {
-        let at = |s: u64| utc(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(1_497_933_165), "2017-06-20T04:32:45Z");
-        assert_eq!(at(1_709_164_800), "2024-02-29T00:00:00Z");
-        assert_eq!(at(1_813_293_165), "2027-06-18T04:32:45Z");
-    }
 
     #[test]
     fn refusals_say_what_to_do_and_never_echo_the_request() {
