@@ -84,15 +84,29 @@ fn binary_flags() -> std::collections::BTreeSet<String> {
     known
 }
 
+/// README.md and every markdown file under docs/ (runbooks and guides in subfolders too).
+fn doc_files() -> Vec<std::path::PathBuf> {
+    let mut files = vec![root().join("README.md")];
+    let mut dirs = vec![root().join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// The `--flags` the README and docs show being passed to sealbox, kubeseal, sops or
 /// sealbox-controller: in command lines inside code blocks and in inline code.
 fn documented_flags() -> Vec<(String, String)> {
     let mut found = Vec::new();
-    let mut files = vec![root().join("README.md")];
-    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
-        files.push(entry.unwrap().path());
-    }
-    for file in files {
+    for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let mut in_block = false;
@@ -161,9 +175,9 @@ fn every_documented_flag_exists() {
 #[test]
 fn every_flag_of_the_binaries_is_documented() {
     let known = binary_flags();
-    let mut docs = std::fs::read_to_string(root().join("README.md")).unwrap();
-    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
-        docs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    let mut docs = String::new();
+    for file in doc_files() {
+        docs.push_str(&std::fs::read_to_string(file).unwrap());
     }
     let undocumented: Vec<&String> = known
         .iter()
