@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::cluster::Cluster;
 use crate::{root, sealbox_bin};
 
 /// One shell block and the heading it stands under.
@@ -152,6 +153,38 @@ impl Shell {
         );
         printed
     }
+}
+
+/// Wrappers adding the flags the emulator needs: it serves no OpenAPI document, so helm and
+/// kubectl must not validate against one (tests/infra/kapi_emulator.py).
+pub fn emulator_tools(shell: &Shell) {
+    let helm = std::env::var("SEALBOX_HELM").expect("SEALBOX_HELM (scripts/test.sh sets it)");
+    let kubectl =
+        std::env::var("SEALBOX_KUBECTL").expect("SEALBOX_KUBECTL (scripts/test.sh sets it)");
+    shell.tool(
+        "helm",
+        &format!(
+            "case \"$1\" in install|upgrade) exec {helm} \"$@\" --disable-openapi-validation;; esac\nexec {helm} \"$@\""
+        ),
+    );
+    shell.tool(
+        "kubectl",
+        &format!(
+            "case \"$1\" in apply|create|replace) exec {kubectl} \"$@\" --validate=false;; esac\nexec {kubectl} \"$@\""
+        ),
+    );
+}
+
+/// Points the shell's kubeconfig at `cluster` (the same file, as after switching context).
+pub fn use_cluster(shell: &Shell, cluster: &Cluster) {
+    std::fs::copy(&cluster.kubeconfig, shell.dir.join("kubeconfig")).unwrap();
+}
+
+/// Runs `step` twice, as someone unsure whether it went through would: the second run must
+/// succeed too (the checks after it then hold for both). Returns what the second printed.
+pub fn twice(shell: &Shell, book: &Runbook, step: &Step) -> String {
+    shell.run(book, step);
+    shell.run(book, step)
 }
 
 #[cfg(test)]

@@ -7,45 +7,14 @@ use std::process::Command;
 
 use sealbox_crypto::sealed::decode_base64;
 use sealbox_tests::cluster::{Cluster, Controller, wait_for};
-use sealbox_tests::runbook::{Runbook, Shell, Step};
+use sealbox_tests::runbook::{Runbook, Shell, emulator_tools, twice, use_cluster};
 use sealbox_tests::{Env, crdgen_bin, root};
 use serde_json::Value;
 
 const KEYS: &str = "/api/v1/namespaces/kube-system/secrets?labelSelector=sealedsecrets.bitnami.com%2Fsealed-secrets-key";
 
-/// Wrappers adding the flags the emulator needs: it serves no OpenAPI document, so helm and
-/// kubectl must not validate against one (tests/infra/kapi_emulator.py).
-fn emulator_tools(shell: &Shell) {
-    let helm = std::env::var("SEALBOX_HELM").expect("SEALBOX_HELM (scripts/test.sh sets it)");
-    let kubectl =
-        std::env::var("SEALBOX_KUBECTL").expect("SEALBOX_KUBECTL (scripts/test.sh sets it)");
-    shell.tool(
-        "helm",
-        &format!(
-            "case \"$1\" in install|upgrade) exec {helm} \"$@\" --disable-openapi-validation;; esac\nexec {helm} \"$@\""
-        ),
-    );
-    shell.tool(
-        "kubectl",
-        &format!(
-            "case \"$1\" in apply|create|replace) exec {kubectl} \"$@\" --validate=false;; esac\nexec {kubectl} \"$@\""
-        ),
-    );
-}
-
-/// Points the shell's kubeconfig at `cluster` (the same file, as after switching context).
-fn use_cluster(shell: &Shell, cluster: &Cluster) {
-    std::fs::copy(&cluster.kubeconfig, shell.dir.join("kubeconfig")).unwrap();
-}
-
-/// Runs `step` twice, as someone unsure whether it went through would: the second run must
-/// succeed too (the checks after it then hold for both). Returns what the second printed.
-fn twice(shell: &Shell, book: &Runbook, step: &Step) -> String {
-    shell.run(book, step);
-    shell.run(book, step)
-}
-
-fn secret_value(secret: &Value, key: &str) -> Option<String> {
+/// The value of `key` in a Secret, decoded, if it is UTF-8.
+pub(crate) fn secret_value(secret: &Value, key: &str) -> Option<String> {
     let bytes = decode_base64(secret["data"][key].as_str()?).ok()?;
     String::from_utf8(bytes).ok()
 }
