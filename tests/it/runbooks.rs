@@ -42,8 +42,6 @@ fn sealed_secrets_disaster_recovery() {
     let old = Cluster::start_with_crds(&env, "old", &[&crds]);
     let controller = Controller::start(&env, &old, &["--key-size=2048"]);
     let first_cert = controller.get("/v1/cert.pem").body;
-    // Certificates say when they start to the second; a renewal is newer than that.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let usr1 = Command::new("kill")
         .args(["-USR1", &controller.pid().to_string()])
         .status()
@@ -177,4 +175,365 @@ fn sealed_secrets_disaster_recovery() {
         });
         assert_eq!(secret_value(&secret, "value").as_deref(), Some(value));
     }
+}
+
+/// A SealedSecret manifest for `name` in `namespace` with `items` (key, value), sealed with
+/// the certificate `cert` (PEM).
+fn sealed(env: &Env, cert: &str, name: &str, namespace: &str, items: &[(&str, &str)]) -> String {
+    let cert_file = env.write(&format!("seal-{name}.pem"), cert);
+    let data: String = items.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
+    env.sealbox(&["seal", "--cert", cert_file.to_str().unwrap(), "-o", "yaml"])
+        .stdin(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nstringData:\n{data}"
+        ))
+        .ok()
+}
+
+/// Whether every item of every SealedSecret in `file` opens with the key Secret `key`.
+fn opens_with(env: &Env, key: &std::path::Path, file: &std::path::Path) -> bool {
+    env.sealbox(&[
+        "validate",
+        "-k",
+        key.to_str().unwrap(),
+        "-f",
+        file.to_str().unwrap(),
+    ])
+    .run()
+    .output
+    .status
+    .success()
+}
+
+/// The key Secrets of `cluster` by label value: (name, label, tls.crt PEM), oldest first.
+fn key_secrets(cluster: &Cluster) -> Vec<(String, String, String)> {
+    let mut keys: Vec<(String, String, String)> = cluster
+        .list(KEYS)
+        .iter()
+        .map(|k| {
+            (
+                k["metadata"]["name"].as_str().unwrap().to_owned(),
+                k["metadata"]["labels"]["sealedsecrets.bitnami.com/sealed-secrets-key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                secret_value(k, "tls.crt").unwrap(),
+            )
+        })
+        .collect();
+    keys.sort_by_key(|(_, _, cert)| {
+        sealbox_crypto::sealed::Certificate::from_pem(cert)
+            .unwrap()
+            .not_before
+    });
+    keys
+}
+
+#[test]
+fn sealed_secrets_key_rotation_after_a_leak() {
+    let env = Env::new();
+    let book = Runbook::load("docs/runbooks/sealed-secrets-key-rotation.md");
+    assert_eq!(
+        book.headings(),
+        [
+            "1. Make a new key now",
+            "2. Re-encrypt everything in Git with the new key",
+            "3. Change the values the leaked key could read",
+            "4. Apply",
+            "5. Check that nothing in Git still needs an old key",
+            "6. Retire the old keys",
+        ]
+    );
+    let step = |n: usize| &book.steps[n - 1];
+
+    // A cluster whose one key has leaked, and a Git tree sealed for it.
+    let crds = Command::new(crdgen_bin()).output().expect("crdgen").stdout;
+    let crds = env.write("crds.yaml", crds);
+    let cluster = Cluster::start_with_crds(&env, "prod", &[&crds]);
+    let controller = Controller::start(&env, &cluster, &["--key-size=2048"]);
+    let old_cert = controller.get("/v1/cert.pem").body;
+    let [(old_key, _, _)] = key_secrets(&cluster).try_into().unwrap();
+    let old_key_file = env.write(
+        "old-key.json",
+        cluster
+            .get(&format!("/api/v1/namespaces/kube-system/secrets/{old_key}"))
+            .unwrap()
+            .to_string(),
+    );
+    let repo = env.path("repo");
+    std::fs::create_dir_all(repo.join("clusters/prod")).unwrap();
+    std::fs::write(
+        repo.join("clusters/prod/00-namespaces.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n",
+    )
+    .unwrap();
+    type Planted<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let planted: [Planted; 3] = [
+        (
+            "db",
+            "team-a",
+            &[("password", "leaked-db-password"), ("user", "app")],
+        ),
+        ("api", "team-a", &[("token", "leaked-api-token")]),
+        ("cache", "default", &[("value", "leaked-cache-value")]),
+    ];
+    for (name, namespace, items) in planted {
+        std::fs::write(
+            repo.join(format!("clusters/prod/{name}.yaml")),
+            sealed(&env, &old_cert, name, namespace, items),
+        )
+        .unwrap();
+    }
+    let files: Vec<std::path::PathBuf> = planted
+        .iter()
+        .map(|(name, _, _)| repo.join(format!("clusters/prod/{name}.yaml")))
+        .collect();
+    let mut shell = Shell::new(&repo);
+    emulator_tools(&shell);
+    shell.var("KUBECONFIG", repo.join("kubeconfig").display().to_string());
+    use_cluster(&shell, &cluster);
+    shell.var("NEW_DB_PASSWORD", "changed-at-the-source");
+
+    // 1. New keys (two: the step ran twice); the controller seals with the newest at once.
+    twice(&shell, &book, step(1));
+    let keys = key_secrets(&cluster);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|(_, label, _)| label == "active"));
+    let (new_key, _, new_cert) = keys.last().unwrap().clone();
+    assert_eq!(keys[0].0, old_key);
+    let new_cert = wait_for("the controller to seal with the new key", || {
+        (controller.get("/v1/cert.pem").body == new_cert).then_some(new_cert.clone())
+    });
+    assert_ne!(new_cert, old_cert);
+    let new_key_file = env.write(
+        "new-key.json",
+        cluster
+            .get(&format!("/api/v1/namespaces/kube-system/secrets/{new_key}"))
+            .unwrap()
+            .to_string(),
+    );
+
+    // A re-encryption killed at any moment leaves each file old or new, on a copy of a larger
+    // tree (so that kills land mid-walk).
+    reencrypt_killed_mid_walk(&env, &cluster, &old_cert, &new_key_file);
+
+    // 2. Re-encrypted: every file opens with the new key and no longer with the old one.
+    for file in &files {
+        assert!(opens_with(&env, &old_key_file, file), "{}", file.display());
+    }
+    twice(&shell, &book, step(2));
+    for file in &files {
+        assert!(opens_with(&env, &new_key_file, file), "{}", file.display());
+        assert!(!opens_with(&env, &old_key_file, file), "{}", file.display());
+    }
+
+    // 3. The leaked password changed; the file's other item is kept.
+    twice(&shell, &book, step(3));
+    let unsealed = env
+        .sealbox(&[
+            "unseal",
+            "-k",
+            new_key_file.to_str().unwrap(),
+            "-f",
+            files[0].to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .run()
+        .ok();
+    let secret: Value = serde_json::from_str(&unsealed).unwrap();
+    assert_eq!(
+        secret_value(&secret, "password").as_deref(),
+        Some("changed-at-the-source")
+    );
+    assert_eq!(secret_value(&secret, "user").as_deref(), Some("app"));
+    assert!(!opens_with(&env, &old_key_file, &files[0]));
+
+    // 4. Applied: the controller opens everything with the new key.
+    twice(&shell, &book, step(4));
+    let expected = [
+        ("db", "team-a", "password", "changed-at-the-source"),
+        ("api", "team-a", "token", "leaked-api-token"),
+        ("cache", "default", "value", "leaked-cache-value"),
+    ];
+    for (name, namespace, key, value) in expected {
+        wait_for(&format!("Secret {namespace}/{name}"), || {
+            let secret = cluster.get(&format!("/api/v1/namespaces/{namespace}/secrets/{name}"))?;
+            (secret_value(&secret, key).as_deref() == Some(value)).then_some(())
+        });
+    }
+
+    // A step that fails fails the test: the audit, given a file still sealed for the old key.
+    std::fs::create_dir_all(repo.join("stale")).unwrap();
+    std::fs::write(
+        repo.join("stale/late.yaml"),
+        sealed(
+            &env,
+            &old_cert,
+            "late",
+            "default",
+            &[("value", "sealed-late")],
+        ),
+    )
+    .unwrap();
+    let mut broken = step(5).clone();
+    broken.script = broken
+        .script
+        .replace("clusters/prod/", "clusters/prod/ stale/");
+    assert_ne!(
+        broken.script,
+        step(5).script,
+        "the step to break has changed"
+    );
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shell.run(&book, &broken);
+    }));
+    assert!(caught.is_err(), "a failing step did not fail the test");
+
+    // 5. Nothing in the tree needs an old key.
+    twice(&shell, &book, step(5));
+
+    // 6. The old keys retired (the leaked one and the first of the two new ones), the
+    // newest kept; the Secrets are kept, relabelled.
+    twice(&shell, &book, step(6));
+    let labels: Vec<(String, String)> = key_secrets(&cluster)
+        .into_iter()
+        .map(|(name, label, _)| (name, label))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (old_key.clone(), "retired".to_owned()),
+            (keys[1].0.clone(), "retired".to_owned()),
+            (new_key.clone(), "active".to_owned()),
+        ]
+    );
+    assert_eq!(controller.get("/v1/cert.pem").body, new_cert);
+    // The running controller no longer opens what is sealed for the leaked key (no restart)…
+    let late = env.read("repo/stale/late.yaml");
+    cluster.create_text(
+        "/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets",
+        &late,
+    );
+    let failure = wait_for("the late SealedSecret to fail", || {
+        let ss = cluster.get("/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets/late")?;
+        let condition = ss["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Synced")?
+            .clone();
+        (condition["status"] == "False").then_some(condition)
+    });
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("no key could decrypt secret"),
+        "{failure}"
+    );
+    assert!(
+        cluster
+            .get("/api/v1/namespaces/default/secrets/late")
+            .is_none()
+    );
+    // …while every Secret it unsealed before stays.
+    for (name, namespace, key, value) in expected {
+        let secret = cluster
+            .get(&format!("/api/v1/namespaces/{namespace}/secrets/{name}"))
+            .unwrap();
+        assert_eq!(secret_value(&secret, key).as_deref(), Some(value));
+    }
+    // Nothing is lost: labelled active again, the old key opens it.
+    let relabel = shell.try_script(&format!(
+        "kubectl label secret -n kube-system {old_key} sealedsecrets.bitnami.com/sealed-secrets-key=active --overwrite"
+    ));
+    assert!(relabel.status.success(), "{relabel:?}");
+    let secret = wait_for("the late Secret once the key is back", || {
+        cluster.get("/api/v1/namespaces/default/secrets/late")
+    });
+    assert_eq!(
+        secret_value(&secret, "value").as_deref(),
+        Some("sealed-late")
+    );
+    assert!(!controller.log().contains("leaked-"), "a value in the log");
+}
+
+/// `sealbox reencrypt` over 24 files of 8 items, SIGKILLed five times at spread moments of a
+/// whole run: after each kill every file is either byte for byte the old one or opens with
+/// the new key, and nothing but the killed runs' temp files is left.
+fn reencrypt_killed_mid_walk(
+    env: &Env,
+    cluster: &Cluster,
+    old_cert: &str,
+    new_key_file: &std::path::Path,
+) {
+    let items: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("item{i}"), format!("value-{i}")))
+        .collect();
+    let items: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let originals: Vec<(std::path::PathBuf, String)> = (0..24)
+        .map(|n| {
+            let name = format!("s{n:02}");
+            (
+                env.path(&format!("kill/{name}.yaml")),
+                sealed(env, old_cert, &name, "default", &items),
+            )
+        })
+        .collect();
+    let reset = || {
+        std::fs::create_dir_all(env.path("kill")).unwrap();
+        for (file, text) in &originals {
+            std::fs::write(file, text).unwrap();
+        }
+    };
+    let reencrypt = || {
+        Command::new(sealbox_tests::sealbox_bin())
+            .args(["reencrypt", "kill"])
+            .current_dir(env.path(""))
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    reset();
+    let started = std::time::Instant::now();
+    assert!(reencrypt().wait().unwrap().success());
+    let whole = started.elapsed();
+    let (mut mixed, mut killed) = (0, Vec::new());
+    for n in 1..=5u32 {
+        reset();
+        let mut child = reencrypt();
+        std::thread::sleep(whole * n / 6);
+        let _ = child.kill();
+        child.wait().unwrap();
+        let mut new = 0;
+        for (file, text) in &originals {
+            if std::fs::read_to_string(file).unwrap() != *text {
+                assert!(
+                    opens_with(env, new_key_file, file),
+                    "{} is neither old nor new after a kill",
+                    file.display()
+                );
+                new += 1;
+            }
+        }
+        if new > 0 && new < originals.len() {
+            mixed += 1;
+        }
+        // SIGKILL can leave a killed run's own temp file (ciphertext only), which a later
+        // run removes once it is a few seconds old (cli/src/cleanup.rs); nothing else.
+        killed.push(format!(".sealbox-{}-", child.id()));
+        for entry in std::fs::read_dir(env.path("kill")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let killed_run = killed.iter().any(|k| name.starts_with(k)) && name.ends_with(".tmp");
+            assert!(
+                name.ends_with(".yaml") || killed_run,
+                "{name} left after a kill"
+            );
+        }
+    }
+    assert!(mixed > 0, "no kill landed mid-walk");
 }

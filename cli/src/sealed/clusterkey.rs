@@ -5,19 +5,23 @@
 //! A running sealbox-controller adopts it at once through its key Secret watch (no restart);
 //! sealed-secrets does with `--watch-for-secrets`, else after a restart.
 //!
-//! Which function when: [`renew`] runs the command; [`create_error`] says what a refused
-//! `POST` means and what to do.
+//! Which function when: [`renew`] runs the command; [`list_keys`] reads the key Secrets
+//! (their names, labels and certificates; never the keys) and [`refused`] says what a refused
+//! request for a key Secret means and what to do, for `keys retire` too.
 
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use sealbox_crypto::sealed::keyfile::KEY_LABEL;
 use sealbox_crypto::sealed::keysecret::{
-    DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, KeySpec, go_duration, new_key_secret,
+    DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, KeySpec, go_duration, new_key_secret, wait_to_follow,
 };
+use sealbox_crypto::sealed::{Certificate, decode_base64};
 use sealbox_crypto::sops::mac::format_lastmodified;
+use serde_json::Value;
 
-use crate::cluster::Reply;
+use crate::cluster::{Cluster, Reply};
 use crate::sealed::controller::ControllerArgs;
 
 /// The controller's key flags (same names and defaults), so a key made here is the key the
@@ -52,7 +56,8 @@ impl ClusterKeyArgs {
     }
 }
 
-/// Makes the key, creates its Secret in `--controller-namespace` and prints its name,
+/// Makes the key (its certificate starting strictly after the newest key's:
+/// [`wait_to_follow`]), creates its Secret in `--controller-namespace` and prints its name,
 /// fingerprint and NotBefore (no key material).
 pub fn renew(args: &ClusterKeyArgs) -> Result<()> {
     let spec = args.spec();
@@ -68,6 +73,12 @@ pub fn renew(args: &ClusterKeyArgs) -> Result<()> {
             "namespace {ns} not found: pass --controller-namespace with the namespace the controller runs in"
         );
     }
+    let newest = list_keys(&cluster, ns)?
+        .iter()
+        .filter(|k| k.active)
+        .filter_map(|k| k.cert.as_ref().ok().map(|(not_before, _)| *not_before))
+        .max();
+    std::thread::sleep(wait_to_follow(newest, SystemTime::now()));
     eprintln!("generating an RSA-{} key pair…", spec.bits);
     let made = new_key_secret(&spec, SystemTime::now())?;
     let reply = cluster
@@ -77,7 +88,7 @@ pub fn renew(args: &ClusterKeyArgs) -> Result<()> {
         )
         .context("is the cluster up, and are the kubeconfig and --context the right ones?")?;
     if !matches!(reply.status, 200 | 201) {
-        return Err(create_error(ns, &reply));
+        return Err(refused("create a key Secret", "create", ns, &reply));
     }
     let created: serde_json::Value =
         serde_json::from_str(&reply.body).context("the API server sent a malformed Secret")?;
@@ -94,23 +105,69 @@ pub fn renew(args: &ClusterKeyArgs) -> Result<()> {
     Ok(())
 }
 
-/// What a refused key Secret creation means, and what to do. Only the API server's `Status`
-/// message is quoted: the request carried the private key.
-pub fn create_error(ns: &str, reply: &Reply) -> anyhow::Error {
+/// A key Secret as listed: its name, whether it is `active`, and what its certificate says.
+#[derive(Debug)]
+pub struct KeySecret {
+    pub name: String,
+    pub active: bool,
+    /// NotBefore and fingerprint, or why `tls.crt` could not be read.
+    pub cert: Result<(SystemTime, String), String>,
+}
+
+/// The key Secrets (any label value) in namespace `ns`.
+pub fn list_keys(cluster: &Cluster, ns: &str) -> Result<Vec<KeySecret>> {
+    let reply = cluster
+        .get(&format!(
+            "/api/v1/namespaces/{ns}/secrets?labelSelector={}",
+            KEY_LABEL.replace('/', "%2F")
+        ))
+        .context("is the cluster up, and are the kubeconfig and --context the right ones?")?;
+    if reply.status != 200 {
+        return Err(refused("list the key Secrets", "list", ns, &reply));
+    }
+    let list: Value =
+        serde_json::from_str(&reply.body).context("the API server sent a malformed list")?;
+    Ok(list["items"]
+        .as_array()
+        .map(|items| items.iter().map(key_secret).collect())
+        .unwrap_or_default())
+}
+
+fn key_secret(item: &Value) -> KeySecret {
+    let cert = item["data"]["tls.crt"]
+        .as_str()
+        .ok_or_else(|| "it has no tls.crt".to_owned())
+        .and_then(|b64| decode_base64(b64).map_err(|e| format!("tls.crt: {e}")))
+        .and_then(|pem| {
+            Certificate::from_pem(&String::from_utf8_lossy(&pem))
+                .map_err(|e| format!("tls.crt: {e}"))
+        })
+        .map(|c| (c.not_before, c.public_key.fingerprint().to_owned()));
+    KeySecret {
+        name: item["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        active: item["metadata"]["labels"][KEY_LABEL].as_str() == Some("active"),
+        cert,
+    }
+}
+
+/// What the API server's refusal to `action` (with the RBAC `verb` it needs) in namespace `ns`
+/// means, and what to do. Only the `Status` message is quoted: a request may carry a key.
+pub fn refused(action: &str, verb: &str, ns: &str, reply: &Reply) -> anyhow::Error {
     let message = reply.status_message();
     match reply.status {
         401 => anyhow::anyhow!(
-            "cannot create a key Secret in namespace {ns}: the API server did not accept the kubeconfig's credentials ({message}): log in again or pick another --context"
+            "cannot {action} in namespace {ns}: the API server did not accept the kubeconfig's credentials ({message}): log in again or pick another --context"
         ),
         403 => anyhow::anyhow!(
-            "cannot create a key Secret in namespace {ns}: {message}\nyour user needs `create secrets` in namespace {ns} (as the controller's Role has): ask a cluster admin, or run with an admin --context"
+            "cannot {action} in namespace {ns}: {message}\nyour user needs `{verb} secrets` in namespace {ns}: ask a cluster admin, or run with an admin --context"
         ),
         404 => anyhow::anyhow!(
-            "cannot create a key Secret in namespace {ns}: {message}: pass --controller-namespace with the namespace the controller runs in"
+            "cannot {action} in namespace {ns}: {message}: pass --controller-namespace with the namespace the controller runs in"
         ),
-        other => {
-            anyhow::anyhow!("cannot create a key Secret in namespace {ns}: HTTP {other}: {message}")
-        }
+        other => anyhow::anyhow!("cannot {action} in namespace {ns}: HTTP {other}: {message}"),
     }
 }
 
@@ -124,7 +181,9 @@ mod tests {
             status,
             body: body.to_owned(),
         };
-        let forbidden = create_error(
+        let forbidden = refused(
+            "create a key Secret",
+            "create",
             "kube-system",
             &reply(
                 403,
@@ -137,12 +196,25 @@ mod tests {
             "{forbidden}"
         );
         assert!(forbidden.contains("`create secrets` in namespace kube-system"));
-        let missing = create_error("nope", &reply(404, "{}")).to_string();
+        let missing =
+            refused("create a key Secret", "create", "nope", &reply(404, "{}")).to_string();
         assert!(missing.contains("--controller-namespace"), "{missing}");
-        let raw = create_error("kube-system", &reply(500, "tls.key: LS0tLS1CRUdJTi")).to_string();
+        let raw = refused(
+            "create a key Secret",
+            "create",
+            "kube-system",
+            &reply(500, "tls.key: LS0tLS1CRUdJTi"),
+        )
+        .to_string();
         assert!(!raw.contains("LS0t"), "{raw}");
         assert!(raw.contains("HTTP 500"));
-        let unauthorized = create_error("kube-system", &reply(401, "")).to_string();
+        let unauthorized = refused(
+            "create a key Secret",
+            "create",
+            "kube-system",
+            &reply(401, ""),
+        )
+        .to_string();
         assert!(unauthorized.contains("credentials"), "{unauthorized}");
     }
 }

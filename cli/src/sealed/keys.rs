@@ -1,5 +1,5 @@
 //! `sealbox keys …`: the local key store that seal and unseal use when no certificate or key
-//! is given, and backup, restore and renewal of a cluster controller's keys.
+//! is given, and backup, restore, renewal and retirement of a cluster controller's keys.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::sealed::clusterkey::{self, ClusterKeyArgs};
 use crate::sealed::controller::ControllerArgs;
-use crate::sealed::{keybackup, keystore};
+use crate::sealed::{keybackup, keyretire, keystore};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -43,6 +43,16 @@ pub enum KeysCommand {
         #[command(flatten)]
         controller: ControllerArgs,
     },
+    /// Take keys out of service in the cluster (after `reencrypt`, or when one leaked): their
+    /// Secrets are relabelled `retired`, kept, never deleted. Without names, every active key
+    /// but the newest; the newest, which seals, is never retired. A running sealbox-controller
+    /// drops them at once.
+    Retire {
+        /// Key Secrets to retire (default: every active one but the newest).
+        secrets: Vec<String>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
 }
 
 pub fn run(command: &KeysCommand) -> Result<()> {
@@ -55,5 +65,9 @@ pub fn run(command: &KeysCommand) -> Result<()> {
             keybackup::backup(controller, output.as_deref())
         }
         KeysCommand::Restore { file, controller } => keybackup::restore(controller, file),
+        KeysCommand::Retire {
+            secrets,
+            controller,
+        } => keyretire::retire(controller, secrets),
     }
 }

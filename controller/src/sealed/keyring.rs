@@ -5,7 +5,8 @@
 //! - [`load`] reads the labelled key Secrets and the legacy `<prefix>` one at startup;
 //! - [`ensure_current`] generates a key when there is none or the newest is older than the
 //!   cut-off; [`renew`] then adds one every renewal period;
-//! - [`watch`] adopts key Secrets added later (a restored backup) without a restart;
+//! - [`watch`] adopts key Secrets added later (a restored backup) and retires keys whose Secret
+//!   is deleted or relabelled away from `active`, both without a restart;
 //! - [`KeyRing::keys_for`] is the order to try keys in for one SealedSecret.
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use rand::seq::SliceRandom;
 use sealbox_crypto::sealed::keyfile::KEY_LABEL;
-use sealbox_crypto::sealed::keysecret::{KeySpec, new_key_secret};
+use sealbox_crypto::sealed::keysecret::{KeySpec, new_key_secret, wait_to_follow};
 use sealbox_crypto::sealed::{Certificate, PrivateKey, private_keys_from_pem};
 use tracing::{info, warn};
 
@@ -94,6 +95,24 @@ impl KeyRing {
         keys.insert(0, Arc::new(key));
         keys.sort_by_key(|k| std::cmp::Reverse(k.not_before));
         true
+    }
+
+    /// Drops the key that came from the Secret `secret`; true when there was one. Nothing
+    /// sealed for it opens here any more, and if it was the newest, the next one seals.
+    pub fn retire(&self, secret: &str) -> bool {
+        let mut keys = self.keys.write().expect("key ring lock");
+        let before = keys.len();
+        keys.retain(|k| k.secret != secret);
+        let retired = keys.len() != before;
+        if retired {
+            info!(secret, keys = keys.len(), "key retired from the ring");
+            if keys.is_empty() {
+                warn!(
+                    "no active key left: nothing can be unsealed and kubeseal --fetch-cert fails until a key Secret is labelled active again (or the controller restarts and makes one)"
+                );
+            }
+        }
+        retired
     }
 
     pub fn newest(&self) -> Option<Arc<Key>> {
@@ -210,7 +229,8 @@ pub async fn load(api: &Api<Secret>, prefix: &str, ring: &KeyRing) -> kube::Resu
     Ok(())
 }
 
-/// Generates a key, stores it as a new key Secret and adds it to the ring. What the Secret
+/// Generates a key, starting strictly after the newest ([`wait_to_follow`]), stores it as a
+/// new key Secret and adds it to the ring. What the Secret
 /// holds is decided by [`new_key_secret`], shared with `sealbox keys renew --cluster`; only
 /// the API call is the controller's.
 pub async fn generate(
@@ -219,6 +239,8 @@ pub async fn generate(
     ring: &KeyRing,
 ) -> anyhow::Result<()> {
     let spec = settings.spec();
+    let newest = ring.newest().map(|k| k.not_before);
+    tokio::time::sleep(wait_to_follow(newest, SystemTime::now())).await;
     let made =
         tokio::task::spawn_blocking(move || new_key_secret(&spec, SystemTime::now())).await??;
     let secret = Secret {
@@ -283,22 +305,32 @@ pub async fn renew(api: Api<Secret>, settings: KeySettings, ring: Arc<KeyRing>) 
     }
 }
 
-/// Adopts active key Secrets created or relabelled after startup (a restored backup), and
-/// announces each new key on `changed` so SealedSecrets that failed are tried again.
+/// Keeps the ring in step with the key Secrets after startup: adopts a Secret labelled
+/// `active` (a restored backup, `sealbox keys renew --cluster`) and announces it on `changed`
+/// so SealedSecrets that failed are tried again; retires the key of a Secret that is deleted
+/// or relabelled to any other value (`sealbox keys retire`) at once, where sealed-secrets
+/// needs a restart. A deletion missed while the watch was down takes effect at the next
+/// restart, as upstream.
 pub async fn watch(api: Api<Secret>, ring: Arc<KeyRing>, changed: UnboundedSender<()>) {
-    let config = watcher::Config::default().labels(&format!("{KEY_LABEL}=active"));
+    // Every value of the label, so that a relabel arrives as a change, not as a disappearance.
+    let config = watcher::Config::default().labels(KEY_LABEL);
     // Errors (an API server restart, an expired watch) are retried with backoff, never fatal.
     let mut events = watcher::watcher(api, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         let secret = match event {
             Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => s,
-            Ok(_) => continue,
+            Ok(watcher::Event::Delete(s)) => {
+                ring.retire(&s.name_any());
+                continue;
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
             Err(e) => {
                 warn!("watching key Secrets: {e}");
                 continue;
             }
         };
         if !is_active(&secret) {
+            ring.retire(&secret.name_any());
             continue;
         }
         match key_from_secret(&secret) {
@@ -384,5 +416,23 @@ mod tests {
         assert!(ring.add(k));
         assert!(!ring.add(again));
         assert_eq!(ring.len(), 1);
+    }
+
+    #[test]
+    fn a_retired_key_opens_nothing_and_the_next_newest_seals() {
+        let ring = KeyRing::new(true);
+        for age in [30, 0] {
+            ring.add(key(age));
+        }
+        let old = ring.keys_for("a")[1].clone();
+        ring.remember("a", &old);
+        assert!(ring.retire("k0"), "the newest key's Secret");
+        assert!(!ring.retire("k0"), "a second retire finds nothing");
+        assert!(!ring.retire("unknown"));
+        assert_eq!(ring.newest().unwrap().secret, "k30");
+        assert_eq!(ring.len(), 1);
+        assert!(ring.retire("k30"));
+        assert!(ring.is_empty());
+        assert!(ring.keys_for("a").is_empty(), "remembered, yet retired");
     }
 }

@@ -5,7 +5,8 @@
 //! Which function when: [`KeySpec::check`] for the `--key-prefix` rules before any work;
 //! [`new_key_secret`] for a key pair, its certificate and the Secret's type, labels,
 //! generateName and data; [`NewKeySecret::manifest_json`] for the body of a
-//! `POST /api/v1/namespaces/<ns>/secrets`; [`go_duration`] for `--key-ttl`-style flags.
+//! `POST /api/v1/namespaces/<ns>/secrets`; [`wait_to_follow`] before making a key, so it
+//! starts strictly after the newest one; [`go_duration`] for `--key-ttl`-style flags.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -110,6 +111,26 @@ pub fn new_key_secret(spec: &KeySpec, now: SystemTime) -> Result<NewKeySecret, E
         type_: KEY_SECRET_TYPE,
         data,
     })
+}
+
+/// How long to wait before making a key at `now` so that its certificate's NotBefore comes
+/// strictly after `newest`'s. Certificates carry whole seconds, and the newest NotBefore is
+/// what picks the key that seals; two keys made in the same second would leave that to chance
+/// (and `sealbox keys retire` would refuse to choose). At most a second: a newest key from a
+/// clock ahead of this one is not waited for.
+pub fn wait_to_follow(newest: Option<SystemTime>, now: SystemTime) -> Duration {
+    let seconds = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    match newest {
+        Some(newest) if seconds(now) == seconds(newest) => {
+            let next = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds(newest) + 1);
+            next.duration_since(now).unwrap_or_default()
+        }
+        _ => Duration::ZERO,
+    }
 }
 
 impl NewKeySecret {
@@ -252,5 +273,26 @@ mod tests {
         assert!(go_duration("h").unwrap_err().contains("not a duration"));
         assert!(go_duration("1..2s").unwrap_err().contains("not a duration"));
         assert!(go_duration("").is_err());
+    }
+
+    #[test]
+    fn a_new_key_waits_for_the_next_second_after_the_newest() {
+        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(wait_to_follow(None, at(5_300)), Duration::ZERO);
+        assert_eq!(wait_to_follow(Some(at(4_000)), at(5_300)), Duration::ZERO);
+        assert_eq!(
+            wait_to_follow(Some(at(5_000)), at(5_300)),
+            Duration::from_millis(700),
+            "the same second"
+        );
+        assert_eq!(
+            wait_to_follow(Some(at(5_999)), at(5_000)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            wait_to_follow(Some(at(86_400_000)), at(5_300)),
+            Duration::ZERO,
+            "a key from a clock a day ahead is not waited for"
+        );
     }
 }
