@@ -123,6 +123,76 @@ fn keys_renew_cluster_makes_a_key_the_running_controller_adopts_at_once() {
 }
 
 #[test]
+fn a_deleted_key_is_dropped_at_once_and_retire_never_takes_the_newest() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "retire");
+    let controller = Controller::start(&env, &cluster, &["--key-size=2048"]);
+    let old_cert = controller.get("/v1/cert.pem").body;
+    env.write("old.crt", &old_cert);
+    let keys_path = format!(
+        "/api/v1/namespaces/kube-system/secrets?labelSelector={}",
+        KEY_LABEL.replace('/', "%2F")
+    );
+    let [old] = cluster.list(&keys_path).try_into().unwrap();
+    let old = old["metadata"]["name"].as_str().unwrap().to_owned();
+
+    // One key: nothing to retire, and the one that seals cannot be named.
+    let none = sealbox(&env, &cluster, &["keys", "retire"]).run();
+    none.ok();
+    assert!(
+        none.stderr().contains("0 key(s) retired"),
+        "{}",
+        none.stderr()
+    );
+    let refused = sealbox(&env, &cluster, &["keys", "retire", &old])
+        .run()
+        .fails();
+    assert!(
+        refused.contains(&format!("kube-system/{old} is the newest active key")),
+        "{refused}"
+    );
+    let unknown = sealbox(&env, &cluster, &["keys", "retire", "nosuch"])
+        .run()
+        .fails();
+    assert!(
+        unknown.contains("kube-system/nosuch is not a key Secret"),
+        "{unknown}"
+    );
+    let [still] = cluster.list(&keys_path).try_into().unwrap();
+    assert_eq!(still["metadata"]["labels"][KEY_LABEL], "active");
+
+    // A new key, then the old key's Secret deleted: the running controller drops it at once.
+    sealbox(
+        &env,
+        &cluster,
+        &["keys", "renew", "--cluster", "--key-size", "2048"],
+    )
+    .run()
+    .ok();
+    wait_for("the controller to seal with the new key", || {
+        (controller.get("/v1/cert.pem").body != old_cert).then_some(())
+    });
+    cluster.delete(&format!("/api/v1/namespaces/kube-system/secrets/{old}"));
+    let sealed = env
+        .sealbox(&["seal", "--cert", "old.crt", "-o", "json"])
+        .stdin(secret_manifest("late", "sealed-for-the-deleted-key"))
+        .ok();
+    cluster.create_text(SS, &sealed);
+    let message = wait_for("the SealedSecret for the deleted key to fail", || {
+        let ss = cluster.get(&format!("{SS}/late"))?;
+        let synced = ss["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Synced" && c["status"] == "False")?
+            .clone();
+        Some(synced["message"].as_str().unwrap_or_default().to_owned())
+    });
+    assert!(message.contains("no key could decrypt secret"), "{message}");
+    assert!(cluster.get(&format!("{SECRETS}/late")).is_none());
+    assert!(controller.log().contains("key retired from the ring"));
+}
+
+#[test]
 fn keys_renew_cluster_failures_say_what_to_do() {
     let env = Env::new();
     let cluster = Cluster::start(&env, "renew-errors");
