@@ -331,6 +331,13 @@ fn migrate_from_sops() {
         let file = repo.read(&format!("{dir}/secrets.yaml"));
         assert!(!file.contains("chart-token-5"), "{dir}: {file}");
         assert!(file.contains(&repo.team), "{dir}: not for the rule's key");
+        // helm-secrets's test for "encrypted": `grep -q 'mac.*,type:str]'`.
+        assert!(
+            file.lines().any(|l| l
+                .find("mac")
+                .is_some_and(|at| l[at..].contains(",type:str]"))),
+            "{dir}: helm-secrets would not see it as encrypted"
+        );
         let opened = repo.real_sops(&["decrypt", &format!("{dir}/secrets.yaml")]);
         assert_eq!(opened.stdout(), new_values, "{dir}: {}", opened.stderr());
     }
