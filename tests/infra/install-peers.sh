@@ -26,7 +26,7 @@ if ! "$sopsvenv/bin/python" -c 'import importlib.metadata as m; assert m.version
 fi
 sops_bin=$(ls "$sopsvenv"/bin/sops)
 
-for tool in openssl:openssl ssh-keygen:openssh-client age-keygen:age node:nodejs npm:npm; do
+for tool in openssl:openssl ssh-keygen:openssh-client age-keygen:age node:nodejs npm:npm git:git jq:jq; do
   command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool#*:}"; } >&2
 done
 

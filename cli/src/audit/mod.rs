@@ -50,8 +50,8 @@ pub struct AuditArgs {
     /// Namespace of SealedSecrets that do not set one (their scope label needs it).
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
-    /// Report SOPS files whose sops.lastmodified is before this: a date (2026-01-01, UTC) or
-    /// an age (90d, 12w, 36h).
+    /// Report SOPS files whose sops.lastmodified is before this: a date (2026-01-01, UTC), a
+    /// time (2026-01-01T10:30:00Z, RFC 3339) or an age (90d, 12w, 36h).
     #[arg(long, value_parser = sopsfiles::parse_cutoff)]
     pub older_than: Option<sopsfiles::Cutoff>,
     /// The .sops.yaml whose creation rules files are held against (default: the nearest one

@@ -31,9 +31,11 @@ impl Cutoff {
     }
 }
 
-/// `2026-01-01` (UTC midnight), or `90d`, `12w`, `36h`.
+/// `2026-01-01` (UTC midnight), an RFC 3339 time (`2026-01-01T10:30:00Z`, as
+/// `sops.lastmodified` and age-keygen's `# created:` line write it: a rotation runbook uses the
+/// moment its new key was made), or `90d`, `12w`, `36h`.
 pub fn parse_cutoff(text: &str) -> Result<Cutoff, String> {
-    if let Some(date) = parse_date(text) {
+    if let Some(date) = parse_date(text).or_else(|| parse_rfc3339(text)) {
         return Ok(Cutoff::Date(date));
     }
     let unit = |suffix: char, seconds: u64| {
@@ -45,7 +47,9 @@ pub fn parse_cutoff(text: &str) -> Result<Cutoff, String> {
         .or_else(|| unit('w', 7 * 86_400))
         .or_else(|| unit('h', 3600))
         .ok_or_else(|| {
-            format!("{text:?} is neither a date (2026-01-01) nor an age (90d, 12w, 36h)")
+            format!(
+                "{text:?} is not a date (2026-01-01), a time (2026-01-01T10:30:00Z) or an age (90d, 12w, 36h)"
+            )
         })
 }
 
@@ -215,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn cutoffs_are_dates_or_ages() {
+    fn cutoffs_are_dates_times_or_ages() {
         let now = parse_rfc3339("2026-03-31T12:00:00Z").unwrap();
         let date = parse_cutoff("2026-01-01").unwrap();
         assert_eq!(format_rfc3339(date.at(now)), "2026-01-01T00:00:00Z");
@@ -231,7 +235,24 @@ mod tests {
             format_rfc3339(parse_cutoff("36h").unwrap().at(now)),
             "2026-03-30T00:00:00Z"
         );
-        for bad in ["", "90", "d", "-3d", "3m", "2026/01/01"] {
+        assert_eq!(
+            format_rfc3339(parse_cutoff("2026-01-01T10:30:00Z").unwrap().at(now)),
+            "2026-01-01T10:30:00Z"
+        );
+        assert_eq!(
+            format_rfc3339(parse_cutoff("2026-01-01T12:30:00+02:00").unwrap().at(now)),
+            "2026-01-01T10:30:00Z"
+        );
+        for bad in [
+            "",
+            "90",
+            "d",
+            "-3d",
+            "3m",
+            "2026/01/01",
+            "2026-01-01T10:30",
+            "2026-01-01T10:30:00",
+        ] {
             assert!(parse_cutoff(bad).is_err(), "{bad}");
         }
     }

@@ -40,6 +40,7 @@ pub fn problems(
         && outcome.problems.is_empty()
         && !outcome.encrypted
         && !outcome.allowed
+        && !is_sops_config(path, config)
         && sopsconfig::find_rule(config, &path.to_string_lossy())?.is_some()
     {
         found.push(format!(
@@ -49,6 +50,17 @@ pub fn problems(
     }
     found.extend(outcome.problems);
     Ok(found)
+}
+
+/// Whether `path` is sops's configuration (any `.sops.yaml`, or the file `--config` names): read
+/// in the clear by sops itself, so never a file to encrypt, even when a broad creation rule
+/// covers it (Flux's guide has `path_regex: .*.yaml`).
+fn is_sops_config(path: &Path, config: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == ".sops.yaml")
+        || matches!(
+            (path.canonicalize(), config.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 /// The files of a working tree under some paths.
@@ -156,6 +168,26 @@ impl Ignores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broad_rule_does_not_make_the_sops_config_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join(".sops.yaml");
+        let rules = "creation_rules:\n  - path_regex: .*.yaml\n    age: age1x\n";
+        std::fs::write(&config, rules).unwrap();
+        let other = dir.path().join("sops-rules.yaml");
+        std::fs::write(&other, rules).unwrap();
+        let plain = b"apiVersion: v1\nkind: ConfigMap\n";
+        let found = |name: &str, config: &Path| {
+            problems(name, &dir.path().join(name), plain, Some(config)).unwrap()
+        };
+        // A plain file the rule covers is reported; the configuration is not, by its name or
+        // as the file --config names.
+        assert_eq!(found("app.yaml", &config).len(), 1);
+        assert_eq!(found(".sops.yaml", &config), Vec::<String>::new());
+        assert_eq!(found("sops-rules.yaml", &other), Vec::<String>::new());
+        assert_eq!(found("sops-rules.yaml", &config).len(), 1);
+    }
 
     #[test]
     fn paths_are_normalized_by_name() {
