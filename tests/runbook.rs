@@ -111,6 +111,20 @@ impl Shell {
         self.vars.push((name.to_owned(), value.into()));
     }
 
+    /// The HOME the steps run with.
+    pub fn home(&self) -> PathBuf {
+        self.dir.join(".home")
+    }
+
+    /// Puts `dir` first on PATH, as a profile adding e.g. `~/.local/bin` does.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        for (name, value) in &mut self.vars {
+            if name == "PATH" {
+                *value = format!("{}:{value}", dir.display());
+            }
+        }
+    }
+
     /// Puts `name` on PATH as a script running `script` (e.g. a wrapper adding a flag the
     /// emulator needs).
     pub fn tool(&self, name: &str, script: &str) {
@@ -127,7 +141,7 @@ impl Shell {
             .args(["-euo", "pipefail", "-c", script])
             .current_dir(&self.dir)
             .env_clear()
-            .env("HOME", self.dir.join(".home"))
+            .env("HOME", self.home())
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run bash")
