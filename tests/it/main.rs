@@ -18,6 +18,7 @@ mod interrupted_writes;
 mod leader_election;
 mod messages;
 mod module_graph;
+mod runbook_secretstore;
 mod runbooks;
 mod sealed_cli;
 mod sealed_errors;
