@@ -17,6 +17,7 @@ mod external;
 mod interrupted_writes;
 mod leader_election;
 mod messages;
+mod migrate_eso;
 mod module_graph;
 mod runbook_secretstore;
 mod runbooks;
