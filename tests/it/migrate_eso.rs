@@ -367,7 +367,8 @@ fn migrate_from_external_secrets_without_a_refresh_storm() {
         "helm install external-secrets \"$ESO_CHART\" --namespace external-secrets",
     );
     for plural in CRDS {
-        assert!(crd(&cluster, plural).is_some(), "{plural}");
+        let crd = crd(&cluster, plural).unwrap_or_else(|| panic!("{plural}"));
+        assert!(crd["metadata"]["annotations"]["helm.sh/resource-policy"].is_null());
     }
     assert!(!serves_v1beta1(&cluster));
 
@@ -631,5 +632,35 @@ fn migrate_from_external_secrets_without_a_refresh_storm() {
                 "a value leaked: {log}"
             );
         }
+    }
+}
+
+/// Why step 1 is there: without it, `helm uninstall` of ESO's chart (CRDs as templates, as ESO
+/// ships them) deletes the CRDs, and with them every ExternalSecret on a real API server.
+#[test]
+fn without_the_keep_policy_uninstalling_eso_deletes_its_crds() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "eso-crds");
+    let work = env.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let shell = Shell::new(&work);
+    emulator_tools(&shell);
+    std::fs::copy(&cluster.kubeconfig, work.join("kubeconfig")).unwrap();
+    let chart = eso_chart(&env);
+    cluster.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "external-secrets"}}),
+    );
+    setup(
+        &shell,
+        &format!(
+            "export KUBECONFIG=$PWD/kubeconfig\n\
+             helm install external-secrets {} --namespace external-secrets\n\
+             helm uninstall external-secrets --namespace external-secrets",
+            chart.display()
+        ),
+    );
+    for plural in CRDS {
+        assert!(crd(&cluster, plural).is_none(), "{plural} survived");
     }
 }
