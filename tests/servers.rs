@@ -503,6 +503,79 @@ impl Bao {
     }
 }
 
+impl Bao {
+    /// A second OpenBao dev server, for the caller alone, that writes every request to a file
+    /// audit device (OpenBao enables audit devices only from its configuration, not through
+    /// its API), so a test can tell which paths were read and when; root token `root`, KV v2
+    /// at `secret/`. It stops when the returned value is dropped, or with the test process.
+    pub fn start_audited() -> AuditedBao {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        let config = dir.path().join("audit.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "audit \"file\" \"requests\" {{\n  options = {{\n    file_path = {:?}\n  }}\n}}\n",
+                log.display().to_string()
+            ),
+        )
+        .unwrap();
+        let config = format!("-config={}", config.display());
+        let server = Watched::start(
+            "bao-audited",
+            "SEALBOX_BAO",
+            &[
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                "-dev-listen-address=127.0.0.1:{port}",
+                "-dev-no-store-token",
+                &config,
+            ],
+            "/v1/sys/health",
+        );
+        AuditedBao {
+            bao: Bao { server },
+            log,
+            _dir: dir,
+        }
+    }
+}
+
+/// An OpenBao dev server with a file audit device, from [`Bao::start_audited`]; everything a
+/// [`Bao`] does, through `Deref`.
+pub struct AuditedBao {
+    bao: Bao,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for AuditedBao {
+    type Target = Bao;
+
+    fn deref(&self) -> &Bao {
+        &self.bao
+    }
+}
+
+impl AuditedBao {
+    /// When the server received each `operation` (`read`, `update`, `list`, ...) on `path`
+    /// (as the API names it, without `/v1/`: `secret/data/app`), in order: the audit log's
+    /// RFC 3339 times (UTC, nanoseconds).
+    pub fn requests(&self, operation: &str, path: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| {
+                entry["type"] == "request"
+                    && entry["request"]["operation"] == operation
+                    && entry["request"]["path"] == path
+            })
+            .map(|entry| entry["time"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
 /// An OpenBao dev server over HTTPS only, from [`Bao::start_tls`].
 pub struct TlsBao {
     server: Watched,
