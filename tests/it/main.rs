@@ -16,6 +16,7 @@ mod docs;
 mod external;
 mod interrupted_writes;
 mod leader_election;
+mod leaks;
 mod messages;
 mod migrate_eso;
 mod migrate_kubeseal;
