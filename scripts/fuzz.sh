@@ -34,6 +34,8 @@ seeds() {
     sops_ini) find testdata/sops -name '*.ini' -o -name '*.ini.plain' ;;
     sops_config) find testdata/sops fuzz/seeds -name '.sops.yaml' ;;
     go_template) find fuzz/seeds/template -type f ;;
+    external_manifests) find fuzz/seeds/external -type f ;;
+    external_property) find fuzz/seeds/property -type f ;;
     *) echo "unknown target $1: scripts/fuzz.sh list" >&2; exit 2 ;;
   esac
 }
