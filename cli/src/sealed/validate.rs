@@ -10,7 +10,7 @@ use sealbox_crypto::sealed::manifest::object_ref;
 use sealbox_crypto::sealed::open_items;
 
 use crate::sealed::controller::ControllerArgs;
-use crate::sealed::input::{KeySourceArgs, read_sealed};
+use crate::sealed::input::{KeySourceArgs, par_map, read_sealed};
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -46,9 +46,11 @@ fn offline(args: &ValidateArgs) -> Result<()> {
         &args.controller.cluster,
     )?;
     let (mut opened, mut failed) = (0usize, 0usize);
-    for ss in &sealed {
+    // Every core decrypts; the report keeps input order.
+    let opened_items = par_map(&sealed, |ss| open_items(ss, &keys));
+    for (ss, results) in sealed.iter().zip(opened_items) {
         let object = object_ref(&ss.metadata);
-        for result in open_items(ss, &keys) {
+        for result in results {
             match result.outcome {
                 Ok((_, index)) => {
                     opened += 1;

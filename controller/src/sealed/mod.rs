@@ -59,6 +59,23 @@ pub struct Args {
     /// tries keys in random order, as sealed-secrets does.
     #[arg(long, env = "SEALBOX_KEY_MEMORY", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub key_memory: bool,
+    /// Open SealedSecrets in the deprecated v1 format (`spec.data`, spec `sealed-secrets.md`
+    /// §1.6); false refuses them with upstream's message.
+    #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub accept_deprecated_v1_data: bool,
+}
+
+/// `--accept-deprecated-v1-data`, set once at startup and read by every unseal (reconciler and
+/// `/v1/verify`, `/v1/rotate`), as upstream's package-level `AcceptDeprecatedV1Data`.
+static ACCEPT_DEPRECATED_V1_DATA: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// How this controller unseals (see [`Args::accept_deprecated_v1_data`]).
+pub fn unseal_options() -> sealbox_crypto::sealed::UnsealOptions {
+    sealbox_crypto::sealed::UnsealOptions {
+        accept_deprecated_v1_data: ACCEPT_DEPRECATED_V1_DATA
+            .load(std::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 impl Args {
@@ -94,6 +111,10 @@ pub async fn run(
     registry: &mut Registry,
     tasks: &mut Supervisor,
 ) -> anyhow::Result<axum::Router> {
+    ACCEPT_DEPRECATED_V1_DATA.store(
+        args.accept_deprecated_v1_data,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let namespace = own_namespace();
     let keys_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let ring = Arc::new(keyring::KeyRing::new(args.key_memory));
