@@ -291,3 +291,68 @@ fn the_controller_refuses_v1_data_with_the_flag_off() {
     );
     assert!(cluster.get(&format!("{SECRETS}/legacy")).is_none());
 }
+
+#[test]
+fn reencrypt_moves_v1_data_to_encrypted_data_and_keeps_templates() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "tv1re");
+    let controller = Controller::start(&env, &cluster, &[]);
+    let cert = env.write("cert.pem", controller.get("/v1/cert.pem").body);
+
+    let v1 = peer_sealed_v1(&env, &cert, "legacy");
+    let head = "# legacy credentials\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\ndata:\n  a: b\n";
+    let legacy = format!(
+        "{head}---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: legacy\n  namespace: default\nspec:\n  data: {}\n  encryptedData: {{}}\n",
+        v1["spec"]["data"].as_str().unwrap()
+    );
+    std::fs::create_dir_all(env.path("repo")).unwrap();
+    env.write("repo/legacy.yaml", &legacy);
+    let templated = with_templates(peer_sealed(&env, &cert, "example"), templates());
+    env.write("repo/example.json", &templated);
+
+    let mut cmd = env.sealbox(&["reencrypt", "repo"]);
+    cmd.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let run = cmd.run();
+    let out = run.ok();
+    assert!(
+        out.contains("legacy.yaml: 1 SealedSecret(s) re-encrypted"),
+        "{out}"
+    );
+
+    let rewritten = env.read("repo/legacy.yaml");
+    assert!(rewritten.starts_with(head), "{rewritten}");
+    let docs: Vec<SealedSecret> = parse_documents(&rewritten).unwrap();
+    let ss = docs.iter().find(|d| d.kind == "SealedSecret").unwrap();
+    assert!(ss.spec.data.is_none());
+    assert_eq!(
+        ss.spec.encrypted_data.keys().collect::<Vec<_>>(),
+        ["password", "username"]
+    );
+    let example: SealedSecret = parse_documents(&env.read("repo/example.json"))
+        .unwrap()
+        .remove(0);
+    assert_eq!(example.spec.template.data, templates());
+    assert_ne!(
+        example.spec.encrypted_data,
+        serde_json::from_str::<SealedSecret>(&templated)
+            .unwrap()
+            .spec
+            .encrypted_data
+    );
+    assert_eq!(
+        example.spec.encrypted_data.keys().collect::<Vec<_>>(),
+        items().keys().collect::<Vec<_>>()
+    );
+
+    // Both open in the cluster to the same Secrets as before.
+    cluster.create(SS, &serde_json::to_value(ss).unwrap());
+    cluster.create(SS, &serde_json::to_value(&example).unwrap());
+    let legacy = wait_for("the v1 Secret", || {
+        cluster.get(&format!("{SECRETS}/legacy"))
+    });
+    check_v1(&legacy, "legacy");
+    let secret = wait_for("the templated Secret", || {
+        cluster.get(&format!("{SECRETS}/example"))
+    });
+    check_templated(&secret["data"]);
+}
