@@ -8,6 +8,7 @@ pub mod api;
 pub mod decision;
 pub mod keyring;
 pub mod metrics;
+pub mod options;
 pub mod reconciler;
 
 use std::sync::Arc;
@@ -65,19 +66,6 @@ pub struct Args {
     pub accept_deprecated_v1_data: bool,
 }
 
-/// `--accept-deprecated-v1-data`, set once at startup and read by every unseal (reconciler and
-/// `/v1/verify`, `/v1/rotate`), as upstream's package-level `AcceptDeprecatedV1Data`.
-static ACCEPT_DEPRECATED_V1_DATA: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(true);
-
-/// How this controller unseals (see [`Args::accept_deprecated_v1_data`]).
-pub fn unseal_options() -> sealbox_crypto::sealed::UnsealOptions {
-    sealbox_crypto::sealed::UnsealOptions {
-        accept_deprecated_v1_data: ACCEPT_DEPRECATED_V1_DATA
-            .load(std::sync::atomic::Ordering::Relaxed),
-    }
-}
-
 impl Args {
     /// Refuses flag values the API server would refuse later.
     pub fn check(&self) -> anyhow::Result<()> {
@@ -111,10 +99,7 @@ pub async fn run(
     registry: &mut Registry,
     tasks: &mut Supervisor,
 ) -> anyhow::Result<axum::Router> {
-    ACCEPT_DEPRECATED_V1_DATA.store(
-        args.accept_deprecated_v1_data,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    options::set_accept_deprecated_v1_data(args.accept_deprecated_v1_data);
     let namespace = own_namespace();
     let keys_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let ring = Arc::new(keyring::KeyRing::new(args.key_memory));
