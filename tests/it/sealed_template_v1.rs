@@ -356,3 +356,33 @@ fn reencrypt_moves_v1_data_to_encrypted_data_and_keeps_templates() {
     });
     check_templated(&secret["data"]);
 }
+
+#[test]
+fn validate_checks_v1_data_and_template_syntax() {
+    let env = Env::with_keys();
+    let (cert, key) = env.key_files();
+    let v1 = peer_sealed_v1(&env, &cert, "legacy").to_string();
+    let out = env
+        .sealbox(&["validate", "--recovery-private-key", key.to_str().unwrap()])
+        .stdin(&v1)
+        .ok();
+    assert!(
+        out.contains("ok      default/legacy data (deprecated v1 format)"),
+        "{out}"
+    );
+    let bad = BTreeMap::from([(
+        "url".to_string(),
+        Some("{{ .server1 | nosuchfunc }}".to_string()),
+    )]);
+    let sealed = with_templates(peer_sealed(&env, &cert, "example"), bad);
+    let run = env
+        .sealbox(&["validate", "--recovery-private-key", key.to_str().unwrap()])
+        .stdin(&sealed);
+    run.fails();
+    let out = run.stdout();
+    assert!(
+        out.contains("FAILED  default/example template.data url: template: url:1"),
+        "{out}"
+    );
+    assert!(out.contains("ok      default/example server1"), "{out}");
+}
