@@ -192,4 +192,17 @@ mod tests {
         assert!(flags.sealed.key_cutoff_time.is_some());
         assert_eq!(flags.http.listen_addr, "127.0.0.1:1");
     }
+
+    #[test]
+    fn accept_deprecated_v1_data_defaults_to_true_as_upstream() {
+        let flags = Flags::parse_from(["sealbox-controller"]);
+        assert!(flags.sealed.accept_deprecated_v1_data);
+        for (arg, want) in [
+            ("--accept-deprecated-v1-data=false", false),
+            ("--accept-deprecated-v1-data", true),
+        ] {
+            let flags = Flags::parse_from(["sealbox-controller", arg]);
+            assert_eq!(flags.sealed.accept_deprecated_v1_data, want, "{arg}");
+        }
+    }
 }

@@ -28,6 +28,7 @@ mod runbooks;
 mod sealed_cli;
 mod sealed_errors;
 mod sealed_interop;
+mod sealed_template_v1;
 mod servers;
 mod sops;
 mod vault_provider;

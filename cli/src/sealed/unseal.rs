@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::{render_into, render_room};
-use sealbox_crypto::sealed::{owner_reference, unseal as unseal_one};
+use sealbox_crypto::sealed::{UnsealOptions, owner_reference, unseal_with};
 
 use crate::cluster::ClusterArgs;
 use crate::io::{self, Readers};
-use crate::sealed::input::{FormatArg, KeySourceArgs, read_sealed};
+use crate::sealed::input::{FormatArg, KeySourceArgs, par_map, read_sealed};
 
 #[derive(Args)]
 pub struct UnsealArgs {
@@ -43,7 +43,9 @@ pub struct UnsealArgs {
 pub enum Mimic {
     /// A Secret ready to apply.
     Native,
-    /// kubeseal's: the controller's owner reference, with the empty uid an offline run has.
+    /// kubeseal's: the controller's owner reference, with the empty uid an offline run has,
+    /// and its refusal of the deprecated v1 `spec.data` (kubeseal never sets
+    /// `AcceptDeprecatedV1Data`, spec `sealed-secrets.md` §1.6).
     Kubeseal,
 }
 
@@ -58,12 +60,14 @@ pub fn unseal(args: &UnsealArgs, mimic: Mimic) -> Result<()> {
     // metadata, so the output never grows by copying itself.
     let room = sealed.iter().map(render_room).sum();
     let mut out = zeroize::Zeroizing::new(String::with_capacity(room));
+    let options = UnsealOptions {
+        accept_deprecated_v1_data: mimic == Mimic::Native,
+    };
+    // Every core decrypts; the Secrets are written in input order.
+    let results = par_map(&sealed, |ss| unseal_with(ss, &keys, options));
     let mut errors = Vec::new();
-    for ss in sealed {
-        let result = unseal_one(&ss, &keys);
-        let owner = (mimic == Mimic::Kubeseal).then(|| owner_reference(&ss, ""));
-        // Its ciphertext is no longer needed.
-        drop(ss);
+    for (ss, result) in sealed.iter().zip(results) {
+        let owner = (mimic == Mimic::Kubeseal).then(|| owner_reference(ss, ""));
         match result {
             Ok(unsealed) => {
                 let mut secret = unsealed.secret;

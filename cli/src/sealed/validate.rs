@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::object_ref;
-use sealbox_crypto::sealed::open_items;
+use sealbox_crypto::sealed::{open_items, unseal};
+use sealbox_crypto::template::Template;
 
 use crate::sealed::controller::ControllerArgs;
-use crate::sealed::input::{KeySourceArgs, read_sealed};
+use crate::sealed::input::{KeySourceArgs, par_map, read_sealed};
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -46,9 +47,33 @@ fn offline(args: &ValidateArgs) -> Result<()> {
         &args.controller.cluster,
     )?;
     let (mut opened, mut failed) = (0usize, 0usize);
-    for ss in &sealed {
+    // Every core decrypts; the report keeps input order. A deprecated v1 object is one
+    // ciphertext, reported as item `data`.
+    let opened_items = par_map(&sealed, |ss| {
+        let v1 = ss.spec.data.is_some().then(|| {
+            unseal(ss, &keys)
+                .map(|u| u.opened_with.first().copied().unwrap_or_default())
+                .map_err(|e| e.to_string())
+        });
+        (open_items(ss, &keys), v1)
+    });
+    for (ss, (results, v1)) in sealed.iter().zip(opened_items) {
         let object = object_ref(&ss.metadata);
-        for result in open_items(ss, &keys) {
+        match v1 {
+            Some(Ok(index)) => {
+                opened += 1;
+                println!(
+                    "ok      {object} data (deprecated v1 format): opens with key {}",
+                    keys[index].fingerprint()
+                );
+            }
+            Some(Err(e)) => {
+                failed += 1;
+                println!("FAILED  {e}");
+            }
+            None => {}
+        }
+        for result in results {
             match result.outcome {
                 Ok((_, index)) => {
                     opened += 1;
@@ -65,6 +90,15 @@ fn offline(args: &ValidateArgs) -> Result<()> {
                     });
                     println!("FAILED  {object} {}: {}{hint}", result.item, failure.error);
                 }
+            }
+        }
+        // Templates are checked for syntax and functions; running them needs the plaintext,
+        // which `sealbox unseal` does.
+        for (key, text) in &ss.spec.template.data {
+            if let Err(e) = Template::parse_sealed_secrets(key, text.as_deref().unwrap_or_default())
+            {
+                failed += 1;
+                println!("FAILED  {object} template.data {key}: {e}");
             }
         }
     }

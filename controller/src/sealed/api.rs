@@ -104,7 +104,7 @@ async fn open(api: &Api, sealed: SealedSecret) -> Result<crypto::Secret, crypto:
         .expect("the pool is never closed");
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        crypto::unseal(&sealed, &keys).map(|u| u.secret)
+        crypto::unseal_with(&sealed, &keys, super::options::unseal_options()).map(|u| u.secret)
     })
     .await
     .expect("unsealing does not panic")

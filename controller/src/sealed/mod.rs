@@ -8,6 +8,7 @@ pub mod api;
 pub mod decision;
 pub mod keyring;
 pub mod metrics;
+pub mod options;
 pub mod reconciler;
 
 use std::sync::Arc;
@@ -59,6 +60,10 @@ pub struct Args {
     /// tries keys in random order, as sealed-secrets does.
     #[arg(long, env = "SEALBOX_KEY_MEMORY", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub key_memory: bool,
+    /// Open SealedSecrets in the deprecated v1 format (`spec.data`, spec `sealed-secrets.md`
+    /// §1.6); false refuses them with upstream's message.
+    #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub accept_deprecated_v1_data: bool,
 }
 
 impl Args {
@@ -94,6 +99,7 @@ pub async fn run(
     registry: &mut Registry,
     tasks: &mut Supervisor,
 ) -> anyhow::Result<axum::Router> {
+    options::set_accept_deprecated_v1_data(args.accept_deprecated_v1_data);
     let namespace = own_namespace();
     let keys_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let ring = Arc::new(keyring::KeyRing::new(args.key_memory));

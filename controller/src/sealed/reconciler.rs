@@ -234,7 +234,8 @@ async fn unseal(
     let keys = ctx.ring.keys_for(&uid);
     let opened = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        crypto::unseal(&sealed, &keys).map(|u| (u, keys, sealed))
+        crypto::unseal_with(&sealed, &keys, super::options::unseal_options())
+            .map(|u| (u, keys, sealed))
     })
     .await
     .expect("unsealing does not panic");

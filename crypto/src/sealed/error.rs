@@ -69,6 +69,10 @@ pub enum Error {
     /// input, so it is redacted first and not kept as a source.
     #[error("{0}")]
     Manifest(String),
+    /// A `spec.template.data` value that does not parse or execute. The template engine's
+    /// message names the key (the template's name) and never a data value.
+    #[error(transparent)]
+    Template(#[from] crate::template::Error),
 }
 
 /// Why an object could not be encoded ([`Error::Encode`]).

@@ -448,7 +448,17 @@ const RENDER_ROOM_PER_OBJECT: usize = 64 * 1024;
 /// shorter than the ciphertexts'), so the output never grows by copying itself.
 pub fn render_room(sealed: &SealedSecret) -> usize {
     let items: usize = sealed.spec.encrypted_data.values().map(String::len).sum();
-    items + RENDER_ROOM_PER_OBJECT
+    // A rendered template is usually about as long as its text (plus the items it quotes);
+    // a longer one only costs a wiped regrowth.
+    let templates: usize = sealed
+        .spec
+        .template
+        .data
+        .iter()
+        .map(|(k, v)| k.len() + v.as_deref().map_or(0, str::len) * 2)
+        .sum();
+    let v1 = sealed.spec.data.as_deref().map_or(0, str::len);
+    items + templates + v1 + RENDER_ROOM_PER_OBJECT
 }
 
 /// [`render`], appended to `out`. YAML is written straight into `out`; whenever `out` must

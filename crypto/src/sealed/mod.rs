@@ -3,7 +3,9 @@
 //! Which function to use when:
 //! - seal one value for a scope: [`hybrid::seal`] with [`Scope::label`];
 //! - seal a whole Secret into a SealedSecret (kubeseal's `Seal`): [`seal_secret`];
-//! - open one value: [`hybrid::open`]; a whole SealedSecret, all-or-nothing: [`unseal`];
+//! - open one value: [`hybrid::open`]; a whole SealedSecret, all-or-nothing, rendering
+//!   `spec.template.data` and opening a deprecated v1 `spec.data`: [`unseal`] (or
+//!   [`unseal_with`] to refuse v1 as kubeseal and `--accept-deprecated-v1-data=false` do);
 //!   item by item with the key that opened each (offline validate): [`open_items`];
 //! - read a `--cert`: [`Certificate::from_pem`] (then [`Certificate::check_not_expired`]) or
 //!   [`PublicKey::from_pem`]; read `--recovery-private-key` files: [`keyfile::private_keys`];
@@ -39,8 +41,9 @@ pub use keys::{PrivateKey, PublicKey, private_keys_from_pem};
 pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes, SecretText};
 pub use scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope, UnknownScope};
 pub use secret::{
-    ItemFailure, ItemResult, SKIP_SET_OWNER_REFERENCES, UnsealError, UnsealErrorKind, Unsealed,
-    open_items, owner_reference, seal_secret, unseal,
+    DEPRECATED_V1_REFUSED, ItemFailure, ItemResult, SKIP_SET_OWNER_REFERENCES, UnsealError,
+    UnsealErrorKind, UnsealOptions, Unsealed, open_items, owner_reference, seal_secret, unseal,
+    unseal_with,
 };
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::hybrid;
 use super::keys::{PrivateKey, PublicKey};
 use super::manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes};
 use super::scope::Scope;
+use crate::template::{Template, Value};
 
 /// Seals a Secret whose name, namespace and scope annotations are already final (the caller
 /// applies `--name`, `--namespace` and `--scope`; see [`Scope::apply_to`]).
@@ -229,11 +230,43 @@ pub struct Unsealed {
     pub opened_with: BTreeSet<usize>,
 }
 
-/// Unseals a SealedSecret into the Secret the controller would create, all-or-nothing:
-/// template metadata with name and namespace forced from the SealedSecret, template type and
-/// immutability, and every item decrypted. No owner reference is set; callers that mimic the
+/// How [`unseal_with`] treats the forms upstream gates behind a flag.
+#[derive(Debug, Clone, Copy)]
+pub struct UnsealOptions {
+    /// Open the deprecated v1 `spec.data` (the controller's `--accept-deprecated-v1-data`,
+    /// default true; kubeseal's recovery unseal never sets it, spec `sealed-secrets.md` §1.6).
+    pub accept_deprecated_v1_data: bool,
+}
+
+impl Default for UnsealOptions {
+    fn default() -> UnsealOptions {
+        UnsealOptions {
+            accept_deprecated_v1_data: true,
+        }
+    }
+}
+
+/// kubeseal's refusal of `spec.data` when the flag is off (`sealedsecret_expansion.go`).
+pub const DEPRECATED_V1_REFUSED: &str =
+    "using deprecated 'data' field, use 'encryptedData' or flip the feature flag";
+
+/// Unseals a SealedSecret into the Secret the controller would create, all-or-nothing
+/// (spec `sealed-secrets.md` §2.3): template metadata with name and namespace forced from
+/// the SealedSecret, template type and immutability, every item decrypted, then every
+/// `spec.template.data` value rendered as a Go template over the decrypted items (a
+/// rendered key replaces a decrypted one of the same name). A deprecated v1 `spec.data` is
+/// opened too (see [`unseal_with`]). No owner reference is set; callers that mimic the
 /// controller add it. `keys` are tried in order for each item.
 pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, UnsealError> {
+    unseal_with(sealed, keys, UnsealOptions::default())
+}
+
+/// [`unseal`] with the options upstream puts behind flags.
+pub fn unseal_with(
+    sealed: &SealedSecret,
+    keys: &[PrivateKey],
+    options: UnsealOptions,
+) -> Result<Unsealed, UnsealError> {
     let object = object_ref(&sealed.metadata);
     let unsupported = |why: &str| UnsealError {
         object: object.clone(),
@@ -245,15 +278,17 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, Un
             sealed.kind
         )));
     }
-    if sealed.spec.data.is_some() {
-        return Err(unsupported(
-            "using deprecated 'data' field, which sealbox does not open: re-seal it into 'encryptedData' with kubeseal or sealbox seal",
-        ));
-    }
-    if !sealed.spec.template.data.is_empty() {
-        return Err(unsupported(
-            "spec.template.data holds Go templates, which sealbox does not render yet (an existing Secret is left as it is)",
-        ));
+    if let Some(v1) = &sealed.spec.data {
+        if !options.accept_deprecated_v1_data {
+            return Err(unsupported(DEPRECATED_V1_REFUSED));
+        }
+        return open_v1(sealed, v1, keys).map_err(|e| match e {
+            V1Error::Unsupported(why) => unsupported(why),
+            V1Error::Item(failure) => UnsealError {
+                object: object.clone(),
+                kind: UnsealErrorKind::Items(vec![("data".into(), failure)]),
+            },
+        });
     }
     let mut data = BTreeMap::new();
     let mut failures = Vec::new();
@@ -267,6 +302,9 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, Un
             Err(failure) => failures.push((result.item, failure)),
         }
     }
+    // Templates are rendered even when an item failed, so every bad template is reported in
+    // the same pass (upstream collects both kinds of errors together).
+    render_template_data(&sealed.spec.template.data, &mut data, &mut failures);
     if !failures.is_empty() {
         return Err(UnsealError {
             object,
@@ -289,6 +327,92 @@ pub fn unseal(sealed: &SealedSecret, keys: &[PrivateKey]) -> Result<Unsealed, Un
     Ok(Unsealed {
         secret,
         opened_with,
+    })
+}
+
+/// Spec `sealed-secrets.md` §2.3 step 3: each `template.data[k]` is parsed as Go
+/// `text/template` with Sprig's functions (minus `env`, `expandenv`, `getHostByName`) and
+/// executed with the decrypted items as a `map[string]string`; the output becomes `data[k]`,
+/// replacing a decrypted item of that name. The context is built from the decrypted items
+/// only, before any template output is stored, as upstream does. A `null` template is the
+/// empty template.
+fn render_template_data(
+    templates: &BTreeMap<String, Option<String>>,
+    data: &mut BTreeMap<String, SecretBytes>,
+    failures: &mut Vec<(String, ItemFailure)>,
+) {
+    if templates.is_empty() {
+        return;
+    }
+    let items: BTreeMap<String, &[u8]> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_slice()))
+        .collect();
+    let context = Value::from_strings(&items);
+    for (key, text) in templates {
+        let rendered = Template::parse_sealed_secrets(key, text.as_deref().unwrap_or_default())
+            .and_then(|t| t.execute(&context));
+        match rendered {
+            Ok(bytes) => {
+                data.insert(key.clone(), SecretBytes::new(bytes));
+            }
+            Err(e) => failures.push((
+                key.clone(),
+                ItemFailure {
+                    error: Error::Template(e),
+                    opens_under: None,
+                },
+            )),
+        }
+    }
+}
+
+enum V1Error {
+    Unsupported(&'static str),
+    Item(ItemFailure),
+}
+
+/// Spec `sealed-secrets.md` §1.6: `spec.data` is one ciphertext (same label as the items) of
+/// a whole JSON `v1.Secret`. Its labels, annotations, type and data are kept; name and
+/// namespace are forced from the SealedSecret; the template is ignored (except the
+/// owner-reference annotation, which callers read from it as upstream does).
+fn open_v1(sealed: &SealedSecret, b64: &str, keys: &[PrivateKey]) -> Result<Unsealed, V1Error> {
+    if !sealed.spec.encrypted_data.is_empty() {
+        return Err(V1Error::Unsupported(
+            "cannot use the field 'encryptedData' and the deprecated field 'data' at the same time",
+        ));
+    }
+    let meta = &sealed.metadata;
+    let scope = Scope::from_annotations(&meta.annotations);
+    let label = scope.label(&meta.namespace, &meta.name);
+    let item = |error| {
+        V1Error::Item(ItemFailure {
+            error,
+            opens_under: None,
+        })
+    };
+    let ct = decode_base64(b64).map_err(item)?;
+    let (plaintext, index) = hybrid::open(keys, &ct, &label).map_err(item)?;
+    let plaintext = SecretBytes(plaintext);
+    // serde_json's message may quote the plaintext: say only what was expected.
+    let mut secret: Secret = serde_json::from_slice(plaintext.as_slice()).map_err(|_| {
+        V1Error::Unsupported(
+            "the deprecated 'data' field decrypts, but not to a JSON Secret: re-seal the Secret into 'encryptedData'",
+        )
+    })?;
+    // The API server merges stringData into data; a Secret read back holds only data.
+    for (k, v) in std::mem::take(&mut secret.string_data) {
+        secret
+            .data
+            .insert(k, SecretBytes::new(v.as_str().as_bytes().to_vec()));
+    }
+    secret.kind = "Secret".into();
+    secret.api_version = SECRET_API_VERSION.into();
+    secret.metadata.name = meta.name.clone();
+    secret.metadata.namespace = meta.namespace.clone();
+    Ok(Unsealed {
+        secret,
+        opened_with: [index].into(),
     })
 }
 
@@ -379,23 +503,122 @@ mod tests {
     }
 
     #[test]
-    fn deprecated_v1_data_and_template_data_are_refused_not_ignored() {
+    fn template_data_renders_over_decrypted_items_and_wins() {
         let mut sealed = seal_secret(&secret(), KEY.public_key()).unwrap();
-        sealed
-            .spec
-            .template
-            .data
-            .insert("url".into(), Some("{{ .a }}".into()));
+        let t = &mut sealed.spec.template.data;
+        t.insert(
+            "url".into(),
+            Some("{{ .a }}@{{ .b | upper }}/{{ .nope }}".into()),
+        );
+        t.insert("a".into(), Some("{{ .a | b64enc }}".into()));
+        t.insert("empty".into(), None);
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap().secret;
+        assert_eq!(
+            opened.data["url"].as_slice(),
+            b"from-data@FROM-STRING/<no value>"
+        );
+        // The context holds the decrypted items, not other templates' output.
+        assert_eq!(opened.data["a"].as_slice(), b"ZnJvbS1kYXRh");
+        assert_eq!(opened.data["empty"].as_slice(), b"");
+        assert_eq!(opened.data["b"].as_slice(), b"from-string");
+    }
+
+    #[test]
+    fn bad_templates_name_their_key_never_the_plaintext_and_give_no_secret() {
+        let mut sealed = seal_secret(&secret(), KEY.public_key()).unwrap();
+        let t = &mut sealed.spec.template.data;
+        t.insert("conn".into(), Some("{{ .a | nosuchfunc }}".into()));
+        t.insert("host".into(), Some("{{ env \"HOME\" }}".into()));
+        t.insert("cfg".into(), Some("{{ .a | toYaml }}".into()));
+        t.insert("bad".into(), Some("{{ .a ".into()));
+        t.insert("ok".into(), Some("{{ .a }}".into()));
         let err = unseal(&sealed, std::slice::from_ref(&*KEY))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("spec.template.data"), "{err}");
-        sealed.spec.template.data.clear();
-        sealed.spec.data = Some("AgA=".into());
-        let err = unseal(&sealed, std::slice::from_ref(&*KEY))
+        for key in ["conn", "host", "cfg", "bad"] {
+            assert!(err.contains(&format!("template: {key}:1")), "{err}");
+        }
+        assert!(
+            err.contains("nosuchfunc") && err.contains("\"env\""),
+            "{err}"
+        );
+        assert!(!err.contains("from-data") && !err.contains("ok:"), "{err}");
+    }
+
+    fn v1(secret_json: &str, label_for: &Secret) -> SealedSecret {
+        let meta = &label_for.metadata;
+        let label = Scope::from_annotations(&meta.annotations).label(&meta.namespace, &meta.name);
+        let ct = hybrid::seal(KEY.public_key(), secret_json.as_bytes(), &label).unwrap();
+        SealedSecret::new(
+            ObjectMeta {
+                name: meta.name.clone(),
+                namespace: meta.namespace.clone(),
+                ..Default::default()
+            },
+            SealedSecretSpec {
+                data: Some(encode_base64(&ct)),
+                template: SecretTemplate {
+                    type_: "ignored".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn deprecated_v1_data_opens_the_whole_secret_unless_refused() {
+        let json = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"other","namespace":"elsewhere","labels":{"app":"old"}},"type":"kubernetes.io/basic-auth","data":{"username":"Ym9i"},"stringData":{"password":"pw"}}"#;
+        let sealed = v1(json, &secret());
+        let opened = unseal(&sealed, std::slice::from_ref(&*KEY)).unwrap();
+        let s = opened.secret;
+        assert_eq!(
+            (s.metadata.name.as_str(), s.metadata.namespace.as_str()),
+            ("s", "ns")
+        );
+        assert_eq!(s.metadata.labels["app"], "old");
+        assert_eq!(
+            s.type_, "kubernetes.io/basic-auth",
+            "the template is ignored"
+        );
+        assert_eq!(s.data["username"].as_slice(), b"bob");
+        assert_eq!(s.data["password"].as_slice(), b"pw");
+        assert!(s.string_data.is_empty());
+        assert_eq!(opened.opened_with, [0].into());
+
+        let refuse = UnsealOptions {
+            accept_deprecated_v1_data: false,
+        };
+        let err = unseal_with(&sealed, std::slice::from_ref(&*KEY), refuse)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("using deprecated 'data' field"), "{err}");
+        assert!(err.ends_with(DEPRECATED_V1_REFUSED), "{err}");
+
+        let mut both = sealed.clone();
+        both.spec.encrypted_data.insert("x".into(), "AgA=".into());
+        let err = unseal(&both, std::slice::from_ref(&*KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'encryptedData' and the deprecated field 'data'"),
+            "{err}"
+        );
+
+        let mut renamed = sealed.clone();
+        renamed.metadata.name = "moved".into();
+        let err = unseal(&renamed, std::slice::from_ref(&*KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no key could decrypt secret (data)"), "{err}");
+
+        let not_json = v1("hunter2 is not json", &secret());
+        let err = unseal(&not_json, std::slice::from_ref(&*KEY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not to a JSON Secret") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ const MAX_DEPTH: usize = 100;
 
 pub(super) struct Exec<'a> {
     name: &'a str,
+    missing_key_error: bool,
     set: &'a Set,
     template: &'a str,
     out: Vec<u8>,
@@ -29,9 +30,12 @@ enum Flow {
 
 type Result<T> = std::result::Result<T, Error>;
 
-pub(super) fn run(name: &str, set: &Set, data: &Value) -> Result<Vec<u8>> {
+/// `missing_key_error`: Go's `missingkey=error` (ESO) when true, else Go's default (Sealed
+/// Secrets), where a missing map key evaluates to no value (printed `<no value>`).
+pub(super) fn run(name: &str, set: &Set, data: &Value, missing_key_error: bool) -> Result<Vec<u8>> {
     let mut e = Exec {
         name,
+        missing_key_error,
         set,
         template: name,
         out: Vec::new(),
@@ -288,6 +292,7 @@ impl<'a> Exec<'a> {
                     }
                     match m.remove(name) {
                         Some(v) => v,
+                        None if !self.missing_key_error => Value::Nil,
                         None => {
                             return Err(self.fail(at, format!("map has no entry for key {name:?}")));
                         }

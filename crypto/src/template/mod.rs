@@ -7,6 +7,8 @@
 //!   function) come out of `parse`, as Go reports them at parse time.
 //! - [`Template::parse_with_delims`] when ESO runs with `--template-left-delimiter` /
 //!   `--template-right-delimiter`.
+//! - [`Template::parse_sealed_secrets`] for a SealedSecret's `spec.template.data` value:
+//!   Sprig without ESO's functions, and Go's default missing-key behaviour.
 //! - [`Value::from_strings`] builds the context both upstreams use: `map[string]string` of
 //!   the secret's keys (values may be any bytes).
 //!
@@ -30,9 +32,10 @@
 //!
 //! # Semantics
 //!
-//! Execution always uses Go's `Option("missingkey=error")` (ESO's setting): `.missing` on a
-//! map fails naming the key. Sealed Secrets runs with Go's default instead (a missing key
-//! prints `<no value>`); callers that need that must check keys first.
+//! Templates from [`Template::parse`] execute with Go's `Option("missingkey=error")` (ESO's
+//! setting): `.missing` on a map fails naming the key. Templates from
+//! [`Template::parse_sealed_secrets`] run with Go's default, as Sealed Secrets does: a missing
+//! key is no value (printed `<no value>`), and `toYaml`/`fromYaml` are not defined.
 //!
 //! `execute` returns bytes, not a `String`: Go strings are byte strings, so `{{ .bin }}` and
 //! `{{ .x | b64dec }}` pass non-UTF-8 secret bytes through unchanged, and Secret `data` is
@@ -106,6 +109,8 @@ pub use value::Value;
 pub struct Template {
     name: String,
     set: parser::Set,
+    /// ESO's dialect (`missingkey=error`, `toYaml`/`fromYaml`) rather than Sealed Secrets'.
+    eso: bool,
 }
 
 impl Template {
@@ -127,13 +132,27 @@ impl Template {
         let right = if right.is_empty() { "}}" } else { right };
         Ok(Template {
             name: name.to_string(),
-            set: parser::parse(name, text, left, right)?,
+            set: parser::parse(name, text, left, right, true)?,
+            eso: true,
         })
     }
 
-    /// Executes with `data` as the dot, with Go's `missingkey=error`. Returns the output
-    /// bytes (see the module docs for why bytes).
+    /// Parses a SealedSecret `spec.template.data` value as the Sealed Secrets controller does
+    /// (spec `sealed-secrets.md` §2.3 step 3): Go's and Sprig's functions only (no `env`,
+    /// `expandenv`, `getHostByName`; no ESO `toYaml`/`fromYaml`), and at execution a missing
+    /// key gives no value instead of an error.
+    pub fn parse_sealed_secrets(name: &str, text: &str) -> Result<Template, Error> {
+        Ok(Template {
+            name: name.to_string(),
+            set: parser::parse(name, text, "{{", "}}", false)?,
+            eso: false,
+        })
+    }
+
+    /// Executes with `data` as the dot (with Go's `missingkey=error` unless parsed by
+    /// [`Template::parse_sealed_secrets`]). Returns the output bytes (see the module docs for
+    /// why bytes).
     pub fn execute(&self, data: &Value) -> Result<Vec<u8>, Error> {
-        exec::run(&self.name, &self.set, data)
+        exec::run(&self.name, &self.set, data, self.eso)
     }
 }

@@ -95,6 +95,7 @@ const MAX_DEPTH: usize = 50;
 
 struct Parser<'a> {
     name: &'a str,
+    eso_functions: bool,
     src: &'a str,
     tokens: Vec<Token>,
     i: usize,
@@ -104,7 +105,15 @@ struct Parser<'a> {
     set: Set,
 }
 
-pub(super) fn parse(name: &str, text: &str, left: &str, right: &str) -> Result<Set, Error> {
+/// `eso_functions`: whether ESO's own functions (`toYaml`, `fromYaml`) are defined; Sealed
+/// Secrets has only Go's and Sprig's.
+pub(super) fn parse(
+    name: &str,
+    text: &str,
+    left: &str,
+    right: &str,
+    eso_functions: bool,
+) -> Result<Set, Error> {
     let tokens = lexer::lex(text, left, right).map_err(|e| Error::Parse {
         name: name.to_string(),
         line: e.line,
@@ -112,6 +121,7 @@ pub(super) fn parse(name: &str, text: &str, left: &str, right: &str) -> Result<S
     })?;
     let mut p = Parser {
         name,
+        eso_functions,
         src: text,
         tokens,
         i: 0,
@@ -604,7 +614,7 @@ impl Parser<'_> {
         let at = self.at(&t, t.pos + t.text.len());
         Ok(Some(match t.kind {
             Kind::Identifier => {
-                funcs::check(&t.text).map_err(|problem| match problem {
+                funcs::check(&t.text, self.eso_functions).map_err(|problem| match problem {
                     None => Error::UnknownFunction {
                         name: self.name.to_string(),
                         line: t.line,
@@ -784,7 +794,7 @@ mod tests {
     use super::*;
 
     fn err(src: &str) -> String {
-        parse("t", src, "{{", "}}").unwrap_err().to_string()
+        parse("t", src, "{{", "}}", true).unwrap_err().to_string()
     }
 
     #[test]
@@ -810,13 +820,13 @@ mod tests {
 
     #[test]
     fn unknown_and_unsupported_functions_fail_at_parse_time() {
-        let e = parse("config.json", "{{ foo .x }}", "{{", "}}").unwrap_err();
+        let e = parse("config.json", "{{ foo .x }}", "{{", "}}", true).unwrap_err();
         assert!(matches!(&e, Error::UnknownFunction { function, .. } if function == "foo"));
         assert!(
             e.to_string()
                 .starts_with("template: config.json:1: function \"foo\" not defined")
         );
-        let e = parse("k", "{{ htpasswd .u .p }}", "{{", "}}").unwrap_err();
+        let e = parse("k", "{{ htpasswd .u .p }}", "{{", "}}", true).unwrap_err();
         assert!(
             matches!(&e, Error::UnsupportedFunction { function, .. } if function == "htpasswd")
         );

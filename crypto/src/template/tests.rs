@@ -552,3 +552,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sealed_secrets_dialect_has_no_eso_functions_and_missing_keys_print_no_value() {
+    let data = std::collections::BTreeMap::from([("user".to_string(), "bob".to_string())]);
+    let ctx = Value::from_strings(&data);
+    let t = Template::parse_sealed_secrets("url", "{{ .user }}:{{ .missing }}").unwrap();
+    assert_eq!(t.execute(&ctx).unwrap(), b"bob:<no value>");
+    let e = Template::parse("url", "{{ .missing }}")
+        .unwrap()
+        .execute(&ctx);
+    assert!(e.unwrap_err().to_string().contains("map has no entry"));
+    for f in ["toYaml", "fromYaml"] {
+        let e = Template::parse_sealed_secrets("k", &format!("{{{{ {f} .user }}}}")).unwrap_err();
+        assert!(
+            matches!(&e, Error::UnknownFunction { function, .. } if function == f),
+            "{e}"
+        );
+        assert!(Template::parse("k", &format!("{{{{ {f} .user }}}}")).is_ok());
+    }
+    let e = Template::parse_sealed_secrets("k", "{{ env \"HOME\" }}").unwrap_err();
+    assert!(matches!(&e, Error::UnsupportedFunction { function, .. } if function == "env"));
+}

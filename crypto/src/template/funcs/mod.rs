@@ -13,6 +13,9 @@ use args::Result;
 
 use super::value::Value;
 
+/// ESO's own functions: Sealed Secrets' function map (Sprig's) does not define them.
+const ESO_ONLY: &[&str] = &["toYaml", "fromYaml"];
+
 /// Every name [`call`] answers.
 const SUPPORTED: &[&str] = &[
     // Go built-ins.
@@ -302,7 +305,13 @@ const UNSUPPORTED: &[(&[&str], &str)] = &[
 
 /// Parse-time check: `Ok` when [`call`] knows the name, `Err(Some(why))` for a known but
 /// unsupported upstream function, `Err(None)` for an unknown name.
-pub(super) fn check(name: &str) -> std::result::Result<(), Option<&'static str>> {
+pub(super) fn check(
+    name: &str,
+    eso_functions: bool,
+) -> std::result::Result<(), Option<&'static str>> {
+    if !eso_functions && ESO_ONLY.contains(&name) {
+        return Err(None);
+    }
     if SUPPORTED.contains(&name) {
         return Ok(());
     }
