@@ -127,7 +127,7 @@ fn rate_limited(
     api: &Api,
     path: &str,
     headers: &HeaderMap,
-) -> Result<[(String, String); 3], Response> {
+) -> Result<[(String, String); 3], Box<Response>> {
     let forwarded = headers
         .get("x-forwarded-for")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -146,20 +146,22 @@ fn rate_limited(
     };
     match api.verify_limit.check(&key, Instant::now()) {
         Ok(quota) => Ok(headers(&quota)),
-        Err(quota) => Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            headers(&quota),
-            [(header::RETRY_AFTER, seconds(quota.retry_after).to_string())],
-            "limit exceeded\n",
-        )
-            .into_response()),
+        Err(quota) => Err(Box::new(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                headers(&quota),
+                [(header::RETRY_AFTER, seconds(quota.retry_after).to_string())],
+                "limit exceeded\n",
+            )
+                .into_response(),
+        )),
     }
 }
 
 async fn verify(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
     let quota = match rate_limited(&api, "/v1/verify", &headers) {
         Ok(quota) => quota,
-        Err(limited) => return limited,
+        Err(limited) => return *limited,
     };
     (quota, verify_allowed(&api, &body).await).into_response()
 }

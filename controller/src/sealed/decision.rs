@@ -456,7 +456,12 @@ mod tests {
         let Write::Create(created) = write(None, desired.clone(), Some(stamp)) else {
             panic!("expected a create");
         };
-        assert!(drift::verify(&[key.clone()], "uid-web", 1, &created));
+        assert!(drift::verify(
+            std::slice::from_ref(&key),
+            "uid-web",
+            1,
+            &created
+        ));
         assert_eq!(
             write(Some(created.clone()), desired.clone(), Some(stamp)),
             Write::Nothing
@@ -465,7 +470,7 @@ mod tests {
         let unstamped = secret("web").owned_by(&ss).data("a", "1").build();
         assert!(matches!(
             write(Some(unstamped), desired, Some(stamp)),
-            Write::Replace(s) if drift::verify(&[key.clone()], "uid-web", 1, &s)
+            Write::Replace(s) if drift::verify(std::slice::from_ref(&key), "uid-web", 1, &s)
         ));
     }
 

@@ -57,8 +57,16 @@ impl MacKey {
         mac.update(private_key);
         let mut key = Zeroizing::new([0u8; 32]);
         key.copy_from_slice(&mac.finalize().into_bytes());
-        // 16 hex digits identify a key among a ring's few, and say nothing secret.
-        let id = fingerprint.chars().take(16).collect();
+        // 16 characters of the public fingerprint (`SHA256:<base64>`) identify a key among a
+        // ring's few, and say nothing secret; only alphanumerics, so the id never holds the
+        // annotation's `:` separator.
+        let id = fingerprint
+            .strip_prefix("SHA256:")
+            .unwrap_or(fingerprint)
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
         MacKey { id, key }
     }
 
@@ -122,7 +130,7 @@ pub fn verify(keys: &[MacKey], uid: &str, generation: i64, secret: &Secret) -> b
     };
     let Some(id) = found
         .strip_prefix("v1:")
-        .and_then(|rest| rest.split_once(':'))
+        .and_then(|rest| rest.rsplit_once(':'))
         .map(|(id, _)| id)
     else {
         return false;
@@ -143,6 +151,15 @@ mod tests {
 
     fn key(n: u8) -> MacKey {
         MacKey::derive(&format!("{n:02x}").repeat(32), &[n; 64])
+    }
+
+    #[test]
+    fn the_key_id_is_taken_from_a_real_fingerprint_without_separators() {
+        let key = MacKey::derive("SHA256:pzZwsyzbJr8i/+OQqZE2pRNEtKrEtwHw5", b"k");
+        assert_eq!(key.id, "pzZwsyzbJr8iOQqZ");
+        let mut s = secret("web").data("a", "1").build();
+        stamp(&key, "uid", 1, &mut s);
+        assert!(verify(&[key], "uid", 1, &s));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use kube::api::PostParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealbox_crypto::sealed as crypto;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -160,7 +160,16 @@ pub async fn run(
     {
         let (to_this, key_changed) = futures::channel::mpsc::unbounded::<()>();
         fan_out.push(to_this);
-        let mut controller = Controller::new(sealed, scope.watch_config());
+        // Only spec changes (a new generation) wake a SealedSecret, as upstream's
+        // `sealedSecretChanged`: never the controller's own status writes, which would
+        // otherwise cost another decrypt (and another failure) after every failed unseal.
+        let (store, writer) = reflector::store();
+        let trigger = watcher::watcher(sealed, scope.watch_config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(predicates::generation, Default::default());
+        let mut controller = Controller::for_stream(trigger, store);
         if scope.watch_secrets {
             // Only the metadata of Secrets: which SealedSecret a change concerns is decided
             // by owner and annotations, and the data of Secrets the controller does not
@@ -188,11 +197,9 @@ pub async fn run(
         }
         futures::future::ready(())
     });
-    tokio::select! {
-        _ = futures::future::join_all(controllers) => {}
-        // The key watch ends only with the process; then the controllers end with it.
-        () = forward => std::future::pending::<()>().await,
-    }
+    // The key changes end when the key watcher stops (at shutdown, before the controllers
+    // have drained): wait for both.
+    futures::join!(futures::future::join_all(controllers), forward);
     // The streams end only on shutdown; the supervisor treats an earlier end as a failure.
     Ok(())
 }
