@@ -402,7 +402,7 @@ fn the_chart_with_additional_namespaces_grants_what_its_controller_asks() {
         .get(&format!("/emulator/requests?user={user}"))
         .expect("the emulator's request counters");
     assert!(
-        made.get(&format!("GET /api/v1/namespaces/{APP}")).is_some(),
+        made.get(format!("GET /api/v1/namespaces/{APP}")).is_some(),
         "{made}"
     );
     assert!(
