@@ -293,16 +293,31 @@ pub fn status(ss: &SealedSecret, error: Option<String>, now: &str) -> Option<Sea
 /// 1000 s), then dropped ("giving up"); an error about an immutable Secret is not retried at
 /// all. A later change to the SealedSecret, its Secret or the key ring tries again, with the
 /// count started afresh.
+///
+/// Unlike upstream, an error the API server may well not give next time (a conflict,
+/// throttling, a 5xx, no connection) is retried with the same backoff without a limit: an
+/// API server restart must not leave SealedSecrets given up until someone edits them.
 pub fn retry_after(error: &Error, failures: u32, max_retries: u32) -> Option<Duration> {
     if let Error::Stopping = error {
         // Not a failure: the next start looks at every object anyway.
         return Some(Duration::from_secs(1));
     }
-    if is_immutable(error) || failures > max_retries {
+    if is_immutable(error) || (failures > max_retries && !is_transient(error)) {
         return None;
     }
     let requeues = failures.saturating_sub(1).min(32);
     Some(Duration::from_millis(5 * (1u64 << requeues)).min(Duration::from_secs(1000)))
+}
+
+/// An API error that retrying may clear by itself.
+fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Kube(kube::Error::Api(status)) => {
+            status.code >= 500 || [409, 429].contains(&status.code)
+        }
+        Error::Kube(_) => true,
+        _ => false,
+    }
 }
 
 /// The API server's refusal to change an immutable Secret (upstream `isImmutableError`).
@@ -729,7 +744,8 @@ mod tests {
         for error in [
             Error::Unseal("x".into()),
             Error::Unmanaged("x".into()),
-            api_error(500),
+            api_error(403),
+            api_error(422),
         ] {
             let delays: Vec<Option<Duration>> =
                 (1..=4).map(|n| retry_after(&error, n, 3)).collect();
@@ -753,6 +769,25 @@ mod tests {
             Some(Duration::from_secs(1000)),
             "capped as client-go's"
         );
+    }
+
+    #[test]
+    fn errors_the_api_server_may_not_give_next_time_are_retried_without_a_limit() {
+        let io = Error::Kube(kube::Error::Service("connection refused".into()));
+        for error in [
+            api_error(409),
+            api_error(429),
+            api_error(500),
+            api_error(503),
+            io,
+        ] {
+            assert_eq!(
+                retry_after(&error, 6, 5),
+                Some(Duration::from_millis(160)),
+                "{error}"
+            );
+            assert!(retry_after(&error, 1000, 0).is_some(), "{error}");
+        }
     }
 
     #[test]
