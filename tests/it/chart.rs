@@ -100,6 +100,14 @@ const ALL_ON: &[&str] = &[
 ];
 const SEALED_ONLY: &[&str] = &["external.enabled=false"];
 const EXTERNAL_ONLY: &[&str] = &["sealed.enabled=false"];
+/// sealed-secrets' chart values for its controller flags, each away from its default.
+const SEALED_FLAGS: &[&str] = &[
+    "sealed.skipRecreate=true",
+    "sealed.maxRetries=0",
+    "sealed.rateLimit=10",
+    "sealed.rateLimitBurst=0",
+    "sealed.additionalNamespaces={team-a,team-b}",
+];
 
 fn renders() -> Vec<(&'static str, String)> {
     vec![
@@ -320,6 +328,7 @@ fn chart_controller_accepts_the_rendered_arguments() {
         SEALED_ONLY,
         EXTERNAL_ONLY,
         &["leaderElection.enabled=false"],
+        SEALED_FLAGS,
     ] {
         let args = container_args(&render(sets));
         assert!(args.len() >= 4, "{args:?}");
@@ -390,6 +399,55 @@ fn chart_runs_several_replicas_only_with_leader_election() {
         stderr.contains("replicaCount > 1 needs leaderElection.enabled=true"),
         "{stderr}"
     );
+}
+
+/// sealed-secrets' `skipRecreate`, `maxRetries`, `rateLimit`, `rateLimitBurst` and
+/// `additionalNamespaces` become the controller's flags; only with additional namespaces does
+/// the ClusterRole grant `get` on namespaces (the controller looks each one up).
+#[test]
+fn chart_passes_sealed_secrets_controller_values_as_flags() {
+    let defaults = render(&[]);
+    let args = container_args(&defaults);
+    for flag in [
+        "--skip-recreate=false",
+        "--max-unseal-retries=5",
+        "--rate-limit=2",
+        "--rate-limit-burst=2",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} not in {args:?}");
+    }
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.starts_with("--additional-namespaces"))
+    );
+    let cluster_role = |manifests: &str| {
+        documents(manifests)
+            .into_iter()
+            .find(|d| kind(d) == "ClusterRole" && name(d) == "sealbox-sealed-secrets")
+            .expect("the sealed-secrets ClusterRole")
+    };
+    assert!(!cluster_role(&defaults).contains("namespaces"));
+
+    let set = render(SEALED_FLAGS);
+    let args = container_args(&set);
+    for flag in [
+        "--skip-recreate=true",
+        "--max-unseal-retries=0",
+        "--rate-limit=10",
+        "--rate-limit-burst=0",
+        "--additional-namespaces=team-a,team-b",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} not in {args:?}");
+    }
+    assert!(cluster_role(&set).contains("resources: [\"namespaces\"]"));
+    for bad in [
+        "sealed.rateLimit=0",
+        "sealed.maxRetries=-1",
+        "sealed.additionalNamespaces={Team_A}",
+    ] {
+        assert!(!template(&[bad]).status.success(), "{bad} rendered");
+    }
 }
 
 #[test]

@@ -285,6 +285,18 @@ fn the_default_chart_installs_and_its_controller_syncs_sealed_and_external_secre
     );
 
     // RBAC: everything the controller asked for, the chart's roles grant.
+    assert_rbac_covers(&cluster, user, service_account, controller, true);
+}
+
+/// Every request the controller made as `user` (the emulator's counters) is allowed by a rule
+/// bound to `service_account`. `external`: the ExternalSecret controller ran too.
+fn assert_rbac_covers(
+    cluster: &Cluster,
+    user: &str,
+    service_account: &str,
+    controller: &sealbox_tests::cluster::Controller,
+    external: bool,
+) {
     let made = cluster
         .get(&format!("/emulator/requests?user={user}"))
         .expect("the emulator's request counters");
@@ -296,10 +308,10 @@ fn the_default_chart_installs_and_its_controller_syncs_sealed_and_external_secre
         .collect();
     assert!(
         made.iter().any(|(r, _)| r.contains("sealedsecrets"))
-            && made.iter().any(|(r, _)| r.contains("externalsecrets")),
+            && (!external || made.iter().any(|(r, _)| r.contains("externalsecrets"))),
         "the controller's requests were not counted under {user}: {made:?}"
     );
-    let grants = grants(&cluster, service_account);
+    let grants = grants(cluster, service_account);
     let missing: Vec<String> = made
         .iter()
         .filter_map(|(request, n)| {
@@ -337,6 +349,68 @@ fn the_default_chart_installs_and_its_controller_syncs_sealed_and_external_secre
             .join(", "),
         controller.log()
     );
+}
+
+/// With `sealed.additionalNamespaces`, the controller watches only the release namespace and
+/// those, and looks each one up first: the ClusterRole then grants `get` on namespaces, and
+/// everything it asks for is allowed.
+#[test]
+fn the_chart_with_additional_namespaces_grants_what_its_controller_asks() {
+    let env = Env::new();
+    let cluster = Cluster::start(&env, "chart");
+    let chart = root().join("charts/sealbox");
+    cluster.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APP}}),
+    );
+    run_helm(
+        &env,
+        &cluster,
+        &[
+            "install",
+            RELEASE,
+            chart.to_str().unwrap(),
+            "--namespace",
+            NAMESPACE,
+            "--disable-openapi-validation",
+            "--set",
+            "external.enabled=false",
+            "--set",
+            &format!("sealed.additionalNamespaces={{{APP},not-there}}"),
+        ],
+    );
+    let pod = cluster.run_deployment(&env, NAMESPACE, RELEASE, &[]);
+    let (controller, user) = (&pod.controller, &pod.user);
+    let mut seal = env.sealbox(&["kubeseal"]);
+    seal.0.env("KUBECONFIG", &cluster.kubeconfig);
+    let sealed = seal
+        .stdin(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-password\n  namespace: {APP}\n\
+             stringData:\n  password: only-these-namespaces\n"
+        ))
+        .ok();
+    let sealed: Value = serde_json::from_str(&sealed).expect("kubeseal prints JSON by default");
+    cluster.create(
+        &format!("/apis/bitnami.com/v1alpha1/namespaces/{APP}/sealedsecrets"),
+        &sealed,
+    );
+    let secret = wait_for("the unsealed Secret", || {
+        cluster.get(&format!("/api/v1/namespaces/{APP}/secrets/db-password"))
+    });
+    assert_eq!(secret_value(&secret, "password"), "only-these-namespaces");
+    let made = cluster
+        .get(&format!("/emulator/requests?user={user}"))
+        .expect("the emulator's request counters");
+    assert!(
+        made.get(format!("GET /api/v1/namespaces/{APP}")).is_some(),
+        "{made}"
+    );
+    assert!(
+        made.get("WATCH /apis/bitnami.com/v1alpha1/sealedsecrets")
+            .is_none(),
+        "{made}"
+    );
+    assert_rbac_covers(&cluster, user, &pod.service_account, controller, false);
 }
 
 /// One RBAC rule granted to the ServiceAccount: everywhere (a ClusterRoleBinding) or in one

@@ -10,6 +10,7 @@ mod check;
 mod cluster_access;
 mod cluster_commands;
 mod controller_e2e;
+mod controller_flags;
 mod controller_lifecycle;
 mod demo;
 mod docs;

@@ -1,13 +1,15 @@
 //! The HTTP API kubeseal calls (spec `sealed-secrets.md` §3.5), reached through the API
 //! server's service proxy: `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`.
-//! [`routes`] is mounted by `crate::http` beside `/healthz` on `--listen-addr`.
+//! [`routes`] is mounted by `crate::http` beside `/healthz` on `--listen-addr`. `/v1/verify`
+//! is rate limited per caller (`super::ratelimit`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::keyring::KeyRing;
 use super::metrics::{HttpLabels, Metrics};
+use super::ratelimit::{Gcra, Quota};
 
 #[derive(Clone)]
 struct Api {
@@ -26,14 +29,22 @@ struct Api {
     metrics: Metrics,
     /// Shared with the reconciler: requests cannot take more than their share of RSA work.
     pool: Arc<Semaphore>,
+    /// `--rate-limit` / `--rate-limit-burst`, on `/v1/verify` only, as upstream.
+    verify_limit: Arc<Gcra>,
 }
 
 /// kubeseal's routes, counted in `http_requests_total` by route.
-pub fn routes(ring: Arc<KeyRing>, metrics: Metrics, pool: Arc<Semaphore>) -> Router {
+pub fn routes(
+    ring: Arc<KeyRing>,
+    metrics: Metrics,
+    pool: Arc<Semaphore>,
+    verify_limit: Gcra,
+) -> Router {
     let state = Api {
         ring,
         metrics,
         pool,
+        verify_limit: Arc::new(verify_limit),
     };
     Router::new()
         .route("/v1/cert.pem", get(cert))
@@ -110,12 +121,57 @@ async fn open(api: &Api, sealed: SealedSecret) -> Result<crypto::Secret, crypto:
     .expect("unsealing does not panic")
 }
 
-async fn verify(State(api): State<Api>, body: Bytes) -> Response {
-    let sealed = match one_sealed_secret(&body) {
+/// throttled's `HTTPRateLimiter` with `VaryBy{Path, Headers: X-Forwarded-For}`: 429
+/// "limit exceeded" with `Retry-After` when limited, the `X-RateLimit-*` headers always.
+fn rate_limited(
+    api: &Api,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<[(String, String); 3], Box<Response>> {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let key = format!("{path}\n{forwarded}");
+    let seconds = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let headers = |q: &Quota| {
+        [
+            ("X-RateLimit-Limit".to_owned(), q.limit.to_string()),
+            ("X-RateLimit-Remaining".to_owned(), q.remaining.to_string()),
+            (
+                "X-RateLimit-Reset".to_owned(),
+                seconds(q.reset_after).to_string(),
+            ),
+        ]
+    };
+    match api.verify_limit.check(&key, Instant::now()) {
+        Ok(quota) => Ok(headers(&quota)),
+        Err(quota) => Err(Box::new(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                headers(&quota),
+                [(header::RETRY_AFTER, seconds(quota.retry_after).to_string())],
+                "limit exceeded\n",
+            )
+                .into_response(),
+        )),
+    }
+}
+
+async fn verify(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
+    let quota = match rate_limited(&api, "/v1/verify", &headers) {
+        Ok(quota) => quota,
+        Err(limited) => return *limited,
+    };
+    (quota, verify_allowed(&api, &body).await).into_response()
+}
+
+async fn verify_allowed(api: &Api, body: &[u8]) -> Response {
+    let sealed = match one_sealed_secret(body) {
         Ok(s) => s,
         Err(response) => return *response,
     };
-    match open(&api, sealed).await {
+    match open(api, sealed).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
     }

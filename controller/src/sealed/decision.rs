@@ -4,17 +4,22 @@
 //!
 //! - [`plan`]: is the Secret already in sync, may this SealedSecret write it, or must it be
 //!   unsealed;
-//! - [`write`] (through [`merge`]): after unsealing, create, replace or leave the Secret;
+//! - [`write`] (through [`merge`]): after unsealing, create, replace or leave the Secret,
+//!   stamped with its data MAC (`super::drift`);
 //! - [`event`]: the Event to record for the outcome;
 //! - [`status`]: the `status` to write, if it changes;
-//! - [`requeue_after`]: when to try again after an error (the `error_policy`).
+//! - [`retry_after`]: when to try again after an error, or give up (the `error_policy`);
+//! - [`sealed_secret_of`]: which SealedSecret a Secret's change concerns (the Secret watch).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
+
+use super::drift::{self, MacKey};
 
 use crate::crd::sealed::{SealedSecret, SealedSecretCondition, SealedSecretStatus};
 use crate::events::Kind;
@@ -75,19 +80,39 @@ pub enum Plan {
     Unseal,
 }
 
-/// Decides from the SealedSecret, the Secret of its name (if any) and the generation this
-/// process last unsealed it at (if any) whether decrypting is needed at all.
-pub fn plan(
-    ss: &SealedSecret,
-    existing: Option<&Secret>,
-    unsealed_at: Option<i64>,
-) -> Result<Plan, Error> {
+/// What the controller knows beside the objects it reads, for [`plan`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Known<'a> {
+    /// The MAC keys of the key ring (`super::drift`), newest first.
+    pub macs: &'a [MacKey],
+    /// This process has written (and so stamped) this SealedSecret's Secret: if the stamp is
+    /// gone now, someone removed it.
+    pub stamped_here: bool,
+}
+
+/// Decides from the SealedSecret and the Secret of its name (if any) whether decrypting is
+/// needed at all.
+///
+/// A Secret this controller wrote carries a data MAC (`super::drift`): while it verifies,
+/// the data is what the current generation unsealed to, so nothing is decrypted, after a
+/// restart too; when it does not (the data was edited by hand), the SealedSecret is unsealed
+/// again and the Secret restored. A Secret written by sealed-secrets has no MAC: it is
+/// trusted, as upstream does, while the status says the current generation is synced.
+pub fn plan(ss: &SealedSecret, existing: Option<&Secret>, known: Known<'_>) -> Result<Plan, Error> {
     let uid = ss.uid().unwrap_or_default();
     let ours = existing.is_some_and(|s| controlled_by(s, &uid));
     let generation = ss.meta().generation.unwrap_or_default();
-    // The Secret's own watch event can arrive before the status saying it is synced.
-    if ours && (is_synced(ss) || unsealed_at == Some(generation)) {
-        return Ok(Plan::InSync);
+    if let Some(secret) = existing.filter(|s| ours || annotated(s, PATCH)) {
+        if drift::stamped(secret) {
+            return Ok(if drift::verify(known.macs, &uid, generation, secret) {
+                Plan::InSync
+            } else {
+                Plan::Unseal
+            });
+        }
+        if ours && is_synced(ss) && !known.stamped_here {
+            return Ok(Plan::InSync);
+        }
     }
     let unmanaged =
         existing.is_some_and(|s| !ours && !annotated(s, MANAGED) && !annotated(s, PATCH));
@@ -105,17 +130,54 @@ pub enum Write {
     Replace(Secret),
 }
 
-/// Given the current Secret (if any) and the unsealed one (with its owner reference).
-pub fn write(existing: Option<Secret>, desired: Secret) -> Write {
-    let Some(current) = existing else {
-        return Write::Create(desired);
+/// How to stamp what [`write`] writes: generation `generation` of the SealedSecret `uid`,
+/// under `key` (the newest key's).
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp<'a> {
+    pub key: &'a MacKey,
+    pub uid: &'a str,
+    pub generation: i64,
+}
+
+/// Given the current Secret (if any) and the unsealed one (with its owner reference); what
+/// is written carries the data MAC `stamp` makes.
+pub fn write(existing: Option<Secret>, desired: Secret, stamp: Option<Stamp<'_>>) -> Write {
+    let sign = |mut secret: Secret| {
+        if let Some(s) = stamp {
+            drift::stamp(s.key, s.uid, s.generation, &mut secret);
+        }
+        secret
     };
-    let merged = merge(current.clone(), desired);
+    let Some(current) = existing else {
+        return Write::Create(sign(desired));
+    };
+    let merged = sign(merge(current.clone(), desired));
     if merged == current {
         Write::Nothing
     } else {
         Write::Replace(merged)
     }
+}
+
+/// The SealedSecret a change to a Secret (its metadata) concerns, as `(namespace, name)`:
+/// the one controlling it, or the one of its name when it is annotated `managed` or `patch`
+/// (a take-over acts at once). Any other Secret concerns no SealedSecret: the controller
+/// ignores Secrets it does not manage.
+pub fn sealed_secret_of(secret: &ObjectMeta) -> Option<(String, String)> {
+    let namespace = secret.namespace.clone()?;
+    let owner = secret.owner_references.iter().flatten().find(|r| {
+        r.controller == Some(true)
+            && r.kind == "SealedSecret"
+            && r.api_version.starts_with("bitnami.com/")
+    });
+    if let Some(owner) = owner {
+        return Some((namespace, owner.name.clone()));
+    }
+    let annotations = secret.annotations.as_ref()?;
+    let opted_in = [MANAGED, PATCH]
+        .iter()
+        .any(|a| annotations.get(*a).is_some_and(|v| v == "true"));
+    opted_in.then(|| (namespace, secret.name.clone().unwrap_or_default()))
 }
 
 /// The status says the current generation is synced.
@@ -224,22 +286,44 @@ pub fn status(ss: &SealedSecret, error: Option<String>, now: &str) -> Option<Sea
     })
 }
 
-/// When to look at a SealedSecret again after `error`.
-pub fn requeue_after(error: &Error) -> Duration {
-    match error {
-        // Nothing changes until the SealedSecret, the Secret or the key ring does, and each of
-        // those triggers a reconcile by itself.
-        Error::Unseal(_) | Error::Unmanaged(_) => Duration::from_secs(300),
-        // Refused for good (immutable, invalid, forbidden): retrying soon only burns RSA work.
-        Error::Kube(kube::Error::Api(status))
-            if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
-        {
-            Duration::from_secs(300)
-        }
-        Error::Kube(_) => Duration::from_secs(5),
-        // Only seen while the controller stops; the next start looks at every object anyway.
-        Error::Stopping => Duration::from_secs(1),
+/// When to look at a SealedSecret again after its `failures`-th failure in a row (1 for
+/// the first), or `None` to give up until something changes (spec `sealed-secrets.md` §3.2,
+/// `processNextItem`): as client-go's work queue, a failing item is retried
+/// `--max-unseal-retries` times with per-item exponential backoff (5 ms doubling, at most
+/// 1000 s), then dropped ("giving up"); an error about an immutable Secret is not retried at
+/// all. A later change to the SealedSecret, its Secret or the key ring tries again, with the
+/// count started afresh.
+///
+/// Unlike upstream, an error the API server may well not give next time (a conflict,
+/// throttling, a 5xx, no connection) is retried with the same backoff without a limit: an
+/// API server restart must not leave SealedSecrets given up until someone edits them.
+pub fn retry_after(error: &Error, failures: u32, max_retries: u32) -> Option<Duration> {
+    if let Error::Stopping = error {
+        // Not a failure: the next start looks at every object anyway.
+        return Some(Duration::from_secs(1));
     }
+    if is_immutable(error) || (failures > max_retries && !is_transient(error)) {
+        return None;
+    }
+    let requeues = failures.saturating_sub(1).min(32);
+    Some(Duration::from_millis(5 * (1u64 << requeues)).min(Duration::from_secs(1000)))
+}
+
+/// An API error that retrying may clear by itself.
+fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Kube(kube::Error::Api(status)) => {
+            status.code >= 500 || [409, 429].contains(&status.code)
+        }
+        Error::Kube(_) => true,
+        _ => false,
+    }
+}
+
+/// The API server's refusal to change an immutable Secret (upstream `isImmutableError`).
+fn is_immutable(error: &Error) -> bool {
+    matches!(error, Error::Kube(kube::Error::Api(status))
+        if status.message.ends_with("field is immutable when `immutable` is set"))
 }
 
 #[cfg(test)]
@@ -258,22 +342,175 @@ mod tests {
     #[test]
     fn a_new_sealed_secret_is_unsealed() {
         let ss = sealed_secret("web").build();
-        assert_eq!(plan(&ss, None, None).unwrap(), Plan::Unseal);
+        assert_eq!(plan(&ss, None, Known::default()).unwrap(), Plan::Unseal);
     }
 
     #[test]
     fn our_secret_and_a_synced_status_need_no_decrypt() {
         let ss = sealed_secret("web").generation(3).synced().build();
         let ours = secret("web").owned_by(&ss).build();
-        assert_eq!(plan(&ss, Some(&ours), None).unwrap(), Plan::InSync);
+        assert_eq!(
+            plan(&ss, Some(&ours), Known::default()).unwrap(),
+            Plan::InSync
+        );
+    }
+
+    fn mac_key(n: u8) -> MacKey {
+        MacKey::derive(&format!("{n:02x}").repeat(32), &[n; 64])
+    }
+
+    /// `secret` as the reconciler writes it for `ss`: stamped under `key`.
+    fn stamped(ss: &SealedSecret, secret: Secret, key: &MacKey) -> Secret {
+        let stamp = Stamp {
+            key,
+            uid: &ss.uid().unwrap(),
+            generation: ss.meta().generation.unwrap(),
+        };
+        match write(None, secret, Some(stamp)) {
+            Write::Create(s) => s,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn the_generation_unsealed_here_counts_before_the_status_says_so() {
+    fn a_stamped_secret_in_sync_needs_no_decrypt_whatever_the_status_says() {
         let ss = sealed_secret("web").generation(3).build();
-        let ours = secret("web").owned_by(&ss).build();
-        assert_eq!(plan(&ss, Some(&ours), Some(3)).unwrap(), Plan::InSync);
-        assert_eq!(plan(&ss, Some(&ours), Some(2)).unwrap(), Plan::Unseal);
+        let keys = [mac_key(1)];
+        let known = Known {
+            macs: &keys,
+            stamped_here: false,
+        };
+        let ours = stamped(
+            &ss,
+            secret("web").owned_by(&ss).data("a", "1").build(),
+            &keys[0],
+        );
+        assert_eq!(plan(&ss, Some(&ours), known).unwrap(), Plan::InSync);
+        // After a restart the key ring is the same, so is the verdict.
+        let known = Known {
+            stamped_here: true,
+            ..known
+        };
+        assert_eq!(plan(&ss, Some(&ours), known).unwrap(), Plan::InSync);
+    }
+
+    #[test]
+    fn a_hand_edited_stamped_secret_is_unsealed_again_even_when_synced() {
+        let ss = sealed_secret("web").generation(3).synced().build();
+        let keys = [mac_key(1)];
+        let known = Known {
+            macs: &keys,
+            stamped_here: false,
+        };
+        let mut edited = stamped(
+            &ss,
+            secret("web").owned_by(&ss).data("a", "1").build(),
+            &keys[0],
+        );
+        edited.data.as_mut().unwrap().get_mut("a").unwrap().0 = b"2".to_vec();
+        assert_eq!(plan(&ss, Some(&edited), known).unwrap(), Plan::Unseal);
+        // A new generation, or a key no longer in the ring: unseal to know.
+        let ours = stamped(
+            &ss,
+            secret("web").owned_by(&ss).data("a", "1").build(),
+            &keys[0],
+        );
+        let next = sealed_secret("web").generation(4).synced().build();
+        assert_eq!(plan(&next, Some(&ours), known).unwrap(), Plan::Unseal);
+        let retired = Known {
+            macs: &[],
+            stamped_here: false,
+        };
+        assert_eq!(plan(&ss, Some(&ours), retired).unwrap(), Plan::Unseal);
+    }
+
+    #[test]
+    fn a_stamp_removed_by_hand_is_noticed_by_the_process_that_wrote_it() {
+        let ss = sealed_secret("web").synced().build();
+        let unstamped = secret("web").owned_by(&ss).data("a", "x").build();
+        let here = Known {
+            macs: &[],
+            stamped_here: true,
+        };
+        assert_eq!(plan(&ss, Some(&unstamped), here).unwrap(), Plan::Unseal);
+    }
+
+    #[test]
+    fn a_patched_secret_with_its_stamp_intact_needs_no_decrypt() {
+        let ss = sealed_secret("merged").build();
+        let keys = [mac_key(1)];
+        let known = Known {
+            macs: &keys,
+            stamped_here: false,
+        };
+        let patched = stamped(
+            &ss,
+            secret("merged")
+                .annotation(PATCH, "true")
+                .data("a", "1")
+                .build(),
+            &keys[0],
+        );
+        assert_eq!(plan(&ss, Some(&patched), known).unwrap(), Plan::InSync);
+        // Not annotated patch and not ours: a stamp alone proves nothing about ownership.
+        let mut unowned = patched.clone();
+        unowned.metadata.annotations.as_mut().unwrap().remove(PATCH);
+        assert!(plan(&ss, Some(&unowned), known).is_err());
+    }
+
+    #[test]
+    fn what_is_written_is_stamped_and_a_stamped_match_is_not_written_again() {
+        let ss = sealed_secret("web").build();
+        let key = mac_key(1);
+        let stamp = Stamp {
+            key: &key,
+            uid: "uid-web",
+            generation: 1,
+        };
+        let desired = secret("web").owned_by(&ss).data("a", "1").build();
+        let Write::Create(created) = write(None, desired.clone(), Some(stamp)) else {
+            panic!("expected a create");
+        };
+        assert!(drift::verify(
+            std::slice::from_ref(&key),
+            "uid-web",
+            1,
+            &created
+        ));
+        assert_eq!(
+            write(Some(created.clone()), desired.clone(), Some(stamp)),
+            Write::Nothing
+        );
+        // The same data without the stamp (written by sealed-secrets) gets it.
+        let unstamped = secret("web").owned_by(&ss).data("a", "1").build();
+        assert!(matches!(
+            write(Some(unstamped), desired, Some(stamp)),
+            Write::Replace(s) if drift::verify(std::slice::from_ref(&key), "uid-web", 1, &s)
+        ));
+    }
+
+    #[test]
+    fn only_secrets_the_controller_manages_map_to_a_sealed_secret() {
+        let ss = sealed_secret("web").build();
+        let owned = secret("other-name").owned_by(&ss).build();
+        assert_eq!(
+            sealed_secret_of(&owned.metadata),
+            Some(("default".into(), "web".into()))
+        );
+        for annotation in [MANAGED, PATCH] {
+            let opted_in = secret("mine").annotation(annotation, "true").build();
+            assert_eq!(
+                sealed_secret_of(&opted_in.metadata),
+                Some(("default".into(), "mine".into()))
+            );
+            let not_true = secret("mine").annotation(annotation, "false").build();
+            assert_eq!(sealed_secret_of(&not_true.metadata), None);
+        }
+        assert_eq!(sealed_secret_of(&secret("plain").build().metadata), None);
+        let mut other_owner = secret("web").owned_by(&ss).build();
+        other_owner.metadata.owner_references.as_mut().unwrap()[0].kind = "Deployment".into();
+        other_owner.metadata.owner_references.as_mut().unwrap()[0].api_version = "apps/v1".into();
+        assert_eq!(sealed_secret_of(&other_owner.metadata), None);
     }
 
     #[test]
@@ -283,41 +520,54 @@ mod tests {
             .status(1, None, NOW)
             .build();
         let ours = secret("web").owned_by(&edited).build();
-        assert_eq!(plan(&edited, Some(&ours), None).unwrap(), Plan::Unseal);
+        assert_eq!(
+            plan(&edited, Some(&ours), Known::default()).unwrap(),
+            Plan::Unseal
+        );
         let failed = sealed_secret("web").status(1, Some("Failed"), NOW).build();
         let ours = secret("web").owned_by(&failed).build();
-        assert_eq!(plan(&failed, Some(&ours), None).unwrap(), Plan::Unseal);
+        assert_eq!(
+            plan(&failed, Some(&ours), Known::default()).unwrap(),
+            Plan::Unseal
+        );
     }
 
     #[test]
     fn a_deleted_secret_is_recreated_even_when_synced() {
         let ss = sealed_secret("web").synced().build();
-        assert_eq!(plan(&ss, None, Some(1)).unwrap(), Plan::Unseal);
+        let here = Known {
+            macs: &[],
+            stamped_here: true,
+        };
+        assert_eq!(plan(&ss, None, here).unwrap(), Plan::Unseal);
     }
 
     #[test]
     fn a_secret_we_do_not_own_is_left_alone_unless_annotated() {
         let ss = sealed_secret("mine").build();
         let theirs = secret("mine").build();
-        let err = plan(&ss, Some(&theirs), None).unwrap_err();
+        let err = plan(&ss, Some(&theirs), Known::default()).unwrap_err();
         assert!(matches!(&err, Error::Unmanaged(name) if name == "mine"));
         assert_eq!(err.metric_label(), "unmanaged");
         assert!(err.to_string().contains("not managed by SealedSecret"));
         let other = sealed_secret("other").build();
         let owned_by_other = secret("mine").owned_by(&other).build();
-        assert!(plan(&ss, Some(&owned_by_other), None).is_err());
+        assert!(plan(&ss, Some(&owned_by_other), Known::default()).is_err());
         for annotation in [MANAGED, PATCH] {
             let annotated = secret("mine").annotation(annotation, "true").build();
-            assert_eq!(plan(&ss, Some(&annotated), None).unwrap(), Plan::Unseal);
+            assert_eq!(
+                plan(&ss, Some(&annotated), Known::default()).unwrap(),
+                Plan::Unseal
+            );
             let not_true = secret("mine").annotation(annotation, "yes").build();
-            assert!(plan(&ss, Some(&not_true), None).is_err());
+            assert!(plan(&ss, Some(&not_true), Known::default()).is_err());
         }
     }
 
     #[test]
     fn no_secret_means_create() {
         let desired = secret("web").data("password", "s3cret").build();
-        assert_eq!(write(None, desired.clone()), Write::Create(desired));
+        assert_eq!(write(None, desired.clone(), None), Write::Create(desired));
     }
 
     #[test]
@@ -332,7 +582,7 @@ mod tests {
             .data("password", "s3cret")
             .type_(None)
             .build();
-        assert_eq!(write(Some(current), desired), Write::Nothing);
+        assert_eq!(write(Some(current), desired, None), Write::Nothing);
     }
 
     #[test]
@@ -350,7 +600,7 @@ mod tests {
             .data("password", "n3w")
             .type_(Some("kubernetes.io/basic-auth"))
             .build();
-        let Write::Replace(written) = write(Some(current), desired.clone()) else {
+        let Write::Replace(written) = write(Some(current), desired.clone(), None) else {
             panic!("expected a replace");
         };
         assert_eq!(written.data, desired.data);
@@ -369,7 +619,7 @@ mod tests {
         let ss = sealed_secret("web").build();
         let current = secret("web").owned_by(&ss).data("a", "1").build();
         let desired = secret("web").data("a", "2").build();
-        let Write::Replace(written) = write(Some(current), desired) else {
+        let Write::Replace(written) = write(Some(current), desired, None) else {
             panic!("expected a replace");
         };
         assert_eq!(written.metadata.owner_references, Some(vec![]));
@@ -490,23 +740,71 @@ mod tests {
     }
 
     #[test]
-    fn errors_that_retrying_cannot_fix_wait_for_a_change() {
-        let long = Duration::from_secs(300);
-        assert_eq!(requeue_after(&Error::Unseal("x".into())), long);
-        assert_eq!(requeue_after(&Error::Unmanaged("x".into())), long);
-        for code in [400, 403, 404, 422] {
-            assert_eq!(requeue_after(&api_error(code)), long, "{code}");
+    fn a_failure_is_retried_max_unseal_retries_times_with_growing_delays() {
+        for error in [
+            Error::Unseal("x".into()),
+            Error::Unmanaged("x".into()),
+            api_error(403),
+            api_error(422),
+        ] {
+            let delays: Vec<Option<Duration>> =
+                (1..=4).map(|n| retry_after(&error, n, 3)).collect();
+            assert_eq!(
+                delays,
+                [5, 10, 20]
+                    .map(|ms| Some(Duration::from_millis(ms)))
+                    .into_iter()
+                    .chain([None])
+                    .collect::<Vec<_>>(),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            retry_after(&Error::Unseal("x".into()), 1, 0),
+            None,
+            "no retries"
+        );
+        assert_eq!(
+            retry_after(&api_error(409), 40, 100),
+            Some(Duration::from_secs(1000)),
+            "capped as client-go's"
+        );
+    }
+
+    #[test]
+    fn errors_the_api_server_may_not_give_next_time_are_retried_without_a_limit() {
+        let io = Error::Kube(kube::Error::Service("connection refused".into()));
+        for error in [
+            api_error(409),
+            api_error(429),
+            api_error(500),
+            api_error(503),
+            io,
+        ] {
+            assert_eq!(
+                retry_after(&error, 6, 5),
+                Some(Duration::from_millis(160)),
+                "{error}"
+            );
+            assert!(retry_after(&error, 1000, 0).is_some(), "{error}");
         }
     }
 
     #[test]
-    fn conflicts_throttling_and_server_errors_retry_soon() {
-        let soon = Duration::from_secs(5);
-        for code in [409, 429, 500, 503] {
-            assert_eq!(requeue_after(&api_error(code)), soon, "{code}");
-        }
+    fn an_immutable_secret_is_not_retried_and_stopping_does_not_count() {
+        let immutable = Error::Kube(kube::Error::Api(Box::new(
+            kube::core::Status::failure(
+                "Secret \"web\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
+                "Invalid",
+            )
+            .with_code(422),
+        )));
+        assert_eq!(retry_after(&immutable, 1, 5), None);
+        assert_eq!(
+            retry_after(&Error::Stopping, 99, 0),
+            Some(Duration::from_secs(1))
+        );
         let io = Error::Kube(kube::Error::Service("connection refused".into()));
-        assert_eq!(requeue_after(&io), soon);
         assert_eq!(io.metric_label(), "update");
     }
 }

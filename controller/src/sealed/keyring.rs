@@ -26,6 +26,8 @@ use sealbox_crypto::sealed::keysecret::{KeySpec, new_key_secret, wait_to_follow}
 use sealbox_crypto::sealed::{Certificate, PrivateKey, private_keys_from_pem};
 use tracing::{info, warn};
 
+use super::drift::MacKey;
+
 /// One key with the certificate kubeseal seals to.
 pub struct Key {
     pub private: PrivateKey,
@@ -34,6 +36,9 @@ pub struct Key {
     pub not_before: SystemTime,
     /// The Secret it came from.
     pub secret: String,
+    /// The key of the Secrets' data MACs, derived from this key's private half
+    /// (`super::drift`).
+    pub mac: MacKey,
 }
 
 /// How keys are made and renewed (the controller's `--key-*` flags).
@@ -115,6 +120,12 @@ impl KeyRing {
         retired
     }
 
+    /// The MAC keys of every key in the ring, newest first: the first stamps, any verifies.
+    pub fn mac_keys(&self) -> Vec<MacKey> {
+        let keys = self.keys.read().expect("key ring lock");
+        keys.iter().map(|k| k.mac.clone()).collect()
+    }
+
     pub fn newest(&self) -> Option<Arc<Key>> {
         self.keys.read().expect("key ring lock").first().cloned()
     }
@@ -193,6 +204,7 @@ pub fn key_from_secret(secret: &Secret) -> anyhow::Result<Key> {
         bail!("key Secret {name}: tls.crt is not the certificate of tls.key");
     }
     Ok(Key {
+        mac: MacKey::derive(private.fingerprint(), key_pem.as_bytes()),
         private,
         cert_pem,
         not_before: cert.not_before,
@@ -263,7 +275,10 @@ pub async fn generate(
         secret = created.name_any(),
         "new key generated; the certificate new seals use:\n{}", made.cert_pem
     );
+    let key_pem = made.data.get("tls.key").map_or(&[][..], |v| v.as_slice());
+    let mac = MacKey::derive(made.pair.private_key.fingerprint(), key_pem);
     ring.add(Key {
+        mac,
         private: made.pair.private_key,
         cert_pem: made.cert_pem,
         not_before: made.pair.certificate.not_before,
@@ -349,8 +364,10 @@ mod tests {
     use super::*;
 
     fn key(age_days: u64) -> Key {
+        let private = PrivateKey::generate(2048).unwrap();
         Key {
-            private: PrivateKey::generate(2048).unwrap(),
+            mac: MacKey::derive(private.fingerprint(), private.fingerprint().as_bytes()),
+            private,
             cert_pem: String::new(),
             not_before: SystemTime::now() - Duration::from_secs(age_days * 86_400),
             secret: format!("k{age_days}"),
@@ -408,6 +425,7 @@ mod tests {
         let ring = KeyRing::new(true);
         let k = key(1);
         let again = Key {
+            mac: k.mac.clone(),
             private: k.private.clone(),
             cert_pem: String::new(),
             not_before: k.not_before,

@@ -2,20 +2,23 @@
 //! [`keyring`] (keys in Secrets, renewal, adoption of restored backups), starts the
 //! [`reconciler`] (SealedSecret → Secret, deciding through [`decision`]) and the key jobs as
 //! supervised tasks, and returns the [`api`] routes kubeseal calls, for `crate::http` to serve.
-//! [`metrics`] keeps sealed-secrets' metric names.
+//! [`metrics`] keeps sealed-secrets' metric names; [`drift`] tells an edited Secret from one
+//! in sync without decrypting; [`ratelimit`] limits `/v1/verify`.
 
 pub mod api;
 pub mod decision;
+pub mod drift;
 pub mod keyring;
 pub mod metrics;
 pub mod options;
+pub mod ratelimit;
 pub mod reconciler;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, Client};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -64,6 +67,34 @@ pub struct Args {
     /// §1.6); false refuses them with upstream's message.
     #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub accept_deprecated_v1_data: bool,
+    /// Reconcile only the SealedSecrets, and watch only the Secrets, that match this label
+    /// selector (e.g. `shard=a`; for sharding across several controllers).
+    #[arg(long, env = "SEALED_SECRETS_LABEL_SELECTOR", default_value = "")]
+    pub label_selector: String,
+    /// Watch SealedSecrets in every namespace; false: only in the controller's own namespace
+    /// (plus --additional-namespaces).
+    #[arg(long, env = "SEALED_SECRETS_ALL_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub all_namespaces: bool,
+    /// Comma-separated namespaces to watch besides the controller's own; setting it also
+    /// stops the watch of every namespace, as upstream. Namespaces that do not exist are
+    /// skipped.
+    #[arg(long, env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES", default_value = "")]
+    pub additional_namespaces: String,
+    /// How many times a SealedSecret that fails to unseal (or to be written) is retried, with
+    /// exponential backoff, before the controller gives up until it changes.
+    #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5)]
+    pub max_unseal_retries: u32,
+    /// Requests per second to /v1/verify, per path and X-Forwarded-For.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// Requests to /v1/verify allowed beyond the rate in one burst.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
+    pub rate_limit_burst: u32,
+    /// Do not watch Secrets: a deleted Secret is not re-created (nor a hand-edited one
+    /// restored) until its SealedSecret changes or the controller restarts. For installs
+    /// without list/watch on Secrets.
+    #[arg(long, env = "SEALED_SECRETS_SKIP_RECREATE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub skip_recreate: bool,
 }
 
 impl Args {
@@ -74,6 +105,28 @@ impl Args {
             ..Default::default()
         };
         Ok(spec.check()?)
+    }
+
+    /// The namespaces to watch, `None` for all (upstream `Main`: restricted to `own` when
+    /// `--all-namespaces=false` or `--additional-namespaces` is set, plus each additional
+    /// one, without duplicates).
+    pub fn namespaces(&self, own: &str) -> Option<Vec<String>> {
+        let additional: Vec<&str> = self
+            .additional_namespaces
+            .split(',')
+            .map(str::trim)
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        if self.all_namespaces && additional.is_empty() {
+            return None;
+        }
+        let mut namespaces = vec![own.to_owned()];
+        for ns in additional {
+            if !namespaces.iter().any(|n| n == ns) {
+                namespaces.push(ns.to_owned());
+            }
+        }
+        Some(namespaces)
     }
 
     fn key_settings(&self) -> keyring::KeySettings {
@@ -113,7 +166,14 @@ pub async fn run(
     // One RSA private operation per core at a time, for the reconciler and the API alike.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = Arc::new(tokio::sync::Semaphore::new(cores));
-    let routes = api::routes(ring.clone(), metrics.clone(), pool.clone());
+    let limit = ratelimit::Gcra::new(args.rate_limit, args.rate_limit_burst);
+    let routes = api::routes(ring.clone(), metrics.clone(), pool.clone(), limit);
+    let scope = reconciler::Scope {
+        namespaces: existing_namespaces(&client, &namespace, args.namespaces(&namespace)).await?,
+        label_selector: (!args.label_selector.is_empty()).then(|| args.label_selector.clone()),
+        watch_secrets: !args.skip_recreate,
+    };
+    info!(?scope, "watching SealedSecrets");
 
     let (key_changes, key_changed) = futures::channel::mpsc::unbounded();
     let (api, key_jobs, jobs_ring) = (keys_api.clone(), settings.clone(), ring.clone());
@@ -147,7 +207,11 @@ pub async fn run(
         client,
         ring,
         metrics,
-        args.update_status,
+        reconciler::Settings {
+            update_status: args.update_status,
+            max_retries: args.max_unseal_retries,
+            scope,
+        },
         pool,
         tasks.shutdown(),
     ));
@@ -162,4 +226,91 @@ pub async fn run(
         )
     });
     Ok(routes)
+}
+
+/// `namespaces` without the additional ones that do not exist (upstream logs and skips them;
+/// the controller's own is never looked up). `None` (all) stays `None`.
+async fn existing_namespaces(
+    client: &Client,
+    own: &str,
+    namespaces: Option<Vec<String>>,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(namespaces) = namespaces else {
+        return Ok(None);
+    };
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut existing = Vec::new();
+    for ns in namespaces {
+        if ns != own
+            && api
+                .get_opt(&ns)
+                .await
+                .with_context(|| format!("cannot look up namespace {ns}"))?
+                .is_none()
+        {
+            tracing::error!(namespace = ns, "namespace doesn't exist: not watched");
+            continue;
+        }
+        existing.push(ns);
+    }
+    Ok(Some(existing))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        sealed: Args,
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Flags::parse_from(std::iter::once("test").chain(flags.iter().copied())).sealed
+    }
+
+    #[test]
+    fn every_namespace_unless_restricted() {
+        assert_eq!(args(&[]).namespaces("kube-system"), None);
+        assert_eq!(
+            args(&["--all-namespaces=false"]).namespaces("kube-system"),
+            Some(vec!["kube-system".into()])
+        );
+    }
+
+    #[test]
+    fn additional_namespaces_alone_restrict_to_them_and_the_own_one() {
+        let a = args(&["--additional-namespaces=team-a, team-b,team-a,,kube-system"]);
+        assert_eq!(
+            a.namespaces("kube-system"),
+            Some(vec!["kube-system".into(), "team-a".into(), "team-b".into()])
+        );
+    }
+
+    #[test]
+    fn upstream_defaults_and_forms() {
+        let a = args(&[]);
+        assert_eq!(
+            (a.max_unseal_retries, a.rate_limit, a.rate_limit_burst),
+            (5, 2, 2)
+        );
+        assert!(a.all_namespaces && !a.skip_recreate && a.label_selector.is_empty());
+        // The upstream chart passes `--skip-recreate` bare and numbers as separate words.
+        let a = args(&[
+            "--skip-recreate",
+            "--max-unseal-retries",
+            "0",
+            "--rate-limit",
+            "7",
+        ]);
+        assert!(a.skip_recreate);
+        assert_eq!((a.max_unseal_retries, a.rate_limit), (0, 7));
+        assert!(
+            Flags::try_parse_from(["test", "--rate-limit=0"]).is_err(),
+            "a rate of 0 would refuse everything"
+        );
+    }
 }

@@ -5,32 +5,84 @@
 //!
 //! Unlike sealed-secrets it decrypts on a bounded pool (one RSA operation per core at a time),
 //! tries the key that last opened a SealedSecret first, and does not decrypt again a
-//! SealedSecret whose Secret is in place and whose spec has not changed since.
+//! SealedSecret whose Secret is in place and whose spec has not changed since. It watches the
+//! Secrets it manages (by owner, or annotated `managed`/`patch`): a deleted one is re-created
+//! and one whose data was edited by hand is restored at once, told apart from one in sync by
+//! its data MAC (`super::drift`) without decrypting.
 //!
 //! On shutdown a reconcile still waiting for the pool gives up without writing anything
 //! ([`Error::Stopping`]): only the decrypts already running finish (one SealedSecret per
 //! core), so the reconciler drains quickly however many SealedSecrets are queued.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealbox_crypto::sealed as crypto;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use super::decision::{self, Error, Outcome, Plan, Write};
+use super::drift;
 use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use crate::crd::sealed::SealedSecret;
 use crate::events::Recorder;
 use crate::supervisor::Shutdown;
+
+/// Which SealedSecrets and Secrets the reconciler watches (`--all-namespaces`,
+/// `--additional-namespaces`, `--label-selector`, `--skip-recreate`).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// `None`: every namespace; else one watch per namespace, as upstream runs one informer
+    /// per namespace (and needs no cluster-wide list permission then).
+    pub namespaces: Option<Vec<String>>,
+    /// Applied to the SealedSecret and the Secret watches alike (upstream `tweakopts`).
+    pub label_selector: Option<String>,
+    /// Watch the Secrets the controller manages: re-create deleted ones, restore edited
+    /// ones, take over ones annotated `managed`. Off with `--skip-recreate`.
+    pub watch_secrets: bool,
+}
+
+impl Scope {
+    /// One API per watched namespace (or one for all).
+    fn apis<K>(&self, client: &Client) -> Vec<Api<K>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.namespaces {
+            None => vec![Api::all(client.clone())],
+            Some(namespaces) => namespaces
+                .iter()
+                .map(|ns| Api::namespaced(client.clone(), ns))
+                .collect(),
+        }
+    }
+
+    fn watch_config(&self) -> watcher::Config {
+        match &self.label_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
+    }
+}
+
+/// The reconciler's flags.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub update_status: bool,
+    /// `--max-unseal-retries`.
+    pub max_retries: u32,
+    pub scope: Scope,
+}
 
 /// What every reconcile shares.
 pub struct Context {
@@ -38,15 +90,17 @@ pub struct Context {
     pub ring: Arc<KeyRing>,
     pub metrics: Metrics,
     pub events: Recorder,
-    pub update_status: bool,
+    pub settings: Settings,
     /// One permit per core: RSA private operations never queue behind more of themselves
     /// than the machine can run.
     pub pool: Arc<Semaphore>,
     /// Once the shutdown starts, a reconcile still waiting for the pool gives up.
     shutdown: Shutdown,
-    /// The generation each SealedSecret (by uid) was last unsealed at: the Secret's own
-    /// watch event can arrive before the status saying so, and must not cost a decrypt.
-    unsealed: Mutex<HashMap<String, i64>>,
+    /// The SealedSecrets (by uid) whose Secret this process has written, and so stamped
+    /// with a data MAC (`super::drift`).
+    stamped: Mutex<HashSet<String>>,
+    /// Failures in a row per SealedSecret (uid), for `--max-unseal-retries`.
+    failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
@@ -55,7 +109,7 @@ impl Context {
         client: Client,
         ring: Arc<KeyRing>,
         metrics: Metrics,
-        update_status: bool,
+        settings: Settings,
         pool: Arc<Semaphore>,
         shutdown: Shutdown,
     ) -> Context {
@@ -64,15 +118,16 @@ impl Context {
             client,
             ring,
             metrics,
-            update_status,
+            settings,
             pool,
             shutdown,
-            unsealed: Mutex::new(HashMap::new()),
+            stamped: Mutex::new(HashSet::new()),
+            failures: Mutex::new(HashMap::new()),
         }
     }
 
-    fn unsealed_at(&self, uid: &str) -> Option<i64> {
-        self.unsealed.lock().expect("lock").get(uid).copied()
+    fn stamped_here(&self, uid: &str) -> bool {
+        self.stamped.lock().expect("lock").contains(uid)
     }
 }
 
@@ -84,48 +139,110 @@ const RECONCILES_PER_CORE: usize = 8;
 /// Runs the reconciler until `shutdown`, then lets the reconciles in flight finish (those
 /// not yet decrypting give up at once). `key_changes` fires when a key is added to the ring
 /// from outside (a restored backup): every SealedSecret is then looked at again.
+///
+/// One kube-runtime `Controller` per watched namespace (one for all by default), all sharing
+/// `ctx`.
 pub async fn run(
     ctx: Arc<Context>,
     key_changes: impl Stream<Item = ()> + Send + 'static,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let sealed: Api<SealedSecret> = Api::all(ctx.client.clone());
-    let secrets: Api<Secret> = Api::all(ctx.client.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let concurrency = u16::try_from(RECONCILES_PER_CORE * cores).unwrap_or(u16::MAX);
-    // Every Secret maps to the SealedSecret of its name: owned Secrets, and also `managed`,
-    // `patch` and owner-less ones, so a take-over annotation or a deletion acts at once.
-    Controller::new(sealed, watcher::Config::default())
-        .watches(secrets, watcher::Config::default(), |secret: Secret| {
-            secret
-                .namespace()
-                .map(|ns| ObjectRef::<SealedSecret>::new(&secret.name_any()).within(&ns))
-        })
-        .reconcile_all_on(key_changes)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
-    // The stream ends only on shutdown; the supervisor treats an earlier end as a failure.
+    let scope = ctx.settings.scope.clone();
+    let secret_apis = scope.apis::<PartialObjectMeta<Secret>>(&ctx.client);
+    let mut fan_out = Vec::new();
+    let mut controllers = Vec::new();
+    for (sealed, secrets) in scope
+        .apis::<SealedSecret>(&ctx.client)
+        .into_iter()
+        .zip(secret_apis)
+    {
+        let (to_this, key_changed) = futures::channel::mpsc::unbounded::<()>();
+        fan_out.push(to_this);
+        // Only spec changes (a new generation) wake a SealedSecret, as upstream's
+        // `sealedSecretChanged`: never the controller's own status writes, which would
+        // otherwise cost another decrypt (and another failure) after every failed unseal.
+        let (store, writer) = reflector::store();
+        let trigger = watcher::watcher(sealed, scope.watch_config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(predicates::generation, Default::default());
+        let mut controller = Controller::for_stream(trigger, store);
+        if scope.watch_secrets {
+            // Only the metadata of Secrets: which SealedSecret a change concerns is decided
+            // by owner and annotations, and the data of Secrets the controller does not
+            // manage is never streamed to it.
+            let changes = watcher::watcher(secrets, scope.watch_config())
+                .default_backoff()
+                .touched_objects();
+            controller = controller.watches_stream(changes, |secret: PartialObjectMeta<Secret>| {
+                decision::sealed_secret_of(&secret.metadata)
+                    .map(|(ns, name)| ObjectRef::<SealedSecret>::new(&name).within(&ns))
+            });
+        }
+        controllers.push(
+            controller
+                .reconcile_all_on(key_changed)
+                .with_config(controller::Config::default().concurrency(concurrency))
+                .graceful_shutdown_on(shutdown.clone().wait())
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|_| futures::future::ready(())),
+        );
+    }
+    let forward = key_changes.for_each(move |()| {
+        for to in &fan_out {
+            let _ = to.unbounded_send(());
+        }
+        futures::future::ready(())
+    });
+    // The key changes end when the key watcher stops (at shutdown, before the controllers
+    // have drained): wait for both.
+    futures::join!(futures::future::join_all(controllers), forward);
+    // The streams end only on shutdown; the supervisor treats an earlier end as a failure.
     Ok(())
 }
 
-fn error_policy(_: Arc<SealedSecret>, error: &Error, _: Arc<Context>) -> Action {
-    Action::requeue(decision::requeue_after(error))
+fn error_policy(ss: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    let uid = ss.uid().unwrap_or_default();
+    let failures = if let Error::Stopping = error {
+        0
+    } else {
+        let mut failures = ctx.failures.lock().expect("lock");
+        let n = failures.entry(uid.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    match decision::retry_after(error, failures, ctx.settings.max_retries) {
+        Some(delay) => Action::requeue(delay),
+        None => {
+            ctx.failures.lock().expect("lock").remove(&uid);
+            let name = format!("{}/{}", ss.namespace().unwrap_or_default(), ss.name_any());
+            warn!(sealedsecret = %name, failures, "Error updating, giving up: {error}");
+            Action::await_change()
+        }
+    }
 }
 
 /// Drops what the controller keeps about deleted SealedSecrets (the `condition_info` series
 /// and the key memory): the reconciler never sees an object that is gone.
 pub async fn forget_deleted(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let api: Api<SealedSecret> = Api::all(ctx.client.clone());
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let scope = &ctx.settings.scope;
+    let watches = scope
+        .apis::<SealedSecret>(&ctx.client)
+        .into_iter()
+        .map(|api| {
+            watcher::watcher(api, scope.watch_config())
+                .default_backoff()
+                .boxed()
+        });
+    let mut events = futures::stream::select_all(watches);
     while let Some(event) = events.next().await {
         if let Ok(watcher::Event::Delete(ss)) = event {
             let uid = ss.uid().unwrap_or_default();
-            ctx.unsealed.lock().expect("lock").remove(&uid);
+            ctx.stamped.lock().expect("lock").remove(&uid);
+            ctx.failures.lock().expect("lock").remove(&uid);
             ctx.ring.forget(&uid);
             ctx.metrics.forget(&ss);
         }
@@ -146,11 +263,10 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
         return Err(Error::Stopping);
     }
     if result.is_ok() {
-        let generation = ss.meta().generation.unwrap_or_default();
-        ctx.unsealed
+        ctx.failures
             .lock()
             .expect("lock")
-            .insert(ss.uid().unwrap_or_default(), generation);
+            .remove(&ss.uid().unwrap_or_default());
     }
     match &result {
         Ok(Outcome::Unchanged) => {}
@@ -166,7 +282,7 @@ async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, E
             .publish(&ss.object_ref(&()), kind, reason, &message)
             .await;
     }
-    if ctx.update_status {
+    if ctx.settings.update_status {
         let message = result.as_ref().err().map(ToString::to_string);
         let status = update_status(&ss, &ctx, message).await;
         // 409: the cached object is older than one already written (by this controller, a
@@ -187,26 +303,48 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
     let secrets: Api<Secret> =
         Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
     let existing = secrets.get_opt(&name).await?;
-    if decision::plan(ss, existing.as_ref(), ctx.unsealed_at(&uid))? == Plan::InSync {
+    let macs = ctx.ring.mac_keys();
+    let known = decision::Known {
+        macs: &macs,
+        stamped_here: ctx.stamped_here(&uid),
+    };
+    if decision::plan(ss, existing.as_ref(), known)? == Plan::InSync {
         return Ok(Outcome::Unchanged);
+    }
+    if existing.as_ref().is_some_and(drift::stamped) {
+        // Stamped but no longer verifying: edited by hand (or a new generation).
+        debug!(secret = %name, "the Secret's data MAC does not match: unsealing again");
     }
     let permit = pool_permit(&ctx.pool, &ctx.shutdown)
         .await
         .ok_or(Error::Stopping)?;
     ctx.metrics.unseal_request();
     let desired = unseal(ss, ctx, permit).await?;
-    match decision::write(existing, desired) {
-        Write::Nothing => return Ok(Outcome::Unchanged),
+    // The key new writes are stamped with: the newest (the one that just opened it may be
+    // older, and every key in the ring verifies).
+    let newest = ctx.ring.newest().map(|k| k.mac.clone());
+    let stamp = newest.as_ref().map(|key| decision::Stamp {
+        key,
+        uid: &uid,
+        generation: ss.meta().generation.unwrap_or_default(),
+    });
+    let outcome = match decision::write(existing, desired, stamp) {
+        Write::Nothing => Outcome::Unchanged,
         Write::Create(secret) => {
             secrets.create(&PostParams::default(), &secret).await?;
+            Outcome::Written
         }
         Write::Replace(secret) => {
             secrets
                 .replace(&name, &PostParams::default(), &secret)
                 .await?;
+            Outcome::Written
         }
+    };
+    if stamp.is_some() {
+        ctx.stamped.lock().expect("lock").insert(uid);
     }
-    Ok(Outcome::Written)
+    Ok(outcome)
 }
 
 /// Waits for a turn on the RSA `pool`; `None` once the shutdown has started, whether it
