@@ -84,7 +84,7 @@ pub enum FileCommand {
 #[derive(Subcommand)]
 pub enum SopsCommand {
     #[command(flatten)]
-    File(FileCommand),
+    File(Box<FileCommand>),
     /// Re-encrypt everything with a new data key (optionally adding or removing recipients).
     Rotate(change::RotateArgs),
     /// Make a file's recipients match its .sops.yaml creation rule, re-wrapping the same data key.
@@ -96,7 +96,7 @@ pub enum SopsCommand {
 #[derive(Subcommand)]
 pub enum NativeCommand {
     #[command(flatten)]
-    File(FileCommand),
+    File(Box<FileCommand>),
     /// Re-encrypt with a new data key (optionally adding or removing recipients): one file as
     /// sops does, or every SOPS file under directories, in place, with a per-file report.
     Rotate(tree::RotateArgs),
@@ -120,7 +120,7 @@ fn run_file(command: FileCommand, mode: Mode) -> Result<()> {
 
 fn run_command(command: SopsCommand) -> Result<()> {
     match command {
-        SopsCommand::File(command) => run_file(command, Mode::Sops),
+        SopsCommand::File(command) => run_file(*command, Mode::Sops),
         SopsCommand::Rotate(args) => change::rotate(&args),
         SopsCommand::Updatekeys(args) => change::updatekeys(&args),
     }
@@ -131,7 +131,7 @@ fn run_command(command: SopsCommand) -> Result<()> {
 /// format they walk (`sops::tree`).
 pub fn run_native(command: NativeCommand) -> Result<()> {
     match command {
-        NativeCommand::File(command) => run_file(command, Mode::Native),
+        NativeCommand::File(command) => run_file(*command, Mode::Native),
         NativeCommand::Rotate(args) if args.walks() => tree::rotate(&args),
         NativeCommand::Rotate(args) => change::rotate(&change::RotateArgs {
             file: args.paths.into_iter().next().unwrap_or_default(),
@@ -174,7 +174,7 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
         "--check-for-updates",
         "--enable-local-keyservice",
     ];
-    const WITH_VALUE: [&str; 3] = ["--keyservice", "--decryption-order", "--indent"];
+    const WITH_VALUE: [&str; 2] = ["--keyservice", "--decryption-order"];
     let mut args: Vec<OsString> = Vec::new();
     let mut config: Vec<OsString> = Vec::new();
     let mut input = argv.into_iter();
@@ -186,6 +186,18 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
             command_at = Some(args.len());
         }
         if WITHOUT_VALUE.contains(&flag.as_str()) {
+            continue;
+        }
+        // sops's global `--indent` (before the command, or anywhere in the legacy form)
+        // applies to whichever command writes YAML or JSON.
+        if flag == "--indent" {
+            let value = match text.split_once('=') {
+                Some((_, v)) => Some(v.to_owned()),
+                None => input.next().map(|v| v.to_string_lossy().into_owned()),
+            };
+            if let Some(indent) = value.and_then(|v| v.trim().parse::<i64>().ok()) {
+                files::set_global_indent(indent);
+            }
             continue;
         }
         if WITH_VALUE.contains(&flag.as_str()) {

@@ -8,6 +8,7 @@
 mod commands;
 mod formats;
 mod keys;
+mod layout;
 mod tree;
 
 use sealbox_tests::{Env, Run, sealbox_bin};
