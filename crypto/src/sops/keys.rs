@@ -20,6 +20,16 @@ pub enum Identity {
     X25519(x25519::Identity),
     Hybrid(Box<HybridIdentity>),
     SshEd25519(super::ssh::Ed25519Identity),
+    SshRsa(super::ssh::RsaIdentity),
+}
+
+impl From<super::ssh::SshIdentity> for Identity {
+    fn from(identity: super::ssh::SshIdentity) -> Identity {
+        match identity {
+            super::ssh::SshIdentity::Ed25519(i) => Identity::SshEd25519(i),
+            super::ssh::SshIdentity::Rsa(i) => Identity::SshRsa(i),
+        }
+    }
 }
 
 impl From<x25519::Identity> for Identity {
@@ -34,6 +44,7 @@ impl Identity {
             Identity::X25519(i) => i,
             Identity::Hybrid(i) => i.as_ref(),
             Identity::SshEd25519(i) => i,
+            Identity::SshRsa(i) => i,
         }
     }
 }
@@ -66,6 +77,8 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<AgeKey, Error> {
     let trimmed = recipient.trim();
     let enc = if trimmed.starts_with("age1pq1") {
         age::encrypt_and_armor(&pq::parse_recipient(trimmed)?, payload)
+    } else if super::ssh::is_recipient(trimmed) {
+        age::encrypt_and_armor(&super::ssh::parse_recipient(trimmed)?, payload)
     } else {
         let parsed = x25519::Recipient::from_str(trimmed).map_err(|e| {
             Error::Identity(format!("not an age X25519 recipient {recipient:?}: {e}"))

@@ -9,6 +9,7 @@ mod commands;
 mod formats;
 mod keys;
 mod layout;
+mod ssh;
 mod tree;
 
 use sealbox_tests::{Env, Run, sealbox_bin};
