@@ -14,6 +14,7 @@ mod change;
 mod exec;
 mod files;
 mod flags;
+mod groups;
 mod identities;
 mod rekey;
 mod tree;
@@ -77,6 +78,10 @@ pub enum FileCommand {
     /// Run a command with the decrypted file at a private path substituted for {}.
     #[command(name = "exec-file")]
     ExecFile(exec::ExecFileArgs),
+    /// Add or delete key groups (`groups add --file F --age …`, `groups delete --file F INDEX`),
+    /// re-wrapping the same data key.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 /// `sealbox sops …`'s commands: the shared ones, and sops's single-file rotate and
@@ -115,6 +120,7 @@ fn run_file(command: FileCommand, mode: Mode) -> Result<()> {
         FileCommand::Filestatus(args) => change::filestatus(&args),
         FileCommand::ExecEnv(args) => exec::exec_env(&args),
         FileCommand::ExecFile(args) => exec::exec_file(&args),
+        FileCommand::Groups(command) => groups::run(&command),
     }
 }
 
@@ -156,7 +162,7 @@ pub fn run_native(command: NativeCommand) -> Result<()> {
 /// decryption-order settings): `--config` is moved behind the command, the others have no
 /// effect here (age only, no key service, no update check) and are dropped.
 pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
-    const COMMANDS: [&str; 10] = [
+    const COMMANDS: [&str; 11] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -167,6 +173,7 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
         "filestatus",
         "exec-env",
         "exec-file",
+        "groups",
     ];
     const WITHOUT_VALUE: [&str; 4] = [
         "--verbose",

@@ -146,6 +146,63 @@ impl Metadata {
     }
 }
 
+/// The key groups and Shamir threshold after sops's `groups add`: the new group goes last; the
+/// threshold is `flag` when given (non-zero), else the file's (0: all groups). A group without
+/// keys, or a threshold above the number of groups, is refused (sops would write a file that
+/// cannot be opened, or silently keep the old keys).
+pub fn add_group(
+    mut groups: Vec<Vec<String>>,
+    threshold: usize,
+    new: Vec<String>,
+    flag: usize,
+) -> Result<(Vec<Vec<String>>, usize), Error> {
+    if new.is_empty() {
+        return Err(Error::Metadata(
+            "the new key group has no keys: give at least one --age recipient".into(),
+        ));
+    }
+    groups.push(new);
+    let threshold = if flag == 0 { threshold } else { flag };
+    if threshold > groups.len() {
+        return Err(Error::Metadata(format!(
+            "a Shamir threshold of {threshold} cannot be met with {} key groups",
+            groups.len()
+        )));
+    }
+    Ok((groups, threshold))
+}
+
+/// The key groups and Shamir threshold after sops's `groups delete INDEX` (groups count from
+/// 0); the threshold as in [`add_group`], and it must still be reachable.
+pub fn delete_group(
+    mut groups: Vec<Vec<String>>,
+    threshold: usize,
+    index: usize,
+    flag: usize,
+) -> Result<(Vec<Vec<String>>, usize), Error> {
+    if index >= groups.len() {
+        return Err(Error::Metadata(format!(
+            "there is no key group {index}: the file has {} (numbered from 0)",
+            groups.len()
+        )));
+    }
+    if groups.len() == 1 {
+        return Err(Error::Metadata(
+            "cannot delete the only key group: nobody could open the file".into(),
+        ));
+    }
+    groups.remove(index);
+    let threshold = if flag == 0 { threshold } else { flag };
+    if groups.len() < threshold {
+        // sops's own words (cmd/sops/subcommand/groups/delete.go).
+        return Err(Error::Metadata(format!(
+            "removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is {threshold}, but we only have {} key groups",
+            groups.len()
+        )));
+    }
+    Ok((groups, threshold))
+}
+
 fn unwrap(entry: &AgeKey, identities: &[Identity]) -> Option<Zeroizing<Vec<u8>>> {
     let decryptor =
         age::Decryptor::new_buffered(age::armor::ArmoredReader::new(entry.enc.as_bytes())).ok()?;
@@ -212,6 +269,30 @@ pub fn recover_data_key(meta: &Metadata, identities: &[Identity]) -> Result<Data
 mod tests {
     use super::*;
     use crate::sops::metadata::KeyGroup;
+
+    #[test]
+    fn groups_are_added_and_deleted_as_sops_does() {
+        let g = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let (groups, t) = add_group(vec![g(&["a"])], 0, g(&["b"]), 0).unwrap();
+        assert_eq!((groups, t), (vec![g(&["a"]), g(&["b"])], 0));
+        let (groups, t) = add_group(vec![g(&["a"]), g(&["b"])], 2, g(&["c", "a"]), 0).unwrap();
+        assert_eq!((groups.len(), t), (3, 2));
+        assert!(add_group(vec![g(&["a"])], 0, vec![], 0).is_err());
+        assert!(add_group(vec![g(&["a"])], 0, g(&["b"]), 3).is_err());
+
+        let three = vec![g(&["a"]), g(&["b"]), g(&["c"])];
+        let (groups, t) = delete_group(three.clone(), 2, 0, 0).unwrap();
+        assert_eq!((groups, t), (vec![g(&["b"]), g(&["c"])], 2));
+        let err = delete_group(vec![g(&["a"]), g(&["b"])], 2, 1, 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Shamir threshold is 2, but we only have 1")
+        );
+        let (groups, t) = delete_group(vec![g(&["a"]), g(&["b"])], 2, 1, 1).unwrap();
+        assert_eq!((groups, t), (vec![g(&["a"])], 1));
+        assert!(delete_group(three, 2, 3, 0).is_err());
+        assert!(delete_group(vec![g(&["a"])], 0, 0, 0).is_err());
+    }
 
     #[test]
     fn wraps_and_recovers_with_one_group_and_with_shamir() {

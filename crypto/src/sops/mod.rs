@@ -335,6 +335,29 @@ impl OpenFile {
         emit_encrypted_with(self.format, &branches, &meta, &self.layout)
     }
 
+    /// Wraps the same data key for new key `groups` with `threshold` (recorded even for a
+    /// single group, as sops does): `sops groups add` / `groups delete` (see
+    /// [`keys::add_group`], [`keys::delete_group`]). Values, MAC, `lastmodified` and `version`
+    /// stay.
+    pub fn regroup(
+        self,
+        original: &str,
+        groups: &[Vec<String>],
+        threshold: usize,
+    ) -> Result<Vec<u8>, Error> {
+        self.metadata.check_age_only("change the key groups of")?;
+        let (branches, old) = load(self.format, original)?;
+        let mut meta = Metadata::for_recipients(groups, threshold, &self.key)?;
+        if groups.len() == 1 {
+            meta.shamir_threshold = threshold;
+        }
+        meta.copy_rules_from(&old);
+        meta.lastmodified = old.lastmodified;
+        meta.mac = old.mac;
+        meta.version = old.version;
+        emit_encrypted_with(self.format, &branches, &meta, &self.layout)
+    }
+
     /// The age recipients per key group.
     pub fn recipient_groups(&self) -> Vec<Vec<String>> {
         self.metadata

@@ -7,6 +7,7 @@
 
 mod commands;
 mod formats;
+mod groups;
 mod keys;
 mod layout;
 mod ssh;
