@@ -138,6 +138,9 @@ fn recipients(text: &str) -> Result<Vec<String>> {
             Identity::SshEd25519(_) | Identity::SshRsa(_) => {
                 bail!("an SSH key is not an age identity file")
             }
+            Identity::Plugin(_) => {
+                bail!("a plugin identity's recipient comes from its plugin (age-plugin-NAME -y)")
+            }
         })
         .collect()
 }

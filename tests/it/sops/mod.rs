@@ -10,6 +10,7 @@ mod formats;
 mod groups;
 mod keys;
 mod layout;
+mod plugins;
 mod ssh;
 mod tree;
 
