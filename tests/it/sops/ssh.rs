@@ -109,6 +109,20 @@ fn a_file_for_an_ssh_key_fails_with_128_for_another_key() {
     run.fails();
     assert_eq!(exit_code(&run), 128);
     assert!(!run.stderr().contains("PRIVATE KEY"));
+    // A creation rule may name SSH keys too (a YAML list, the key line as the item).
+    env.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: \\.env$\n    age:\n      - {public}\n"),
+    );
+    let by_rule = env.sealbox(&["encrypt", "p.env"]).run().ok();
+    env.write("rule.env", &by_rule);
+    let want = with_ssh(&env, env.sops(&["decrypt", "enc.env"]), "mine")
+        .run()
+        .ok();
+    let got = with_ssh(&env, env.sops(&["decrypt", "rule.env"]), "mine")
+        .run()
+        .ok();
+    assert_eq!(got, want);
     let bad = env
         .sealbox(&["encrypt", "--age", "ssh-ed25519 AAAAnotakey", "p.env"])
         .run();
