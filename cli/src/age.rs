@@ -135,7 +135,12 @@ fn recipients(text: &str) -> Result<Vec<String>> {
         .map(|identity| match identity {
             Identity::X25519(i) => Ok(i.to_public().to_string()),
             Identity::Hybrid(i) => Ok(i.to_public().to_string()),
-            Identity::SshEd25519(_) => bail!("an SSH key is not an age identity file"),
+            Identity::SshEd25519(_) | Identity::SshRsa(_) => {
+                bail!("an SSH key is not an age identity file")
+            }
+            Identity::Plugin(_) => {
+                bail!("a plugin identity's recipient comes from its plugin (age-plugin-NAME -y)")
+            }
         })
         .collect()
 }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use sealbox_crypto::sops::Layout;
 use sealbox_crypto::sops::config::{Config, Rule};
 
 use crate::exit::{ERROR_GENERIC, Exit};
@@ -41,6 +42,11 @@ pub fn matching_rule(config: &Path, file: &str) -> Result<Option<Rule>> {
         )
         .into()
     })
+}
+
+/// The indentation `config`'s `stores:` section asks for.
+pub fn layout(config: &Path) -> Result<Layout> {
+    Ok(load(config)?.layout())
 }
 
 /// The first creation rule of `config` whose `path_regex` matches `file` (relative to the

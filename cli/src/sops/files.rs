@@ -1,11 +1,12 @@
 //! Encrypting and decrypting whole files, and the reading and writing every command shares.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sops::keys::Identity;
-use sealbox_crypto::sops::{self, EncryptSettings, Format, OpenFile, Selector, Value};
+use sealbox_crypto::sops::{self, EncryptSettings, Format, Layout, OpenFile, Selector, Value};
 
 use super::flags::{DecryptFlags, EncryptFlags, IoFlags};
 use super::identities::age_identities;
@@ -17,9 +18,44 @@ use crate::io::{self, Readers};
 use crate::sopsconfig;
 use sealbox_crypto::sealed::manifest::{MAX_SECRET_SIZE, too_big_warning};
 
+/// sops's global `--indent N` (`sops --indent 2 encrypt f`, `sops -e --indent 2 f`), taken out
+/// of the drop-in's command line before the command is parsed.
+static GLOBAL_INDENT: OnceLock<i64> = OnceLock::new();
+
+pub(super) fn set_global_indent(indent: i64) {
+    let _ = GLOBAL_INDENT.set(indent);
+}
+
+/// sops's `ErrorDumpingTree`: the output cannot be written as asked (an indentation sops
+/// refuses).
+const ERROR_DUMPING_TREE: u8 = 4;
+
+/// How `format` is to be indented: the `stores:` section of the `.sops.yaml` in use (`config`,
+/// else `SOPS_CONFIG`, else found upwards), then `--indent` (`indent`, else the global one),
+/// as sops's `outputStore` does. An indentation sops refuses for `format` is refused here,
+/// before anything is written.
+pub(super) fn layout(config: Option<&Path>, indent: Option<i64>, format: Format) -> Result<Layout> {
+    let explicit = config
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("SOPS_CONFIG").map(PathBuf::from));
+    let mut layout = match sopsconfig::find(explicit.as_deref()) {
+        Some(path) => sopsconfig::layout(&path)?,
+        None => Layout::default(),
+    };
+    if let Some(indent) = indent.or_else(|| GLOBAL_INDENT.get().copied()) {
+        layout = layout.with_indent(indent);
+    }
+    layout
+        .check(format)
+        .map_err(|e| Exit::new(ERROR_DUMPING_TREE, format!("Could not marshal tree: {e}")))?;
+    Ok(layout)
+}
+
 pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
     let (bytes, format) = read_input(flags)?;
     let mut settings = encrypt_settings(flags, how)?;
+    let output = flags.output_type.map_or(format, Into::into);
+    settings.layout = layout(flags.config.as_deref(), flags.indent, output)?;
     let with_context = |e: sops::Error| {
         let hint = format_hint(flags, &e, format);
         let error = anyhow::Error::new(e).context(source_name(flags));
@@ -41,7 +77,6 @@ pub fn encrypt(flags: &IoFlags, how: &EncryptFlags, mode: Mode) -> Result<()> {
             KUBERNETES_SECRET_FIELDS,
         )?));
     }
-    let output = flags.output_type.map_or(format, Into::into);
     let out = sops::encrypt_branches(branches, format, output, &settings, SystemTime::now())
         .map_err(with_context)?;
     // The API server would refuse it: said, but the file is still written.
@@ -211,6 +246,7 @@ fn encrypt_settings(flags: &IoFlags, how: &EncryptFlags) -> Result<EncryptSettin
         },
         mac_only_encrypted: how.mac_only_encrypted
             || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+        layout: Layout::default(),
     })
 }
 
@@ -222,7 +258,9 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
             format!("{}: not a sops file (not UTF-8 text)", source_name(flags)),
         )
     })?;
-    let file =
+    let out_format = flags.output_type.map_or(format, Into::into);
+    let layout = layout(flags.config.as_deref(), flags.indent, out_format)?;
+    let mut file =
         open_with(text, format, &source_name(flags), how.ignore_mac, false).map_err(|e| {
             let hint = e
                 .downcast_ref::<sops::Error>()
@@ -234,9 +272,9 @@ pub fn decrypt(flags: &IoFlags, how: &DecryptFlags) -> Result<()> {
         })?;
     // The tree holds everything now.
     drop(bytes);
-    let out_format = flags.output_type.map_or(format, Into::into);
+    file.layout = layout;
     let out = match &how.extract {
-        Some(path) => extract(&file.branches, path, out_format)?,
+        Some(path) => extract(&file.branches, path, out_format, &layout)?,
         None => file.plain(out_format)?,
     };
     write(flags, &out, Readers::Owner)
@@ -293,7 +331,7 @@ fn open_checked(
     } else {
         OpenFile::open_to_read(format, text, identities, ignore_mac)
     };
-    let file = opened.map_err(|e| {
+    let mut file = opened.map_err(|e| {
         let hint = if matches!(
             e,
             sops::Error::NoUsableKey { .. } | sops::Error::ThresholdNotMet { .. }
@@ -311,10 +349,19 @@ fn open_checked(
         )
         .into());
     }
+    // Commands that write the file back (set, edit, rotate, …) lay it out as `stores:` says.
+    if to_change {
+        file.layout = layout(None, None, format)?;
+    }
     Ok(file)
 }
 
-fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<u8>> {
+fn extract(
+    branches: &[sops::Branch],
+    path: &str,
+    format: Format,
+    layout: &Layout,
+) -> Result<Vec<u8>> {
     let steps = sops::parse_path(path)?;
     let value = branches
         .first()
@@ -332,7 +379,7 @@ fn extract(branches: &[sops::Branch], path: &str, format: Format) -> Result<Vec<
             sops::Scalar::Bool(false) => b"false".to_vec(),
             other => other.to_bytes(),
         },
-        Value::Map(branch) => sops::emit_plain(format, std::slice::from_ref(branch))?,
+        Value::Map(branch) => sops::emit_plain_with(format, std::slice::from_ref(branch), layout)?,
         _ => bail!("{path}: only a value or a mapping can be extracted"),
     })
 }

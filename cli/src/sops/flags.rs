@@ -54,6 +54,10 @@ pub struct IoFlags {
     /// (default: SOPS_CONFIG, else .sops.yaml in the working directory or a parent).
     #[arg(long, env = "SOPS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Spaces per level in YAML and JSON output (overrides .sops.yaml `stores:`; JSON -1 is a
+    /// tab).
+    #[arg(long, allow_hyphen_values = true)]
+    pub indent: Option<i64>,
 }
 
 /// How to encrypt: recipients, which values, the MAC and Shamir settings.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use sealbox_crypto::sops::keys::{self, Identity};
-use sealbox_crypto::sops::ssh::Ed25519Identity;
+use sealbox_crypto::sops::ssh;
 
 use crate::io;
 
@@ -56,27 +56,32 @@ pub fn age_identities() -> (Vec<Identity>, Vec<String>) {
     (identities, notes)
 }
 
-/// SSH Ed25519 keys: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, else `~/.ssh/id_ed25519` if it exists.
+/// SSH keys (Ed25519 or RSA): `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, else `~/.ssh/id_ed25519` and
+/// `~/.ssh/id_rsa`, those that exist (sops `age/keysource.go`).
 fn ssh_identities(identities: &mut Vec<Identity>, notes: &mut Vec<String>) {
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/id_ed25519"));
-    let (file, required) = match std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
-        Some(f) => (PathBuf::from(f), true),
-        None => match home {
-            Some(h) => (h, false),
+    let files: Vec<(PathBuf, bool)> = match std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
+        Some(f) => vec![(PathBuf::from(f), true)],
+        None => match std::env::var_os("HOME") {
+            Some(h) => ["id_ed25519", "id_rsa"]
+                .iter()
+                .map(|name| (PathBuf::from(&h).join(".ssh").join(name), false))
+                .collect(),
             None => return,
         },
     };
-    if !required && !file.exists() {
-        return;
-    }
-    let parsed = io::read_text(Some(&file), "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
-        .and_then(|text| Ok(Ed25519Identity::from_openssh(&text)?));
-    match parsed {
-        Ok(identity) => {
-            notes.push(format!("{} (SSH key)", file.display()));
-            identities.push(Identity::SshEd25519(identity));
+    for (file, required) in files {
+        if !required && !file.exists() {
+            continue;
         }
-        Err(e) => notes.push(format!("{} ({e:#})", file.display())),
+        let parsed = io::read_text(Some(&file), "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+            .and_then(|text| Ok(ssh::parse_identity(&text)?));
+        match parsed {
+            Ok(identity) => {
+                notes.push(format!("{} (SSH key)", file.display()));
+                identities.push(identity.into());
+            }
+            Err(e) => notes.push(format!("{} ({e:#})", file.display())),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod change;
 mod exec;
 mod files;
 mod flags;
+mod groups;
 mod identities;
 mod rekey;
 mod tree;
@@ -77,6 +78,10 @@ pub enum FileCommand {
     /// Run a command with the decrypted file at a private path substituted for {}.
     #[command(name = "exec-file")]
     ExecFile(exec::ExecFileArgs),
+    /// Add or delete key groups (`groups add --file F --age …`, `groups delete --file F INDEX`),
+    /// re-wrapping the same data key.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 /// `sealbox sops …`'s commands: the shared ones, and sops's single-file rotate and
@@ -84,7 +89,7 @@ pub enum FileCommand {
 #[derive(Subcommand)]
 pub enum SopsCommand {
     #[command(flatten)]
-    File(FileCommand),
+    File(Box<FileCommand>),
     /// Re-encrypt everything with a new data key (optionally adding or removing recipients).
     Rotate(change::RotateArgs),
     /// Make a file's recipients match its .sops.yaml creation rule, re-wrapping the same data key.
@@ -96,7 +101,7 @@ pub enum SopsCommand {
 #[derive(Subcommand)]
 pub enum NativeCommand {
     #[command(flatten)]
-    File(FileCommand),
+    File(Box<FileCommand>),
     /// Re-encrypt with a new data key (optionally adding or removing recipients): one file as
     /// sops does, or every SOPS file under directories, in place, with a per-file report.
     Rotate(tree::RotateArgs),
@@ -115,12 +120,13 @@ fn run_file(command: FileCommand, mode: Mode) -> Result<()> {
         FileCommand::Filestatus(args) => change::filestatus(&args),
         FileCommand::ExecEnv(args) => exec::exec_env(&args),
         FileCommand::ExecFile(args) => exec::exec_file(&args),
+        FileCommand::Groups(command) => groups::run(&command),
     }
 }
 
 fn run_command(command: SopsCommand) -> Result<()> {
     match command {
-        SopsCommand::File(command) => run_file(command, Mode::Sops),
+        SopsCommand::File(command) => run_file(*command, Mode::Sops),
         SopsCommand::Rotate(args) => change::rotate(&args),
         SopsCommand::Updatekeys(args) => change::updatekeys(&args),
     }
@@ -131,7 +137,7 @@ fn run_command(command: SopsCommand) -> Result<()> {
 /// format they walk (`sops::tree`).
 pub fn run_native(command: NativeCommand) -> Result<()> {
     match command {
-        NativeCommand::File(command) => run_file(command, Mode::Native),
+        NativeCommand::File(command) => run_file(*command, Mode::Native),
         NativeCommand::Rotate(args) if args.walks() => tree::rotate(&args),
         NativeCommand::Rotate(args) => change::rotate(&change::RotateArgs {
             file: args.paths.into_iter().next().unwrap_or_default(),
@@ -156,7 +162,7 @@ pub fn run_native(command: NativeCommand) -> Result<()> {
 /// decryption-order settings): `--config` is moved behind the command, the others have no
 /// effect here (age only, no key service, no update check) and are dropped.
 pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
-    const COMMANDS: [&str; 10] = [
+    const COMMANDS: [&str; 11] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -167,6 +173,7 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
         "filestatus",
         "exec-env",
         "exec-file",
+        "groups",
     ];
     const WITHOUT_VALUE: [&str; 4] = [
         "--verbose",
@@ -174,7 +181,7 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
         "--check-for-updates",
         "--enable-local-keyservice",
     ];
-    const WITH_VALUE: [&str; 3] = ["--keyservice", "--decryption-order", "--indent"];
+    const WITH_VALUE: [&str; 2] = ["--keyservice", "--decryption-order"];
     let mut args: Vec<OsString> = Vec::new();
     let mut config: Vec<OsString> = Vec::new();
     let mut input = argv.into_iter();
@@ -186,6 +193,18 @@ pub fn parse_dropin(argv: impl IntoIterator<Item = OsString>) -> SopsArgs {
             command_at = Some(args.len());
         }
         if WITHOUT_VALUE.contains(&flag.as_str()) {
+            continue;
+        }
+        // sops's global `--indent` (before the command, or anywhere in the legacy form)
+        // applies to whichever command writes YAML or JSON.
+        if flag == "--indent" {
+            let value = match text.split_once('=') {
+                Some((_, v)) => Some(v.to_owned()),
+                None => input.next().map(|v| v.to_string_lossy().into_owned()),
+            };
+            if let Some(indent) = value.and_then(|v| v.trim().parse::<i64>().ok()) {
+                files::set_global_indent(indent);
+            }
             continue;
         }
         if WITH_VALUE.contains(&flag.as_str()) {

@@ -21,12 +21,32 @@ use serde::de::IgnoredAny;
 use super::error::Error;
 use super::rules::{SELECTOR_FIELDS, Selector};
 
-/// A parsed `.sops.yaml`; only `creation_rules` matter here (`stores`, `destination_rules` are
-/// read past).
+/// A parsed `.sops.yaml`: `creation_rules` and `stores` (`destination_rules` are read past).
 #[derive(Deserialize, Default)]
 pub struct Config {
     #[serde(default)]
     creation_rules: Vec<Rule>,
+    #[serde(default)]
+    stores: Stores,
+}
+
+/// `stores:` (sops `config/config.go: StoresConfig`): an indent for `yaml`, `json` and
+/// `json_binary`; `dotenv` and `ini` take no settings.
+#[derive(Deserialize, Default)]
+struct Stores {
+    #[serde(default)]
+    yaml: Option<StoreIndent>,
+    #[serde(default)]
+    json: Option<StoreIndent>,
+    #[serde(default)]
+    json_binary: Option<StoreIndent>,
+    // `dotenv: {}` and `ini: {}` are read past like any other key.
+}
+
+#[derive(Deserialize, Default)]
+struct StoreIndent {
+    #[serde(default)]
+    indent: Option<i64>,
 }
 
 /// One creation rule; key kinds other than age are read so they can be refused by name.
@@ -208,6 +228,19 @@ impl Config {
         serde_saphyr::from_str(text).map_err(Error::ConfigSyntax)
     }
 
+    /// The indentation `stores:` asks for (sops's defaults for what it leaves out).
+    pub fn layout(&self) -> super::layout::Layout {
+        let d = super::layout::Layout::default();
+        let get = |s: &Option<StoreIndent>, default: i64| {
+            s.as_ref().and_then(|s| s.indent).unwrap_or(default)
+        };
+        super::layout::Layout {
+            yaml_indent: get(&self.stores.yaml, d.yaml_indent),
+            json_indent: get(&self.stores.json, d.json_indent),
+            json_binary_indent: get(&self.stores.json_binary, d.json_binary_indent),
+        }
+    }
+
     /// Whether the file has any creation rule (one with only `stores:` or
     /// `destination_rules` has none, and sops treats it as no config for encryption).
     pub fn has_creation_rules(&self) -> bool {
@@ -237,6 +270,28 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stores_give_the_layout() {
+        let config = Config::parse(
+            "stores:\n  yaml:\n    indent: 2\n  json_binary: {indent: 0}\n  dotenv: {}\n  ini: {}\n",
+        )
+        .unwrap();
+        assert!(!config.has_creation_rules());
+        let layout = config.layout();
+        assert_eq!(
+            (
+                layout.yaml_indent,
+                layout.json_indent,
+                layout.json_binary_indent
+            ),
+            (2, -1, 0)
+        );
+        assert_eq!(
+            Config::parse("creation_rules: []\n").unwrap().layout(),
+            crate::sops::Layout::default()
+        );
+    }
 
     #[test]
     fn key_groups_merge_and_foreign_keys_are_named() {

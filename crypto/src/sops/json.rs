@@ -54,18 +54,31 @@ pub fn load_encrypted(text: &str) -> Result<(Branch, Metadata), Error> {
 
 /// The decrypted document, as `sops decrypt` prints it.
 pub fn emit_plain(branch: &Branch) -> Vec<u8> {
+    emit_plain_indented(branch, None)
+}
+
+/// [`emit_plain`] indented with `indent` spaces per level (`None`: a tab, sops's default;
+/// sops's `stores.json.indent`, where -1 means the tab).
+pub fn emit_plain_indented(branch: &Branch, indent: Option<usize>) -> Vec<u8> {
+    let pad = pad_for(indent);
     let mut out = String::new();
-    write_map(&mut out, branch, 0);
+    write_map(&mut out, branch, 0, &pad);
     out.push('\n');
     out.into_bytes()
 }
 
 /// The encrypted document: the tree with the `sops` metadata as its last entry.
 pub fn emit_encrypted(branch: &Branch, meta: &Metadata) -> Vec<u8> {
+    emit_encrypted_indented(branch, meta, None)
+}
+
+/// [`emit_encrypted`] indented as [`emit_plain_indented`].
+pub fn emit_encrypted_indented(branch: &Branch, meta: &Metadata, indent: Option<usize>) -> Vec<u8> {
+    let pad = pad_for(indent);
     let block = Entry::Pair(METADATA_KEY.into(), from_json_value(&meta.to_json()));
     // The tree's entries then the block, without copying the tree.
     let mut out = String::new();
-    write_entries(&mut out, branch.iter().chain([&block]), 0);
+    write_entries(&mut out, branch.iter().chain([&block]), 0, &pad);
     out.push('\n');
     out.into_bytes()
 }
@@ -187,15 +200,31 @@ impl<'de> Visitor<'de> for OrderedVisitor {
     }
 }
 
-fn indent(out: &mut String, depth: usize) {
-    out.extend(std::iter::repeat_n('\t', depth));
+/// What one level of indentation is: Go's `json.Indent` with a tab, or with n spaces (`""`
+/// for 0, which still breaks lines).
+fn pad_for(indent: Option<usize>) -> String {
+    match indent {
+        None => "\t".into(),
+        Some(n) => " ".repeat(n),
+    }
 }
 
-fn write_map(out: &mut String, branch: &Branch, depth: usize) {
-    write_entries(out, branch.iter(), depth);
+fn indent(out: &mut String, depth: usize, pad: &str) {
+    for _ in 0..depth {
+        out.push_str(pad);
+    }
 }
 
-fn write_entries<'a>(out: &mut String, entries: impl Iterator<Item = &'a Entry>, depth: usize) {
+fn write_map(out: &mut String, branch: &Branch, depth: usize, pad: &str) {
+    write_entries(out, branch.iter(), depth, pad);
+}
+
+fn write_entries<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = &'a Entry>,
+    depth: usize,
+    pad: &str,
+) {
     let pairs: Vec<(&String, &Value)> = entries
         .filter_map(|e| match e {
             Entry::Pair(k, v) => Some((k, v)),
@@ -208,20 +237,20 @@ fn write_entries<'a>(out: &mut String, entries: impl Iterator<Item = &'a Entry>,
     }
     out.push_str("{\n");
     for (i, (key, value)) in pairs.iter().enumerate() {
-        indent(out, depth + 1);
+        indent(out, depth + 1, pad);
         write_string(out, key.as_bytes());
         out.push_str(": ");
-        write_value(out, value, depth + 1);
+        write_value(out, value, depth + 1, pad);
         out.push_str(if i + 1 < pairs.len() { ",\n" } else { "\n" });
     }
-    indent(out, depth);
+    indent(out, depth, pad);
     out.push('}');
 }
 
-fn write_value(out: &mut String, value: &Value, depth: usize) {
+fn write_value(out: &mut String, value: &Value, depth: usize, pad: &str) {
     match value {
         Value::Null => out.push_str("null"),
-        Value::Map(branch) => write_map(out, branch, depth),
+        Value::Map(branch) => write_map(out, branch, depth, pad),
         Value::Seq(items) => {
             let items: Vec<&Value> = items
                 .iter()
@@ -233,11 +262,11 @@ fn write_value(out: &mut String, value: &Value, depth: usize) {
             }
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
-                indent(out, depth + 1);
-                write_value(out, item, depth + 1);
+                indent(out, depth + 1, pad);
+                write_value(out, item, depth + 1, pad);
                 out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
             }
-            indent(out, depth);
+            indent(out, depth, pad);
             out.push(']');
         }
         Value::Comment(_) => {}

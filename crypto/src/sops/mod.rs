@@ -36,6 +36,7 @@ mod format;
 pub mod ini;
 pub mod json;
 pub mod keys;
+mod layout;
 pub mod mac;
 pub mod metadata;
 pub mod pq;
@@ -48,6 +49,7 @@ pub mod yaml;
 
 pub use error::{Error, RegexProblem};
 pub use format::Format;
+pub use layout::Layout;
 pub use metadata::Metadata;
 pub use rules::{SELECTOR_FIELDS, Selector};
 pub use value::{Branch, Entry, Scalar, Step, Value, lookup, parse_path, set, unset};
@@ -64,6 +66,8 @@ pub struct EncryptSettings {
     pub selector: Option<Selector>,
     /// Only encrypted values go into the MAC.
     pub mac_only_encrypted: bool,
+    /// Indentation of the output (`stores:`, `--indent`).
+    pub layout: Layout,
 }
 
 /// Reads a plaintext file into branches, refusing one that is already encrypted.
@@ -93,11 +97,25 @@ pub fn emit_encrypted(
     branches: &[Branch],
     meta: &Metadata,
 ) -> Result<Vec<u8>, Error> {
+    emit_encrypted_with(format, branches, meta, &Layout::default())
+}
+
+/// [`emit_encrypted`] indented as `layout` says.
+pub fn emit_encrypted_with(
+    format: Format,
+    branches: &[Branch],
+    meta: &Metadata,
+    layout: &Layout,
+) -> Result<Vec<u8>, Error> {
     match (format, branches) {
         (Format::Dotenv, [branch]) => dotenv::emit_encrypted(branch, meta),
-        (Format::Json | Format::Binary, [branch]) => Ok(json::emit_encrypted(branch, meta)),
+        (Format::Json | Format::Binary, [branch]) => Ok(json::emit_encrypted_indented(
+            branch,
+            meta,
+            layout.json(format)?,
+        )),
         (Format::Ini, [branch]) => ini::emit_encrypted(branch, meta),
-        (Format::Yaml, docs) => Ok(yaml::emit_encrypted(docs, meta)),
+        (Format::Yaml, docs) => Ok(yaml::emit_encrypted_indented(docs, meta, layout.yaml()?)),
         (other, _) => Err(Error::OneDocumentOnly(other)),
     }
 }
@@ -145,7 +163,7 @@ pub fn encrypt_branches(
         &mac::format_lastmodified(now)?,
         None,
     )?;
-    emit_encrypted(output, &branches, &meta)
+    emit_encrypted_with(output, &branches, &meta, &settings.layout)
 }
 
 /// Splits an encrypted file into its branches and metadata.
@@ -169,12 +187,21 @@ pub fn load(format: Format, text: &str) -> Result<(Vec<Branch>, Metadata), Error
 
 /// The plaintext file for decrypted branches.
 pub fn emit_plain(format: Format, branches: &[Branch]) -> Result<Vec<u8>, Error> {
+    emit_plain_with(format, branches, &Layout::default())
+}
+
+/// [`emit_plain`] indented as `layout` says.
+pub fn emit_plain_with(
+    format: Format,
+    branches: &[Branch],
+    layout: &Layout,
+) -> Result<Vec<u8>, Error> {
     match (format, branches) {
         (Format::Dotenv, [branch]) => dotenv::emit_plain(branch),
-        (Format::Json, [branch]) => Ok(json::emit_plain(branch)),
+        (Format::Json, [branch]) => Ok(json::emit_plain_indented(branch, layout.json(format)?)),
         (Format::Binary, [branch]) => json::emit_binary(branch),
         (Format::Ini, [branch]) => ini::emit_plain(branch),
-        (Format::Yaml, docs) => Ok(yaml::emit_plain(docs)),
+        (Format::Yaml, docs) => Ok(yaml::emit_plain_indented(docs, layout.yaml()?)),
         (other, _) => Err(Error::OneDocumentOnly(other)),
     }
 }
@@ -196,6 +223,8 @@ pub struct OpenFile {
     pub format: Format,
     pub branches: Vec<Branch>,
     pub metadata: Metadata,
+    /// Indentation used when it is written again (default: sops's).
+    pub layout: Layout,
     key: cipher::DataKey,
     stash: tree::IvStash,
 }
@@ -237,6 +266,7 @@ impl OpenFile {
             format,
             branches,
             metadata,
+            layout: Layout::default(),
             key,
             stash,
         })
@@ -244,7 +274,7 @@ impl OpenFile {
 
     /// The plaintext in `format`.
     pub fn plain(&self, format: Format) -> Result<Vec<u8>, Error> {
-        emit_plain(format, &self.branches)
+        emit_plain_with(format, &self.branches, &self.layout)
     }
 
     /// Replaces the tree with a new plaintext in the file's format (after an edit).
@@ -262,7 +292,7 @@ impl OpenFile {
             &mac::format_lastmodified(now)?,
             Some(&mut self.stash),
         )?;
-        emit_encrypted(self.format, &self.branches, &self.metadata)
+        emit_encrypted_with(self.format, &self.branches, &self.metadata, &self.layout)
     }
 
     /// Seals with a new data key for `groups` (every value gets a new ciphertext), keeping the
@@ -284,7 +314,7 @@ impl OpenFile {
             &mac::format_lastmodified(now)?,
             None,
         )?;
-        emit_encrypted(self.format, &self.branches, &meta)
+        emit_encrypted_with(self.format, &self.branches, &meta, &self.layout)
     }
 
     /// Wraps the same data key for `groups` and leaves values, MAC and `lastmodified` as they
@@ -302,7 +332,30 @@ impl OpenFile {
         meta.lastmodified = old.lastmodified;
         meta.mac = old.mac;
         meta.version = old.version;
-        emit_encrypted(self.format, &branches, &meta)
+        emit_encrypted_with(self.format, &branches, &meta, &self.layout)
+    }
+
+    /// Wraps the same data key for new key `groups` with `threshold` (recorded even for a
+    /// single group, as sops does): `sops groups add` / `groups delete` (see
+    /// [`keys::add_group`], [`keys::delete_group`]). Values, MAC, `lastmodified` and `version`
+    /// stay.
+    pub fn regroup(
+        self,
+        original: &str,
+        groups: &[Vec<String>],
+        threshold: usize,
+    ) -> Result<Vec<u8>, Error> {
+        self.metadata.check_age_only("change the key groups of")?;
+        let (branches, old) = load(self.format, original)?;
+        let mut meta = Metadata::for_recipients(groups, threshold, &self.key)?;
+        if groups.len() == 1 {
+            meta.shamir_threshold = threshold;
+        }
+        meta.copy_rules_from(&old);
+        meta.lastmodified = old.lastmodified;
+        meta.mac = old.mac;
+        meta.version = old.version;
+        emit_encrypted_with(self.format, &branches, &meta, &self.layout)
     }
 
     /// The age recipients per key group.

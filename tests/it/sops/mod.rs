@@ -3,11 +3,18 @@
 //! stores, the YAML layout, tampering and exit codes; [`commands`]: set/unset, edit, rotate,
 //! updatekeys, exec and `.sops.yaml` rules; [`keys`]: key groups, identity sources, SSH and
 //! post-quantum age keys (with typage); [`tree`]: `updatekeys`/`rotate` over
-//! directories. Shared fixtures and helpers are here.
+//! directories; [`layout`]: `.sops.yaml` `stores:` and `--indent`; [`ssh`]: SSH recipients
+//! and identities (with Go age); [`groups`]: `groups add`/`delete`; [`plugins`]: age plugins
+//! through the plugin protocol (a test plugin, with Go age). Shared fixtures and helpers are
+//! here.
 
 mod commands;
 mod formats;
+mod groups;
 mod keys;
+mod layout;
+mod plugins;
+mod ssh;
 mod tree;
 
 use sealbox_tests::{Env, Run, sealbox_bin};

@@ -1,4 +1,5 @@
-//! Writing branches the way sops's yaml.v3 encoder does: 4-space indentation, sequences
+//! Writing branches the way sops's yaml.v3 encoder does: 4-space indentation (or
+//! `stores.yaml.indent` / `--indent`), sequences
 //! indented under their key, yaml.v3 quoting, `|` blocks for multi-line text, comments above
 //! what they belong to.
 
@@ -7,26 +8,45 @@ use granit_parser::ScalarStyle;
 use super::typing::scalar;
 use crate::sops::value::{Branch, Entry, Scalar, Value};
 
-const INDENT: usize = 4;
+/// yaml.v3's default, and sops's (`stores/yaml/store.go: IndentDefault`).
+pub const DEFAULT_INDENT: usize = 4;
 
-/// One comment, or one `key:` and its value, whose nested lines go at column `indent`.
-fn write_entry(out: &mut String, entry: &Entry, indent: usize) {
+/// The indentation yaml.v3 really uses for a requested one: sops passes 0 as its default 4,
+/// and yaml.v3's emitter replaces anything outside 2..=9 with 2 (`yaml_emitter_emit_stream_start`).
+pub fn effective_indent(requested: usize) -> usize {
+    match requested {
+        0 => DEFAULT_INDENT,
+        2..=9 => requested,
+        _ => 2,
+    }
+}
+
+/// The column of what a mapping key at column `col` holds: yaml.v3 aligns every level that is
+/// not a sequence item to the next multiple of the indentation (`yaml_emitter_increase_indent`:
+/// "Everything else aligns to the chosen indentation"), where a sequence item's content goes
+/// two columns in, after its `- `.
+fn deeper(col: usize, step: usize) -> usize {
+    step * ((col + step) / step)
+}
+
+/// One comment, or one `key:` (at column `indent`) and its value.
+fn write_entry(out: &mut String, entry: &Entry, indent: usize, step: usize) {
     match entry {
         Entry::Comment(text) => write_comment(out, text),
         Entry::Pair(key, value) => {
             out.push_str(&key_text(key));
             out.push(':');
-            write_value(out, value, indent);
+            write_value(out, value, deeper(indent, step), step);
         }
     }
 }
 
 /// Writes a mapping's entries at column `indent`; an empty top-level document is `{}`.
-pub(super) fn write_map(out: &mut String, branch: &Branch, indent: usize) {
+pub(super) fn write_map(out: &mut String, branch: &Branch, indent: usize, step: usize) {
     let pad = " ".repeat(indent);
     for entry in branch {
         out.push_str(&pad);
-        write_entry(out, entry, indent);
+        write_entry(out, entry, indent, step);
     }
     if branch.is_empty() && indent == 0 {
         out.push_str("{}\n");
@@ -34,83 +54,98 @@ pub(super) fn write_map(out: &mut String, branch: &Branch, indent: usize) {
 }
 
 /// Writes top-level entries (of a document that is not empty).
-pub(super) fn write_top_entries<'a>(out: &mut String, entries: impl Iterator<Item = &'a Entry>) {
+pub(super) fn write_top_entries<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = &'a Entry>,
+    step: usize,
+) {
     for entry in entries {
-        write_entry(out, entry, 0);
+        write_entry(out, entry, 0, step);
     }
 }
 
-/// Writes what follows `key:` (or `- `): inline scalars, or a nested block on the next lines.
-fn write_value(out: &mut String, value: &Value, indent: usize) {
+/// Writes what follows `key:` (or `-`): inline scalars, or a nested block on the next lines at
+/// column `child`.
+fn write_value(out: &mut String, value: &Value, child: usize, step: usize) {
     match value {
         Value::Map(branch) if branch.iter().any(|e| matches!(e, Entry::Pair(..))) => {
             out.push('\n');
-            write_map(out, branch, indent + INDENT);
+            write_map(out, branch, child, step);
         }
         Value::Map(_) => out.push_str(" {}\n"),
         Value::Seq(items) if items.iter().any(|v| !matches!(v, Value::Comment(_))) => {
             out.push('\n');
-            write_seq(out, items, indent + INDENT);
+            write_seq(out, items, child, step, false);
         }
         Value::Seq(_) => out.push_str(" []\n"),
         Value::Comment(_) => out.push('\n'),
         Value::Null => out.push_str(" null\n"),
         Value::Scalar(s) => {
             out.push(' ');
-            write_scalar(out, s, indent + INDENT);
+            write_scalar(out, s, child, step);
         }
     }
 }
 
-fn write_seq(out: &mut String, items: &[Value], indent: usize) {
+/// Writes sequence items at column `indent`. With `inline_first` the first item goes where the
+/// cursor is (after an enclosing `- `): yaml.v3 writes a sequence in a sequence as `- - a`.
+fn write_seq(out: &mut String, items: &[Value], indent: usize, step: usize, inline_first: bool) {
     let pad = " ".repeat(indent);
-    for item in items {
+    for (i, item) in items.iter().enumerate() {
+        let inline = inline_first && i == 0;
         if let Value::Map(branch) = item
             && branch.iter().any(|e| matches!(e, Entry::Pair(..)))
         {
-            write_item_map(out, branch, indent);
+            write_item_map(out, branch, indent, step, inline);
             continue;
         }
-        out.push_str(&pad);
+        if !inline {
+            out.push_str(&pad);
+        }
         match item {
             Value::Comment(text) => {
                 write_comment(out, text);
             }
             Value::Seq(inner) if inner.iter().any(|v| !matches!(v, Value::Comment(_))) => {
-                out.push_str("-\n");
-                write_seq(out, inner, indent + INDENT);
+                out.push_str("- ");
+                write_seq(out, inner, indent + 2, step, true);
             }
             other => {
                 out.push('-');
-                write_value(out, other, indent);
+                write_value(out, other, indent + 2, step);
             }
         }
     }
 }
 
 /// A mapping that is a sequence item: its keys line up two columns in (after `- `), and what
-/// they hold is indented from the sequence's column, as yaml.v3 does. Comments before its
-/// first key go above the `- ` line, where they cannot turn the item into an empty one.
-fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize) {
+/// they hold is indented from there, as yaml.v3 does. Comments before its first key go above
+/// the `- ` line, where they cannot turn the item into an empty one.
+fn write_item_map(out: &mut String, branch: &Branch, seq_indent: usize, step: usize, inline: bool) {
     let pad = " ".repeat(seq_indent);
     let key_pad = " ".repeat(seq_indent + 2);
     let lead = branch
         .iter()
         .take_while(|e| matches!(e, Entry::Comment(_)))
         .count();
+    let mut inline = inline;
     for entry in &branch[..lead] {
         if let Entry::Comment(text) = entry {
-            out.push_str(&pad);
+            if !std::mem::take(&mut inline) {
+                out.push_str(&pad);
+            }
             write_comment(out, text);
         }
     }
-    out.push_str(&pad);
+    if !inline {
+        out.push_str(&pad);
+    }
     out.push_str("- ");
     for (i, entry) in branch[lead..].iter().enumerate() {
         if i > 0 {
             out.push_str(&key_pad);
         }
-        write_entry(out, entry, seq_indent);
+        write_entry(out, entry, seq_indent + 2, step);
     }
 }
 
@@ -129,7 +164,7 @@ fn key_text(key: &str) -> String {
     }
 }
 
-fn write_scalar(out: &mut String, scalar: &Scalar, block_indent: usize) {
+fn write_scalar(out: &mut String, scalar: &Scalar, block_indent: usize, step: usize) {
     match scalar {
         Scalar::Str(bytes) | Scalar::Bytes(bytes) => {
             let text = String::from_utf8_lossy(bytes);
@@ -150,7 +185,7 @@ fn write_scalar(out: &mut String, scalar: &Scalar, block_indent: usize) {
                         _ => out.push('+'),
                     }
                     if text.starts_with(' ') {
-                        out.insert_str(out.len() - usize::from(trailing != 1), &INDENT.to_string());
+                        out.insert_str(out.len() - usize::from(trailing != 1), &step.to_string());
                     }
                     out.push('\n');
                     let pad = " ".repeat(block_indent);

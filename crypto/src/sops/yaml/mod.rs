@@ -11,6 +11,7 @@ mod emit;
 mod reader;
 mod typing;
 
+pub use emit::{DEFAULT_INDENT, effective_indent};
 pub use reader::parse;
 
 use crate::sops::error::Error;
@@ -60,18 +61,31 @@ pub fn load_plain(text: &str) -> Result<Vec<Branch>, Error> {
 
 /// The decrypted documents, `---` between them.
 pub fn emit_plain(docs: &[Branch]) -> Vec<u8> {
+    emit_plain_indented(docs, DEFAULT_INDENT)
+}
+
+/// [`emit_plain`] with `indent` spaces per level (sops's `stores.yaml.indent`; see
+/// [`effective_indent`]).
+pub fn emit_plain_indented(docs: &[Branch], indent: usize) -> Vec<u8> {
+    let step = effective_indent(indent);
     let mut out = String::new();
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        emit::write_map(&mut out, doc, 0);
+        emit::write_map(&mut out, doc, 0, step);
     }
     out.into_bytes()
 }
 
 /// The encrypted documents, each with the same `sops` block at its end.
 pub fn emit_encrypted(docs: &[Branch], meta: &Metadata) -> Vec<u8> {
+    emit_encrypted_indented(docs, meta, DEFAULT_INDENT)
+}
+
+/// [`emit_encrypted`] with `indent` spaces per level.
+pub fn emit_encrypted_indented(docs: &[Branch], meta: &Metadata, indent: usize) -> Vec<u8> {
+    let step = effective_indent(indent);
     let block = Entry::Pair(
         METADATA_KEY.into(),
         crate::sops::json::from_json_value(&meta.to_json()),
@@ -83,7 +97,7 @@ pub fn emit_encrypted(docs: &[Branch], meta: &Metadata) -> Vec<u8> {
         if i > 0 {
             out.push_str("---\n");
         }
-        emit::write_top_entries(&mut out, doc.iter().chain([&block]));
+        emit::write_top_entries(&mut out, doc.iter().chain([&block]), step);
     }
     out.into_bytes()
 }
@@ -105,6 +119,32 @@ mod tests {
         let text = String::from_utf8(emit_plain(&docs)).unwrap();
         assert_eq!(text, "l:\n    # about k\n    - k: 1\n");
         assert_eq!(parse(&text).unwrap()[0].len(), 1);
+    }
+
+    #[test]
+    fn indentation_follows_yaml_v3() {
+        let docs =
+            parse("f:\n  - - deep\n  - k: v\n    m: {o: 1}\n    s: [1]\n  - \" x\\ny\"\n").unwrap();
+        let text = |n| String::from_utf8(emit_plain_indented(&docs, n)).unwrap();
+        // Levels align to multiples of the indent; a sequence item's content is 2 columns in.
+        assert_eq!(
+            text(3),
+            "f:\n   - - deep\n   - k: v\n     m:\n      o: 1\n     s:\n      - 1\n   - |3-\n      x\n     y\n"
+        );
+        assert_eq!(
+            text(0),
+            "f:\n    - - deep\n    - k: v\n      m:\n        o: 1\n      s:\n        - 1\n    - |4-\n       x\n      y\n"
+        );
+        // Outside 2..=9 yaml.v3 uses 2.
+        assert_eq!(text(1), text(2));
+        assert_eq!(text(10), text(2));
+        // (yaml.v3's indentation indicator for a block scalar that starts with a space does not
+        // always read back; sops writes it so all the same.)
+        let plain = parse("f:\n  - - deep\n  - k: v\n    m: {o: [1, {p: 2}]}\n").unwrap();
+        for n in 2..=9 {
+            let text = String::from_utf8(emit_plain_indented(&plain, n)).unwrap();
+            assert_eq!(parse(&text).unwrap(), plain, "indent {n}");
+        }
     }
 
     #[test]
