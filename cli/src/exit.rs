@@ -16,6 +16,9 @@ use sealbox_crypto::sops;
 pub const ERROR_GENERIC: u8 = 1;
 /// sops `CouldNotReadInputFile`: the input cannot be read or parsed in its format.
 pub const COULD_NOT_READ_INPUT_FILE: u8 = 2;
+/// sops's `ErrorDumpingTree`: the output cannot be written as asked (an indentation sops
+/// refuses).
+pub const ERROR_DUMPING_TREE: u8 = 4;
 /// sops `ErrorInvalidSetFormat`: `sops set` without a usable value.
 pub const ERROR_INVALID_SET_FORMAT: u8 = 7;
 /// sops `ErrorConflictingParameters`: flags that cannot go together (two selectors,

@@ -301,6 +301,7 @@ fn cli_command_modules_depend_only_on_shared_modules() {
         "sealed::validate",
         "sops::change",
         "sops::exec",
+        "sops::groups",
         "sops::tree",
     ];
     let command_lines = ["", "cli", "external", "sealed::kubeseal", "sops"];

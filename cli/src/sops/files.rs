@@ -11,8 +11,8 @@ use sealbox_crypto::sops::{self, EncryptSettings, Format, Layout, OpenFile, Sele
 use super::flags::{DecryptFlags, EncryptFlags, IoFlags};
 use super::identities::age_identities;
 use crate::exit::{
-    COULD_NOT_READ_INPUT_FILE, ERROR_CONFLICTING_PARAMETERS, ERROR_GENERIC, Exit,
-    INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
+    COULD_NOT_READ_INPUT_FILE, ERROR_CONFLICTING_PARAMETERS, ERROR_DUMPING_TREE, ERROR_GENERIC,
+    Exit, INVALID_TREE_PATH_FORMAT, NO_FILE_SPECIFIED,
 };
 use crate::io::{self, Readers};
 use crate::sopsconfig;
@@ -25,10 +25,6 @@ static GLOBAL_INDENT: OnceLock<i64> = OnceLock::new();
 pub(super) fn set_global_indent(indent: i64) {
     let _ = GLOBAL_INDENT.set(indent);
 }
-
-/// sops's `ErrorDumpingTree`: the output cannot be written as asked (an indentation sops
-/// refuses).
-const ERROR_DUMPING_TREE: u8 = 4;
 
 /// How `format` is to be indented: the `stores:` section of the `.sops.yaml` in use (`config`,
 /// else `SOPS_CONFIG`, else found upwards), then `--indent` (`indent`, else the global one),
