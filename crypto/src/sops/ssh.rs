@@ -383,37 +383,12 @@ impl Ed25519Identity {
     /// unencrypted Ed25519 key.
     pub fn from_openssh(text: &str) -> Result<Ed25519Identity, Error> {
         let bad = |why: &str| Error::Identity(format!("not a usable OpenSSH Ed25519 key: {why}"));
-        let body: String = text
-            .lines()
-            .skip_while(|l| !l.starts_with(PEM_BEGIN))
-            .skip(1)
-            .take_while(|l| !l.starts_with("-----END"))
-            .collect();
-        let raw = Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(body.trim())
-                .map_err(|_| bad("invalid base64"))?,
-        );
-        let mut r = Reader(&raw);
-        if r.take(15) != Some(b"openssh-key-v1\0".as_slice()) {
-            return Err(bad("not an openssh-key-v1 file"));
-        }
-        if r.string() != Some(b"none".as_slice()) {
-            return Err(bad(
-                "it is passphrase-protected; remove the passphrase (ssh-keygen -p)",
-            ));
-        }
-        let _kdf = r.string().ok_or_else(|| bad("truncated"))?;
-        let _kdf_options = r.string().ok_or_else(|| bad("truncated"))?;
-        if r.u32() != Some(1) {
-            return Err(bad("the file must hold exactly one key"));
-        }
-        let public_blob = r.string().ok_or_else(|| bad("truncated"))?.to_vec();
-        let mut private = Reader(r.string().ok_or_else(|| bad("truncated"))?);
-        let (check1, check2) = (private.u32(), private.u32());
-        if check1.is_none() || check1 != check2 {
-            return Err(bad("corrupt private section"));
-        }
+        let PrivateSection {
+            public_blob,
+            raw,
+            at,
+        } = open_private_section(text)?;
+        let mut private = Reader(&raw[at..]);
         if private.string() != Some(b"ssh-ed25519".as_slice()) {
             return Err(bad("not an Ed25519 key"));
         }
