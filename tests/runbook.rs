@@ -169,6 +169,23 @@ impl Shell {
     }
 }
 
+/// `step` with `from` replaced by `to`, for a test that breaks a step on purpose; the text
+/// must be in the step (else the runbook changed under the test).
+pub fn edited(step: &Step, from: &str, to: &str) -> Step {
+    let mut broken = step.clone();
+    broken.script = broken.script.replace(from, to);
+    assert_ne!(broken.script, step.script, "the step to break has changed");
+    broken
+}
+
+/// Shows that a failing step fails the test: [`Shell::run`] of `step` must panic.
+pub fn assert_fails(shell: &Shell, book: &Runbook, step: &Step) {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shell.run(book, step);
+    }));
+    assert!(caught.is_err(), "a failing step did not fail the test");
+}
+
 /// Wrappers adding the flags the emulator needs: it serves no OpenAPI document, so helm and
 /// kubectl must not validate against one (tests/infra/kapi_emulator.py).
 pub fn emulator_tools(shell: &Shell) {
