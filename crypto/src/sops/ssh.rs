@@ -201,7 +201,9 @@ pub fn parse_identity(text: &str) -> Result<SshIdentity, Error> {
     } = open_private_section(text)?;
     let mut private = Reader(&raw[at..]);
     match private.string() {
-        Some(b"ssh-ed25519") => Ed25519Identity::from_openssh(text).map(SshIdentity::Ed25519),
+        Some(b"ssh-ed25519") => {
+            Ed25519Identity::from_fields(public_blob, &mut private).map(SshIdentity::Ed25519)
+        }
         Some(b"ssh-rsa") => {
             let mut field = || private.string().ok_or_else(|| bad("truncated"));
             let (n, e, d, iqmp, p, q) =
@@ -392,6 +394,13 @@ impl Ed25519Identity {
         if private.string() != Some(b"ssh-ed25519".as_slice()) {
             return Err(bad("not an Ed25519 key"));
         }
+        Ed25519Identity::from_fields(public_blob, &mut private)
+    }
+
+    /// The key from its private-section fields after the key type (public key, then the
+    /// 64-byte seed ‖ public key).
+    fn from_fields(public_blob: Vec<u8>, private: &mut Reader) -> Result<Ed25519Identity, Error> {
+        let bad = |why: &str| Error::Identity(format!("not a usable OpenSSH Ed25519 key: {why}"));
         let _public = private.string().ok_or_else(|| bad("truncated"))?;
         let keypair = private
             .string()
