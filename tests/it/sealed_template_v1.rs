@@ -386,3 +386,83 @@ fn validate_checks_v1_data_and_template_syntax() {
     );
     assert!(out.contains("ok      default/example server1"), "{out}");
 }
+
+/// The findings of `sealbox audit --output json`, as (file, category, object, items).
+fn audit_findings(env: &Env, keys: &Path) -> Vec<(String, String, String, String)> {
+    let run = env
+        .sealbox(&[
+            "audit",
+            "--output",
+            "json",
+            "--keys",
+            keys.to_str().unwrap(),
+            "repo",
+        ])
+        .run();
+    assert!(!run.stdout().contains("old-pw"), "{}", run.stdout());
+    run.stdout()
+        .lines()
+        .flat_map(|l| {
+            let record: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            let file = record["file"].as_str().unwrap_or_default().to_owned();
+            let findings = record["findings"].as_array().cloned().unwrap_or_default();
+            findings.into_iter().map(move |f| {
+                (
+                    file.clone(),
+                    f["category"].as_str().unwrap_or_default().to_owned(),
+                    f["object"].as_str().unwrap_or_default().to_owned(),
+                    f["items"].to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn audit_looks_into_v1_data() {
+    let env = Env::with_keys();
+    let (cert, key) = env.key_files();
+    std::fs::create_dir_all(env.path("repo")).unwrap();
+    env.write(
+        "repo/legacy.yaml",
+        peer_sealed_v1(&env, &cert, "legacy").to_string(),
+    );
+    let old = [
+        std::fs::read_to_string(&key).unwrap(),
+        std::fs::read_to_string(&cert).unwrap(),
+    ]
+    .concat();
+    env.write("old.pem", &old);
+    assert_eq!(audit_findings(&env, &env.path("old.pem")), vec![]);
+
+    // A newer key beside it: the v1 object is sealed for the older one.
+    env.sealbox(&["keys", "renew"]).run().ok();
+    let (new_cert, new_key) = env.key_files();
+    assert_ne!(new_key, key);
+    let both = [
+        old.clone(),
+        std::fs::read_to_string(&new_key).unwrap(),
+        std::fs::read_to_string(&new_cert).unwrap(),
+    ]
+    .concat();
+    env.write("both.pem", both);
+    let findings = audit_findings(&env, &env.path("both.pem"));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].1, "sealed-old-key", "{findings:?}");
+    assert_eq!(findings[0].2, "default/legacy", "{findings:?}");
+
+    // Only the new key: the v1 ciphertext, item `data`, opens with none.
+    let new = [
+        std::fs::read_to_string(&new_key).unwrap(),
+        std::fs::read_to_string(&new_cert).unwrap(),
+    ]
+    .concat();
+    env.write("new.pem", new);
+    let findings = audit_findings(&env, &env.path("new.pem"));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        (findings[0].1.as_str(), findings[0].3.as_str()),
+        ("sealed-no-key", r#"["data"]"#),
+        "{findings:?}"
+    );
+}

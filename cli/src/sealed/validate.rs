@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use sealbox_crypto::sealed::manifest::object_ref;
-use sealbox_crypto::sealed::{open_items, unseal};
+use sealbox_crypto::sealed::{V1_ITEM, open_items};
 use sealbox_crypto::template::Template;
 
 use crate::sealed::controller::ControllerArgs;
@@ -47,38 +47,21 @@ fn offline(args: &ValidateArgs) -> Result<()> {
         &args.controller.cluster,
     )?;
     let (mut opened, mut failed) = (0usize, 0usize);
-    // Every core decrypts; the report keeps input order. A deprecated v1 object is one
-    // ciphertext, reported as item `data`.
-    let opened_items = par_map(&sealed, |ss| {
-        let v1 = ss.spec.data.is_some().then(|| {
-            unseal(ss, &keys)
-                .map(|u| u.opened_with.first().copied().unwrap_or_default())
-                .map_err(|e| e.to_string())
-        });
-        (open_items(ss, &keys), v1)
-    });
-    for (ss, (results, v1)) in sealed.iter().zip(opened_items) {
+    // Every core decrypts; the report keeps input order.
+    let opened_items = par_map(&sealed, |ss| open_items(ss, &keys));
+    for (ss, results) in sealed.iter().zip(opened_items) {
         let object = object_ref(&ss.metadata);
-        match v1 {
-            Some(Ok(index)) => {
-                opened += 1;
-                println!(
-                    "ok      {object} data (deprecated v1 format): opens with key {}",
-                    keys[index].fingerprint()
-                );
-            }
-            Some(Err(e)) => {
-                failed += 1;
-                println!("FAILED  {e}");
-            }
-            None => {}
-        }
         for result in results {
             match result.outcome {
                 Ok((_, index)) => {
                     opened += 1;
+                    let v1 = if ss.spec.data.is_some() && result.item == V1_ITEM {
+                        " (deprecated v1 format)"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "ok      {object} {}: opens with key {}",
+                        "ok      {object} {}{v1}: opens with key {}",
                         result.item,
                         keys[index].fingerprint()
                     );

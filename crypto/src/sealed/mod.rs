@@ -42,8 +42,8 @@ pub use manifest::{ObjectMeta, SealedSecret, Secret, SecretBytes, SecretText};
 pub use scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope, UnknownScope};
 pub use secret::{
     DEPRECATED_V1_REFUSED, ItemFailure, ItemResult, SKIP_SET_OWNER_REFERENCES, UnsealError,
-    UnsealErrorKind, UnsealOptions, Unsealed, open_items, owner_reference, seal_secret, unseal,
-    unseal_with,
+    UnsealErrorKind, UnsealOptions, Unsealed, V1_ITEM, open_items, owner_reference, seal_secret,
+    unseal, unseal_with,
 };
 
 #[cfg(test)]

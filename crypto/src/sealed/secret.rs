@@ -97,15 +97,19 @@ pub struct ItemFailure {
 /// Opens every `encryptedData` item independently with the label from the SealedSecret's own
 /// metadata (never the template's). `keys` are tried in order, so pass the newest first; the
 /// key that opened an item is tried first for the next ones, as items are usually sealed
-/// together. Each result names its key by its index in `keys`.
+/// together. Each result names its key by its index in `keys`. A deprecated v1 `spec.data`
+/// is one more ciphertext, reported as item `data` (whether it holds a JSON Secret is
+/// checked by [`unseal`]).
 pub fn open_items(sealed: &SealedSecret, keys: &[PrivateKey]) -> Vec<ItemResult> {
     let meta = &sealed.metadata;
     let scope = Scope::from_annotations(&meta.annotations);
     let label = scope.label(&meta.namespace, &meta.name);
     let mut order = keys.to_vec();
     let mut index_of: Vec<usize> = (0..keys.len()).collect();
-    let mut results = Vec::with_capacity(sealed.spec.encrypted_data.len());
-    for (item, b64) in &sealed.spec.encrypted_data {
+    let mut results = Vec::with_capacity(sealed.spec.encrypted_data.len() + 1);
+    let items = sealed.spec.encrypted_data.iter();
+    let v1 = sealed.spec.data.iter().map(|b64| (V1_ITEM, b64));
+    for (item, b64) in items.map(|(k, b64)| (k.as_str(), b64)).chain(v1) {
         let outcome = decode_base64(b64)
             .and_then(|ct| hybrid::open(&order, &ct, &label))
             .map(|(plaintext, at)| {
@@ -121,7 +125,7 @@ pub fn open_items(sealed: &SealedSecret, keys: &[PrivateKey]) -> Vec<ItemResult>
                 ItemFailure { error, opens_under }
             });
         results.push(ItemResult {
-            item: item.clone(),
+            item: item.to_owned(),
             outcome,
         });
     }
@@ -246,6 +250,9 @@ impl Default for UnsealOptions {
     }
 }
 
+/// The name [`open_items`] and unseal errors give the deprecated v1 `spec.data`.
+pub const V1_ITEM: &str = "data";
+
 /// kubeseal's refusal of `spec.data` when the flag is off (`sealedsecret_expansion.go`).
 pub const DEPRECATED_V1_REFUSED: &str =
     "using deprecated 'data' field, use 'encryptedData' or flip the feature flag";
@@ -286,7 +293,7 @@ pub fn unseal_with(
             V1Error::Unsupported(why) => unsupported(why),
             V1Error::Item(failure) => UnsealError {
                 object: object.clone(),
-                kind: UnsealErrorKind::Items(vec![("data".into(), failure)]),
+                kind: UnsealErrorKind::Items(vec![(V1_ITEM.into(), failure)]),
             },
         });
     }
