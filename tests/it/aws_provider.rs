@@ -384,12 +384,14 @@ async fn missing_and_deleted_secrets_are_not_found() {
 }
 
 #[tokio::test]
-async fn a_secret_is_fetched_once_per_client() {
+async fn a_fetch_is_shared_by_reads_bound_before_it_started() {
     let c = client().await;
     let name = unique("aws-memo");
     create(&name, r#"{"a":"1","b":"2"}"#, &[]);
+    let reconcile_start = Some(std::time::Instant::now());
     let prop = |p: &str| Ref {
         property: Some(p.into()),
+        fresh_since: reconcile_start,
         ..r(&name)
     };
     assert_eq!(c.get_secret(&prop("a")).await.unwrap(), b"1");
@@ -397,10 +399,16 @@ async fn a_secret_is_fetched_once_per_client() {
         "DeleteSecret",
         &json!({"SecretId": name, "ForceDeleteWithoutRecovery": true}),
     );
-    // The second entry reads the memo, not AWS, where the secret is gone by now.
+    // The second entry of the same reconcile takes the value read, not AWS, where the secret
+    // is gone by now.
     assert_eq!(c.get_secret(&prop("b")).await.unwrap(), b"2");
+    // A read that must be fresher (a later reconcile) goes to AWS.
+    let later = Ref {
+        fresh_since: Some(std::time::Instant::now()),
+        ..r(&name)
+    };
     assert!(matches!(
-        client().await.get_secret(&r(&name)).await,
+        c.get_secret(&later).await,
         Err(ProviderError::NotFound(_))
     ));
 }

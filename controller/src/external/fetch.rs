@@ -8,12 +8,14 @@
 //! where it is an error, as in ESO.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use super::keys::{self, Conversion, Decoding, NullBytePolicy};
 use super::policy::DeletionPolicy;
 use super::providers::{Find, ProviderError, Ref};
 use super::rewrite;
-use super::stores::{Kind, StoreError, Stores};
+use super::store_id::Kind;
+use super::stores::{StoreError, Stores};
 use crate::crd::external::ExternalSecretSpec;
 use crate::crd::external::externalsecret::{RemoteRef, SecretStoreRef, SourceRef};
 
@@ -46,11 +48,13 @@ impl FetchError {
     }
 }
 
-/// Reads everything `spec` asks for through `stores`.
+/// Reads everything `spec` asks for through `stores`, taking shared reads that started at
+/// or after `since` (the reconcile's start).
 pub async fn provider_data(
     spec: &ExternalSecretSpec,
     stores: &mut Stores<'_>,
     deletion: DeletionPolicy,
+    since: Instant,
 ) -> Result<Fetched, FetchError> {
     let mut out = Fetched::default();
     for (i, entry) in spec.data_from.iter().enumerate() {
@@ -59,7 +63,7 @@ pub async fn provider_data(
         let client = stores.client(kind, &name).await?;
         let (result, conversion, decoding, null_bytes) = match (&entry.extract, &entry.find) {
             (Some(extract), None) => {
-                let result = client.get_secret_map(&remote_ref(extract)).await;
+                let result = client.get_secret_map(&remote_ref(extract, since)).await;
                 (
                     result,
                     extract.conversion_strategy.as_deref(),
@@ -83,6 +87,7 @@ pub async fn provider_data(
                         })
                         .transpose()?,
                     tags: find.tags.clone(),
+                    fresh_since: Some(since),
                 };
                 if query.path.is_none() && query.name.is_none() && query.tags.is_empty() {
                     return Err(FetchError::Spec(format!(
@@ -131,7 +136,7 @@ pub async fn provider_data(
         let (kind, name) = store_of(spec, entry.source_ref.as_ref(), &at)?;
         let client = stores.client(kind, &name).await?;
         let r = &entry.remote_ref;
-        let value = match client.get_secret(&remote_ref(r)).await {
+        let value = match client.get_secret(&remote_ref(r, since)).await {
             Ok(value) => value,
             Err(ProviderError::NotFound(_)) if deletion.skips_missing_provider_secret() => {
                 // ESO's message for data[] says dataFrom too (`eventMissingProviderSecretKey`).
@@ -201,11 +206,12 @@ pub fn store_refs(spec: &ExternalSecretSpec) -> Vec<(Kind, String)> {
 }
 
 /// A `remoteRef` with ESO's defaults (absent `metadataPolicy` is `None`).
-fn remote_ref(r: &RemoteRef) -> Ref {
+fn remote_ref(r: &RemoteRef, since: Instant) -> Ref {
     Ref {
         key: r.key.clone(),
         property: r.property.clone().filter(|p| !p.is_empty()),
         version: r.version.clone().filter(|v| !v.is_empty()),
         metadata: r.metadata_policy.as_deref() == Some("Fetch"),
+        fresh_since: Some(since),
     }
 }

@@ -3,9 +3,11 @@
 //! [`reconciler`] and the [`store_reconciler`]s, as supervised tasks.
 //!
 //! Which piece when:
-//! - reading remote values: [`providers`] (AWS Secrets Manager, Vault KV) behind one client,
-//!   built per store by [`stores`] (class, ClusterSecretStore conditions, flood gate) with the
-//!   credentials [`refs`] resolves; [`fetch`] runs an ExternalSecret's `data`/`dataFrom`
+//! - reading remote values: [`providers`] (AWS Secrets Manager, Vault KV) behind one client
+//!   per store ([`store_id`]), found by [`stores`] (class, ClusterSecretStore conditions,
+//!   flood gate) and kept across reconciles by [`clients`] with the credentials [`refs`]
+//!   resolves (dropped when [`credwatch`] sees them change); identical reads shared by
+//!   [`providers::singleflight`]; [`fetch`] runs an ExternalSecret's `data`/`dataFrom`
 //!   through them, with [`rewrite`] and [`keys`] (conversion, validation, decoding);
 //! - deciding, without I/O: [`refresh`] (whether to read the provider at all), [`policy`]
 //!   (creation and deletion policies), [`templating`] and [`target`] (the Secret to write),
@@ -28,7 +30,9 @@
 //! );
 //! ```
 
+pub mod clients;
 pub mod cluster_external_secret;
+pub mod credwatch;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
@@ -41,6 +45,7 @@ pub mod refresh;
 pub mod refs;
 pub mod rewrite;
 pub mod status;
+pub mod store_id;
 pub mod store_reconciler;
 pub mod stores;
 pub mod target;
@@ -95,12 +100,14 @@ pub fn run(
     tasks: &mut Supervisor,
 ) {
     let metrics = metrics::Metrics::register(registry);
+    let clients = Arc::new(clients::Clients::new(client.clone()));
     let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
     if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {
         let ctx = Arc::new(store_reconciler::Context {
             events: crate::events::Recorder::new(client.clone(), "external-secrets"),
             client: client.clone(),
             metrics: metrics.clone(),
+            clients: clients.clone(),
             class: args.controller_class.clone(),
             requeue: args.store_requeue_interval,
         });
@@ -127,6 +134,7 @@ pub fn run(
     }
     let ctx = Arc::new(reconciler::Context::new(
         client,
+        clients,
         metrics,
         args.controller_class,
         args.enable_cluster_store_reconciler,

@@ -21,6 +21,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
+use super::clients::Clients;
 use super::fetch;
 use super::hash::{
     LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, metadata_field_manager,
@@ -30,7 +31,8 @@ use super::metrics::Metrics;
 use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, WriteAction};
 use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
 use super::status::{self, message, reason};
-use super::stores::{Kind, Stores};
+use super::store_id::Kind;
+use super::stores::Stores;
 use super::target::{self, Owner, Spec, TargetError, plain_data};
 use super::templating::{self, Sources};
 use super::triggers;
@@ -55,6 +57,8 @@ pub struct Context {
     pub cluster_stores: bool,
     /// `--enable-flood-gate`.
     pub flood_gate: bool,
+    /// Provider clients, shared with the store reconcilers.
+    pub clients: Arc<Clients>,
     /// Consecutive failures per ExternalSecret (uid), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -62,6 +66,7 @@ pub struct Context {
 impl Context {
     pub fn new(
         client: Client,
+        clients: Arc<Clients>,
         metrics: Metrics,
         class: String,
         cluster_stores: bool,
@@ -74,6 +79,7 @@ impl Context {
             class,
             cluster_stores,
             flood_gate,
+            clients,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -183,6 +189,8 @@ struct Run<'a> {
     ns: String,
     name: String,
     start: SystemTime,
+    /// `start` on the monotonic clock: provider reads started after it may be shared.
+    started: std::time::Instant,
     status: ExternalSecretStatus,
 }
 
@@ -246,6 +254,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         ns: es.namespace().unwrap_or_default(),
         name: es.name_any(),
         start: SystemTime::now(),
+        started: std::time::Instant::now(),
         status: es.status.clone().unwrap_or_default(),
     };
     let finalizers = es.finalizers().to_vec();
@@ -278,7 +287,13 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         );
         return Ok(Action::await_change());
     }
-    let mut stores = Stores::new(&ctx.client, &ctx.class, ctx.flood_gate, &run.ns);
+    let mut stores = Stores::new(
+        &ctx.client,
+        &ctx.clients,
+        &ctx.class,
+        ctx.flood_gate,
+        &run.ns,
+    );
     if stores.skips(&refs).await? {
         debug!(
             "skipping {}/{}: a store of another controller class",
@@ -368,7 +383,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         )
         .await;
     }
-    let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion).await {
+    let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion, run.started).await {
         Ok(f) => f,
         Err(e) => {
             run.failed(

@@ -5,6 +5,13 @@
 //! [`Refs::service_account_token`] for a `serviceAccountRef` (TokenRequest),
 //! [`Refs::service_account`] when the ServiceAccount itself is needed (its annotations).
 //! The pure rule deciding the namespace is [`namespace_for`].
+//!
+//! A `Refs` remembers what it read ([`Refs::reads`]): the objects and their versions, whether a
+//! reference resolved in the ExternalSecret's namespace, and when the tokens it requested
+//! expire. The client cache keys and invalidates clients by that.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -39,11 +46,60 @@ pub fn namespace_for<'a>(scope: &'a StoreScope, selector_ns: Option<&'a str>) ->
 pub struct Refs {
     client: Client,
     scope: StoreScope,
+    reads: Arc<Mutex<Reads>>,
+}
+
+/// An object a store's credentials were read from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceKind {
+    Secret,
+    ServiceAccount,
+}
+
+/// What a [`Refs`] read.
+#[derive(Clone, Debug, Default)]
+pub struct Reads {
+    /// Each object read, with the `resourceVersion` read (empty: it did not exist).
+    pub sources: Vec<(Source, String)>,
+    /// A reference resolved in the ExternalSecret's namespace (referent authentication): what
+    /// was read holds for that namespace only.
+    pub referent: bool,
+    /// When the earliest ServiceAccount token requested expires.
+    pub token_expires: Option<SystemTime>,
 }
 
 impl Refs {
     pub fn new(client: Client, scope: StoreScope) -> Refs {
-        Refs { client, scope }
+        Refs {
+            client,
+            scope,
+            reads: Arc::default(),
+        }
+    }
+
+    /// What was read through this `Refs` (and its clones) so far.
+    pub fn reads(&self) -> Reads {
+        self.reads.lock().expect("lock").clone()
+    }
+
+    fn record(&self, kind: SourceKind, namespace: &str, name: &str, version: Option<&str>) {
+        let source = Source {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        self.reads
+            .lock()
+            .expect("lock")
+            .sources
+            .push((source, version.unwrap_or_default().to_owned()));
     }
 
     /// Whether every reference of this store resolves without an ExternalSecret.
@@ -52,6 +108,9 @@ impl Refs {
     }
 
     fn namespace(&self, selector_ns: Option<&str>, what: &str) -> Result<String, ProviderError> {
+        if selector_ns.is_none() && matches!(self.scope, StoreScope::Cluster { .. }) {
+            self.reads.lock().expect("lock").referent = true;
+        }
         namespace_for(&self.scope, selector_ns)
             .map(str::to_owned)
             .ok_or_else(|| {
@@ -84,6 +143,14 @@ impl Refs {
         let secret = api.get_opt(&selector.name).await.map_err(|e| {
             ProviderError::Failed(format!("cannot read Secret {ns}/{}: {e}", selector.name))
         })?;
+        self.record(
+            SourceKind::Secret,
+            &ns,
+            &selector.name,
+            secret
+                .as_ref()
+                .and_then(|s| s.metadata.resource_version.as_deref()),
+        );
         let Some(mut secret) = secret else {
             return Err(ProviderError::Config(format!(
                 "Secret {ns}/{} does not exist: create it with the store's credentials",
@@ -111,20 +178,26 @@ impl Refs {
         let what = format!("ServiceAccount {:?}", selector.name);
         let ns = self.namespace(selector.namespace.as_deref(), &what)?;
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
-        api.get_opt(&selector.name)
-            .await
-            .map_err(|e| {
-                ProviderError::Failed(format!(
-                    "cannot read ServiceAccount {ns}/{}: {e}",
-                    selector.name
-                ))
-            })?
-            .ok_or_else(|| {
-                ProviderError::Config(format!(
-                    "ServiceAccount {ns}/{} does not exist",
-                    selector.name
-                ))
-            })
+        let account = api.get_opt(&selector.name).await.map_err(|e| {
+            ProviderError::Failed(format!(
+                "cannot read ServiceAccount {ns}/{}: {e}",
+                selector.name
+            ))
+        })?;
+        self.record(
+            SourceKind::ServiceAccount,
+            &ns,
+            &selector.name,
+            account
+                .as_ref()
+                .and_then(|a| a.metadata.resource_version.as_deref()),
+        );
+        account.ok_or_else(|| {
+            ProviderError::Config(format!(
+                "ServiceAccount {ns}/{} does not exist",
+                selector.name
+            ))
+        })
     }
 
     /// A token for the ServiceAccount, by TokenRequest, for `audiences` (the API server's
@@ -156,9 +229,15 @@ impl Refs {
                     selector.name
                 ))
             })?;
-        reply
-            .status
-            .and_then(|s| s.token)
+        let status = reply.status.unwrap_or_default();
+        let expires = status.expiration_timestamp.map(|t| SystemTime::from(t.0));
+        if let Some(expires) = expires.filter(|t| *t > SystemTime::now()) {
+            let mut reads = self.reads.lock().expect("lock");
+            reads.token_expires = Some(reads.token_expires.map_or(expires, |t| t.min(expires)));
+        }
+        status
+            .token
+            .filter(|t| !t.is_empty())
             .map(Zeroizing::new)
             .ok_or_else(|| {
                 ProviderError::Failed(format!(

@@ -13,10 +13,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::{Api, Client as Kube, Resource, ResourceExt};
 use serde_json::json;
 
+use super::clients::Clients;
 use super::metrics::Metrics;
-use super::providers::{Client, ProviderError};
-use super::refs::{Refs, StoreScope};
+use super::providers::ProviderError;
 use super::status::{self, message, reason};
+use super::store_id::{Kind, StoreId};
 use super::stores::class_matches;
 use super::triggers;
 use crate::crd::external::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
@@ -32,6 +33,8 @@ pub struct Context {
     pub client: Kube,
     pub events: Recorder,
     pub metrics: Metrics,
+    /// Provider clients, shared with the ExternalSecret reconciler.
+    pub clients: Arc<Clients>,
     pub class: String,
     /// `--store-requeue-interval`.
     pub requeue: Duration,
@@ -47,9 +50,10 @@ pub struct Validation {
     pub error: Option<String>,
 }
 
-/// Builds the store's client and checks its credentials (ESO's `validateStore`).
-pub async fn validate(spec: &SecretStoreSpec, refs: &Refs) -> Validation {
-    let outcome = match Client::connect(&spec.provider, refs).await {
+/// Gets the store's client (built, or kept from earlier) and checks its credentials (ESO's
+/// `validateStore`).
+pub async fn validate(spec: &SecretStoreSpec, store: &StoreId, clients: &Clients) -> Validation {
+    let outcome = match clients.client(store, &spec.provider, None).await {
         Err(e) => Err((message::STORE_CLIENT, e)),
         Ok(client) => client
             .validate()
@@ -145,15 +149,12 @@ async fn reconcile_namespaced(
 ) -> Result<Action, kube::Error> {
     let ns = store.namespace().unwrap_or_default();
     let api: Api<SecretStore> = Api::namespaced(ctx.client.clone(), &ns);
-    let scope = StoreScope::Namespaced {
-        namespace: ns.clone(),
-    };
     reconcile(
         &*store,
         &store.spec,
         store.status.as_ref(),
         &api,
-        scope,
+        Kind::Namespaced,
         &ctx,
     )
     .await
@@ -164,13 +165,12 @@ async fn reconcile_cluster(
     ctx: Arc<Context>,
 ) -> Result<Action, kube::Error> {
     let api: Api<ClusterSecretStore> = Api::all(ctx.client.clone());
-    let scope = StoreScope::Cluster { es_namespace: None };
     reconcile(
         &*store,
         &store.spec.0,
         store.status.as_ref(),
         &api,
-        scope,
+        Kind::Cluster,
         &ctx,
     )
     .await
@@ -181,7 +181,7 @@ async fn reconcile<K>(
     spec: &SecretStoreSpec,
     current: Option<&SecretStoreStatus>,
     api: &Api<K>,
-    scope: StoreScope,
+    kind: Kind,
     ctx: &Context,
 ) -> Result<Action, kube::Error>
 where
@@ -203,10 +203,17 @@ where
         }
         return Ok(Action::await_change());
     }
-    let cluster = matches!(scope, StoreScope::Cluster { .. });
+    let cluster = kind == Kind::Cluster;
     let name = store.meta().name.clone().unwrap_or_default();
     let ns = store.meta().namespace.clone().unwrap_or_default();
-    let outcome = validate(spec, &Refs::new(ctx.client.clone(), scope)).await;
+    let id = StoreId {
+        kind,
+        namespace: ns.clone(),
+        name: name.clone(),
+        uid: store.meta().uid.clone().unwrap_or_default(),
+        generation: store.meta().generation.unwrap_or_default(),
+    };
+    let outcome = validate(spec, &id, &ctx.clients).await;
     let mut status = current.cloned().unwrap_or_default();
     let now = k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)

@@ -2,49 +2,23 @@
 //! the controller class, a ClusterSecretStore's `conditions`, the flood gate (`Ready=True`),
 //! then a connected provider [`Client`].
 //!
-//! Which function when: [`Stores::client`] inside a reconcile (one client per store per
-//! reconcile); [`Stores::skips`] first, to leave objects of another controller class alone;
+//! Which function when: [`Stores::client`] inside a reconcile (the store's client from
+//! [`Clients`], kept across reconciles); [`Stores::skips`] first, to leave objects of another controller class alone;
 //! [`namespace_allowed`] and [`selector_matches`] are the pure rules, unit-tested here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client as Kube};
 
+use super::clients::Clients;
 use super::providers::{Client, ProviderError};
-use super::refs::{Refs, StoreScope};
 use super::status;
-use crate::crd::external::externalsecret::SecretStoreRef;
+use super::store_id::{Kind, StoreId};
 use crate::crd::external::store::StoreCondition;
 use crate::crd::external::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
-
-/// `SecretStore` or `ClusterSecretStore`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    Namespaced,
-    Cluster,
-}
-
-impl Kind {
-    /// The kind a `storeRef` names; absent means SecretStore (ESO decides it in code).
-    pub fn of(r: &SecretStoreRef) -> Result<Kind, String> {
-        match r.kind.as_deref() {
-            None | Some("") | Some("SecretStore") => Ok(Kind::Namespaced),
-            Some("ClusterSecretStore") => Ok(Kind::Cluster),
-            Some(other) => Err(format!(
-                "secretStoreRef.kind {other:?} is not a store kind: use SecretStore or ClusterSecretStore"
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Namespaced => "SecretStore",
-            Kind::Cluster => "ClusterSecretStore",
-        }
-    }
-}
 
 /// Why a store cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -67,42 +41,69 @@ pub struct Stores<'a> {
     pub flood_gate: bool,
     /// The ExternalSecret's namespace.
     pub namespace: &'a str,
-    clients: BTreeMap<(Kind, String), Client>,
+    cache: &'a Clients,
+    clients: BTreeMap<(Kind, String), Arc<Client>>,
     /// The stores read so far in this reconcile (`None`: it does not exist): the class check
     /// and the client use one read.
-    read: BTreeMap<(Kind, String), Option<(SecretStoreSpec, SecretStoreStatus)>>,
+    read: BTreeMap<(Kind, String), Option<Store>>,
+}
+
+/// A store as read: what a client is built from.
+#[derive(Clone)]
+struct Store {
+    id: StoreId,
+    spec: SecretStoreSpec,
+    status: SecretStoreStatus,
 }
 
 impl<'a> Stores<'a> {
-    pub fn new(kube: &'a Kube, class: &'a str, flood_gate: bool, namespace: &'a str) -> Stores<'a> {
+    pub fn new(
+        kube: &'a Kube,
+        cache: &'a Clients,
+        class: &'a str,
+        flood_gate: bool,
+        namespace: &'a str,
+    ) -> Stores<'a> {
         Stores {
             kube,
             class,
             flood_gate,
             namespace,
+            cache,
             clients: BTreeMap::new(),
             read: BTreeMap::new(),
         }
     }
 
-    async fn get(
-        &mut self,
-        kind: Kind,
-        name: &str,
-    ) -> Result<Option<(SecretStoreSpec, SecretStoreStatus)>, kube::Error> {
+    async fn get(&mut self, kind: Kind, name: &str) -> Result<Option<Store>, kube::Error> {
         let key = (kind, name.to_owned());
         if let Some(store) = self.read.get(&key) {
             return Ok(store.clone());
         }
+        let id = |meta: &kube::api::ObjectMeta, namespace: &str| StoreId {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            uid: meta.uid.clone().unwrap_or_default(),
+            generation: meta.generation.unwrap_or_default(),
+        };
         let store = match kind {
             Kind::Namespaced => Api::<SecretStore>::namespaced(self.kube.clone(), self.namespace)
                 .get_opt(name)
                 .await?
-                .map(|s| (s.spec, s.status.unwrap_or_default())),
+                .map(|s| Store {
+                    id: id(&s.metadata, self.namespace),
+                    spec: s.spec,
+                    status: s.status.unwrap_or_default(),
+                }),
             Kind::Cluster => Api::<ClusterSecretStore>::all(self.kube.clone())
                 .get_opt(name)
                 .await?
-                .map(|s| (s.spec.0, s.status.unwrap_or_default())),
+                .map(|s| Store {
+                    id: id(&s.metadata, ""),
+                    spec: s.spec.0,
+                    status: s.status.unwrap_or_default(),
+                }),
         };
         self.read.insert(key, store.clone());
         Ok(store)
@@ -112,8 +113,8 @@ impl<'a> Stores<'a> {
     /// then left alone, silently, as ESO does). Missing stores do not count.
     pub async fn skips(&mut self, refs: &[(Kind, String)]) -> Result<bool, kube::Error> {
         for (kind, name) in refs {
-            if let Some((spec, _)) = self.get(*kind, name).await?
-                && !class_matches(spec.controller.as_deref(), self.class)
+            if let Some(store) = self.get(*kind, name).await?
+                && !class_matches(store.spec.controller.as_deref(), self.class)
             {
                 return Ok(true);
             }
@@ -121,19 +122,23 @@ impl<'a> Stores<'a> {
         Ok(false)
     }
 
-    /// The connected client of the store `kind`/`name`, built once per reconcile.
-    pub async fn client(&mut self, kind: Kind, name: &str) -> Result<&Client, StoreError> {
+    /// The connected client of the store `kind`/`name`, looked up once per reconcile.
+    pub async fn client(&mut self, kind: Kind, name: &str) -> Result<Arc<Client>, StoreError> {
         let key = (kind, name.to_owned());
         if !self.clients.contains_key(&key) {
             let client = self.connect(kind, name).await?;
             self.clients.insert(key.clone(), client);
         }
-        Ok(&self.clients[&key])
+        Ok(self.clients[&key].clone())
     }
 
-    async fn connect(&mut self, kind: Kind, name: &str) -> Result<Client, StoreError> {
+    async fn connect(&mut self, kind: Kind, name: &str) -> Result<Arc<Client>, StoreError> {
         let what = format!("{} {name:?}", kind.name());
-        let (spec, store_status) = self
+        let Store {
+            id,
+            spec,
+            status: store_status,
+        } = self
             .get(kind, name)
             .await
             .map_err(|e| StoreError::Unusable(format!("cannot read {what}: {e}")))?
@@ -172,16 +177,8 @@ impl<'a> Stores<'a> {
                 kind.name()
             )));
         }
-        let scope = match kind {
-            Kind::Namespaced => StoreScope::Namespaced {
-                namespace: self.namespace.to_owned(),
-            },
-            Kind::Cluster => StoreScope::Cluster {
-                es_namespace: Some(self.namespace.to_owned()),
-            },
-        };
-        let refs = Refs::new(self.kube.clone(), scope);
-        Client::connect(&spec.provider, &refs)
+        self.cache
+            .client(&id, &spec.provider, Some(self.namespace))
             .await
             .map_err(|e| StoreError::Provider(prefix(&what, e)))
     }

@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod request;
+pub mod singleflight;
 pub mod vault;
 
 use std::collections::BTreeMap;
@@ -73,6 +74,15 @@ impl Client {
         match self {
             Client::Aws(c) => c.validate().await,
             Client::Vault(c) => c.validate().await,
+        }
+    }
+
+    /// Whether the client can be used for more reads (a Vault token is renewed when due; one
+    /// at the end of its life needs a new client). AWS credentials refresh themselves.
+    pub async fn alive(&self) -> bool {
+        match self {
+            Client::Aws(_) => true,
+            Client::Vault(c) => c.alive().await,
         }
     }
 }

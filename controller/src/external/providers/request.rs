@@ -2,6 +2,7 @@
 //! vocabulary shared by the providers, the credential references and the reconciler.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Why a provider call failed. Messages name the store's object and what to do, never a value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -29,6 +30,10 @@ pub struct Ref {
     pub version: Option<String>,
     /// `metadataPolicy: Fetch`: read the secret's tags/metadata instead of its value.
     pub metadata: bool,
+    /// A read of the same secret that started at or after this instant may be shared (e.g.
+    /// the reconcile's start: the value is as fresh as one read by the reconcile itself);
+    /// `None`: only reads starting now.
+    pub fresh_since: Option<Instant>,
 }
 
 /// `dataFrom[].find`: which secrets to read.
@@ -37,4 +42,6 @@ pub struct Find {
     pub path: Option<String>,
     pub name: Option<regex::Regex>,
     pub tags: BTreeMap<String, String>,
+    /// As [`Ref::fresh_since`], for the secrets found.
+    pub fresh_since: Option<Instant>,
 }

@@ -15,6 +15,7 @@
 //! name-only form (a double prefix); `path` is not prefixed, as in ESO.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
@@ -34,7 +35,7 @@ pub(super) async fn get_all(c: &Sdk, f: &Find) -> Result<BTreeMap<String, Vec<u8
         )),
         (Some(_), true, None) => {
             let names = list(c, Vec::new(), f).await?;
-            fetch_each(c, names).await
+            fetch_each(c, names, f.fresh_since).await
         }
         (Some(_), true, Some(path)) => {
             batch(
@@ -56,7 +57,7 @@ pub(super) async fn get_all(c: &Sdk, f: &Find) -> Result<BTreeMap<String, Vec<u8
             }
             let names = list(c, filters, f).await?;
             if name.is_some() && path.is_none() {
-                fetch_each(c, names).await
+                fetch_each(c, names, f.fresh_since).await
             } else {
                 let mut out = BTreeMap::new();
                 for chunk in names.chunks(BATCH) {
@@ -115,14 +116,15 @@ fn has_tags(secret: &SecretListEntry, wanted: &BTreeMap<String, String>) -> bool
     })
 }
 
-/// `GetSecretValue` (AWSCURRENT) of each name, through the client's memo.
+/// `GetSecretValue` (AWSCURRENT) of each name, shared with identical reads.
 async fn fetch_each(
     c: &Sdk,
     names: Vec<String>,
+    since: Option<Instant>,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     let mut out = BTreeMap::new();
     for name in names {
-        let payload = c.fetch(&name, None, false).await?;
+        let payload = c.fetch(&name, None, false, since).await?;
         if let Some(bytes) = bytes(&payload) {
             out.insert(name, bytes);
         }

@@ -1,15 +1,16 @@
 //! AWS Secrets Manager, read as ESO's `secretsmanager` provider reads it (spec §6).
 //!
-//! Which method when: [`Client::connect`] once per store and reconcile (it resolves the
-//! credentials, §6.2); [`Client::get_secret`] for a `data[].remoteRef`;
+//! Which method when: [`Client::connect`] once per store and credentials (the controller
+//! keeps clients across reconciles; it resolves the credentials, §6.2); [`Client::get_secret`] for a `data[].remoteRef`;
 //! [`Client::get_secret_map`] for `dataFrom[].extract`; [`Client::get_all`] for
 //! `dataFrom[].find`; [`Client::validate`] for the store's readiness (it calls STS when a role
 //! is configured). [`Client::build`] instead of `connect` when the credentials ([`Base`]) and
 //! [`Endpoints`] are already known, as in tests.
 //!
-//! Inside: `auth` resolves credentials, `sdk` makes the memoised calls and maps their errors,
-//! `find` lists, `value` is the pure part (versions, `property`, extract, tags). The children
-//! import each other and `providers::request`, never this file.
+//! Inside: `auth` resolves credentials, `sdk` makes the calls (identical reads shared) and
+//! maps their errors, `find` lists, `value` is the pure part (versions, `property`, extract,
+//! tags). The children import each other, `providers::request` and
+//! `providers::singleflight`, never this file.
 //!
 //! ```no_run
 //! # async fn demo(
@@ -45,7 +46,7 @@ use super::request::{Find, ProviderError, Ref};
 use crate::crd::external::aws::AwsProvider;
 use crate::external::refs::Refs;
 
-/// A Secrets Manager client for one store, with ESO's per-reconcile memo of fetched values.
+/// A Secrets Manager client for one store; identical reads through it are made once.
 pub struct Client {
     sdk: sdk::Sdk,
     credentials: SharedCredentialsProvider,
@@ -93,6 +94,7 @@ impl Client {
                 &format!("{}{}", self.prefix, r.key),
                 r.version.as_deref(),
                 r.metadata,
+                r.fresh_since,
             )
             .await?;
         value::select(&payload, r)

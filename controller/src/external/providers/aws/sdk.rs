@@ -1,48 +1,59 @@
-//! The Secrets Manager calls every read goes through: [`Sdk::fetch`] (with ESO's
-//! per-reconcile memo) and [`sdk_error`], which turns a failed call into a [`ProviderError`].
-//! `find` uses the SDK client directly for its listing and batch calls.
+//! The Secrets Manager calls every read goes through: [`Sdk::fetch`] (shared by identical
+//! reads, [`Singleflight`]) and [`sdk_error`], which turns a failed call into a
+//! [`ProviderError`]. `find` uses the SDK client directly for its listing and batch calls.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use zeroize::Zeroizing;
 
 use super::super::request::ProviderError;
+use super::super::singleflight::Singleflight;
 use super::value::{Payload, Version, tags_json};
 
-/// The SDK client of one store and the values fetched through it.
+/// The SDK client of one store and the values recently fetched through it.
 pub(super) struct Sdk {
     pub(super) sm: aws_sdk_secretsmanager::Client,
-    /// `key#version#SECRET|TAG` → payload, so several `data[]` entries reading one secret make
-    /// one call (ESO's `fetch` cache; it lives as long as the client).
-    memo: Mutex<HashMap<String, Arc<Payload>>>,
+    /// `key#version#SECRET|TAG` → payload: several `data[]` entries, and ExternalSecrets
+    /// refreshed together, reading one secret make one call (ESO's `fetch` cache, shared).
+    reads: Singleflight<Payload>,
 }
 
 impl Sdk {
     pub(super) fn new(sm: aws_sdk_secretsmanager::Client) -> Sdk {
         Sdk {
             sm,
-            memo: Mutex::default(),
+            reads: Singleflight::default(),
         }
     }
 
-    /// `GetSecretValue` (or `DescribeSecret` for metadata) of `key`, once per client.
+    /// `GetSecretValue` (or `DescribeSecret` for metadata) of `key`, or a read of it that
+    /// started at or after `since`.
     pub(super) async fn fetch(
         &self,
         key: &str,
         version: Option<&str>,
         metadata: bool,
+        since: Option<Instant>,
     ) -> Result<Arc<Payload>, ProviderError> {
         let memo_key = format!(
             "{key}#{}#{}",
             version.filter(|v| !v.is_empty()).unwrap_or("AWSCURRENT"),
             if metadata { "TAG" } else { "SECRET" }
         );
-        if let Some(hit) = self.memo.lock().unwrap().get(&memo_key) {
-            return Ok(hit.clone());
-        }
-        let payload = if metadata {
+        self.reads
+            .get(&memo_key, since, || self.call(key, version, metadata))
+            .await
+    }
+
+    async fn call(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        metadata: bool,
+    ) -> Result<Payload, ProviderError> {
+        Ok(if metadata {
             let out = self
                 .sm
                 .describe_secret()
@@ -72,10 +83,7 @@ impl Sdk {
                 string: out.secret_string.map(Zeroizing::new),
                 binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
             }
-        };
-        let payload = Arc::new(payload);
-        self.memo.lock().unwrap().insert(memo_key, payload.clone());
-        Ok(payload)
+        })
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! [`credentials`] reads what the first configured method needs (through [`Refs`]);
 //! [`Login::request`] is the pure login call, so it is unit-tested without a cluster;
-//! [`log_in`] sends it and returns the client token.
+//! [`log_in`] sends it and returns the client token's [`Session`].
+
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use serde::Deserialize;
@@ -11,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::super::request::ProviderError;
 use super::http::{Call, Http};
+use super::session::{ReplyAuth, Session};
 use crate::crd::external::vault::{VaultAppRole, VaultAuth, VaultKubernetesAuth};
 use crate::crd::external::{SecretKeySelector, ServiceAccountSelector};
 use crate::external::refs::Refs;
@@ -273,20 +276,16 @@ fn utf8(bytes: Zeroizing<Vec<u8>>, what: &str) -> Result<Zeroizing<String>, Prov
     }
 }
 
-/// `POST auth/<mount>/login`: the client token, or an error naming the method and mount with
-/// Vault's error strings (never the credentials).
+/// `POST auth/<mount>/login`: the client token and its lease, or an error naming the method
+/// and mount with Vault's error strings (never the credentials).
 pub(super) async fn log_in(
     http: &Http,
     login: &Login,
     namespace: Option<&str>,
-) -> Result<Zeroizing<String>, ProviderError> {
+) -> Result<Session, ProviderError> {
     #[derive(Deserialize)]
     struct Reply {
         auth: Option<ReplyAuth>,
-    }
-    #[derive(Deserialize)]
-    struct ReplyAuth {
-        client_token: Zeroizing<String>,
     }
 
     let Some((logical, body)) = login.request() else {
@@ -308,6 +307,7 @@ pub(super) async fn log_in(
         token: None,
         namespace,
     };
+    let since = Instant::now();
     let reply = http.send(call).await.map_err(failed)?;
     if !(200..400).contains(&reply.status) {
         return Err(failed(super::http::status_error(&reply)));
@@ -316,7 +316,10 @@ pub(super) async fn log_in(
     let parsed: Reply = serde_json::from_slice(&body)
         .map_err(|_| failed("Vault's reply could not be decoded".into()))?;
     match parsed.auth {
-        Some(auth) if !auth.client_token.is_empty() => Ok(auth.client_token),
+        Some(auth) if !auth.client_token.is_empty() => {
+            let lease = auth.lease(since);
+            Ok(Session::logged_in(auth.client_token, lease, namespace))
+        }
         _ => Err(failed("Vault's reply holds no client token".into())),
     }
 }

@@ -32,14 +32,14 @@
 //!
 //! Authentication, in ESO's order: `tokenSecretRef`, `appRole`, `kubernetes` ([`auth`]).
 //! `ldap`, `userPass`, `jwt`, `cert`, `iam` and `gcp` are refused with a Config error naming the
-//! method. The token from a login is kept for the client's life and never revoked here. ESO
-//! revokes it at the end of every reconcile unless `--enable-vault-token-cache` is on (spec
-//! §7.2); whoever caches [`Client`]s decides when tokens end (they expire with their TTL).
+//! method. The token from a login lives as long as the client: renewed after two thirds of
+//! its TTL ([`session`]) until its max TTL, when [`Client::alive`] turns false and the owner
+//! builds a new client (a new login); a dropped client revokes it. ESO instead logs in and
+//! revokes on every reconcile unless `--enable-vault-token-cache` is on (spec §7.2).
 //!
 //! Not done (yet): `readYourWrites` (the `X-Vault-Index` replay; `forwardInconsistent` with it
 //! does send `X-Vault-Inconsistent`), `caProvider` of type ConfigMap, `retrySettings` (the
-//! Vault Go client retries 5xx twice by default; here the reconciler's backoff retries), and
-//! reusing a still-valid token across clients (`setAuth`'s lookup-self check).
+//! Vault Go client retries 5xx twice by default; here the reconciler's backoff retries).
 //!
 //! HTTP client: a small layer ([`http`]) over hyper-util + hyper-rustls + http-body-util, the
 //! versions and features kube already builds, with the aws-lc-rs rustls provider. Not
@@ -51,18 +51,22 @@
 mod auth;
 mod http;
 mod path;
+mod session;
 mod tls;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use zeroize::Zeroizing;
 
 use self::auth::Login;
 use self::http::{Call, Http, Members, Tls};
 use self::path::{Kv, MetadataPathError};
+use self::session::Session;
 use super::request::{Find, ProviderError, Ref};
+use super::singleflight::Singleflight;
 use crate::crd::external::vault::VaultProvider;
 use crate::external::property::{self, PropertyError};
 use crate::external::refs::Refs;
@@ -73,13 +77,16 @@ const SYSTEM_METADATA_KEYS: [&str; 3] = ["created_time", "current_version", "del
 /// A logged-in client for one Vault store. It holds a Vault token: it is deliberately not
 /// `Debug`, and the token is wiped on drop.
 pub struct Client {
-    /// Boxed: the hyper client is large, and [`super::Client`] is an enum of providers.
-    http: Box<Http>,
+    /// Behind a pointer: the hyper client is large, and [`super::Client`] is an enum of
+    /// providers; shared with the revocation that outlives the client.
+    http: Arc<Http>,
     mount: Option<String>,
     kv: Kv,
     /// `X-Vault-Namespace` of every read.
     namespace: Option<String>,
-    token: Zeroizing<String>,
+    session: Session,
+    /// Secrets read recently, by key and version.
+    reads: Singleflight<Option<Box<RawValue>>>,
 }
 
 impl Client {
@@ -120,21 +127,22 @@ impl Client {
             Some(ns) => Some(ns).filter(|ns| !ns.is_empty()),
             None => namespace.as_deref(),
         };
-        let token = match login {
-            Login::Token(token) => token,
+        let session = match login {
+            Login::Token(token) if token.is_empty() => {
+                return Err(ProviderError::Config(
+                    "auth.tokenSecretRef: the Vault token is empty".into(),
+                ));
+            }
+            Login::Token(token) => Session::given(token),
             other => auth::log_in(&http, &other, login_namespace).await?,
         };
-        if token.is_empty() {
-            return Err(ProviderError::Config(
-                "auth.tokenSecretRef: the Vault token is empty".into(),
-            ));
-        }
         Ok(Client {
-            http: Box::new(http),
+            http: Arc::new(http),
             mount: spec.path.clone(),
             kv,
             namespace,
-            token,
+            session,
+            reads: Singleflight::default(),
         })
     }
 
@@ -158,10 +166,13 @@ impl Client {
                 .collect();
             property::vault_secret_value(&metadata, property)
         } else {
-            let Some(data) = self.read_secret(&r.key, r.version.as_deref()).await? else {
+            let read = self
+                .read_secret(&r.key, r.version.as_deref(), r.fresh_since)
+                .await?;
+            let Some(data) = read.as_deref() else {
                 return Err(self.not_found(&r.key));
             };
-            property::vault_secret_value_raw(&data, property)
+            property::vault_secret_value_raw(data, property)
         };
         match value {
             Ok(Some(bytes)) => Ok(bytes),
@@ -212,6 +223,7 @@ impl Client {
             }
             let whole = Ref {
                 key: name.clone(),
+                fresh_since: find.fresh_since,
                 ..Ref::default()
             };
             match self.get_secret(&whole).await {
@@ -225,13 +237,16 @@ impl Client {
         Ok(found)
     }
 
+    /// Whether the client can go on being used: its token is renewed when due, and a token
+    /// at the end of its life means a new client (a new login) is needed.
+    pub async fn alive(&self) -> bool {
+        self.session.alive(&self.http).await
+    }
+
     /// Whether the token works (`auth/token/lookup-self`).
     pub async fn validate(&self) -> Result<(), ProviderError> {
-        let call = Call::get(
-            "auth/token/lookup-self",
-            &self.token,
-            self.namespace.as_deref(),
-        );
+        let token = self.session.token(&self.http).await;
+        let call = Call::get("auth/token/lookup-self", &token, self.namespace.as_deref());
         let reply = self
             .http
             .send(call)
@@ -260,9 +275,10 @@ impl Client {
         logical: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<Members>, ProviderError> {
+        let token = self.session.token(&self.http).await;
         let call = Call {
             query,
-            ..Call::get(logical, &self.token, self.namespace.as_deref())
+            ..Call::get(logical, &token, self.namespace.as_deref())
         };
         let reply = self.http.send(call).await;
         reply
@@ -271,8 +287,21 @@ impl Client {
     }
 
     /// ESO's `readSecret`: the secret's data (`.data.data` for KV v2) as Vault's JSON text,
-    /// `None` when missing or deleted.
+    /// `None` when missing or deleted; a read started at or after `since` is shared
+    /// ([`Singleflight`]).
     async fn read_secret(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        since: Option<Instant>,
+    ) -> Result<Arc<Option<Box<RawValue>>>, ProviderError> {
+        let memo_key = format!("{key}#{}", version.unwrap_or_default());
+        self.reads
+            .get(&memo_key, since, || self.read_secret_now(key, version))
+            .await
+    }
+
+    async fn read_secret_now(
         &self,
         key: &str,
         version: Option<&str>,
@@ -400,6 +429,21 @@ impl Client {
         }
         let metadata = self.read_metadata(name).await?;
         Ok(tags.iter().all(|(k, v)| metadata.get(k) == Some(v)))
+    }
+}
+
+impl Drop for Client {
+    /// Revokes the token this client logged in for, in the background: the client was replaced
+    /// (or was only needed once) and nobody reads through it any more.
+    fn drop(&mut self) {
+        let Some((token, namespace)) = self.session.revocable() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let http = self.http.clone();
+            runtime
+                .spawn(async move { session::revoke(&http, &token, namespace.as_deref()).await });
+        }
     }
 }
 
