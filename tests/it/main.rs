@@ -15,6 +15,7 @@ mod controller_lifecycle;
 mod demo;
 mod docs;
 mod external;
+mod external_clients;
 mod interrupted_writes;
 mod leader_election;
 mod leaks;

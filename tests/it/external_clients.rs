@@ -1,0 +1,214 @@
+//! Provider clients kept across reconciles (issue 14, spec §14.1), seen from the providers:
+//! OpenBao's audit log counts the logins, renewals and revocations; the emulator counts the
+//! ServiceAccount TokenRequests each AWS web-identity client starts with.
+
+use std::process::Command;
+use std::time::Duration;
+
+use sealbox_crypto::sealed::{decode_base64, encode_base64};
+use sealbox_tests::cluster::{Cluster, Controller, wait_for};
+use sealbox_tests::servers::{Bao, Moto, unique};
+use sealbox_tests::{Env, crdgen_bin};
+use serde_json::{Value, json};
+
+const ES: &str = "/apis/external-secrets.io/v1/namespaces/default/externalsecrets";
+const STORES: &str = "/apis/external-secrets.io/v1/namespaces/default/secretstores";
+const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+
+fn cluster(env: &Env, name: &str) -> Cluster {
+    let out = Command::new(crdgen_bin()).output().expect("run crdgen");
+    assert!(out.status.success(), "crdgen failed");
+    let crds = env.write("crds.yaml", &out.stdout);
+    Cluster::start_with_crds(env, name, &[&crds])
+}
+
+/// The text of `key` in the Secret `name`, if both exist.
+fn value(cluster: &Cluster, name: &str, key: &str) -> Option<String> {
+    let secret = cluster.get(&format!("{SECRETS}/{name}"))?;
+    let b64 = secret["data"][key].as_str()?;
+    Some(String::from_utf8(decode_base64(b64).unwrap()).unwrap())
+}
+
+fn wait_value(cluster: &Cluster, names: &[String], key: &str, want: &str) {
+    for name in names {
+        wait_for(&format!("{name}.{key} = {want}"), || {
+            (value(cluster, name, key).as_deref() == Some(want)).then_some(())
+        });
+    }
+}
+
+/// `count` ExternalSecrets reading `remote` through `store` every second: their names.
+fn external_secrets(cluster: &Cluster, store: &str, count: usize, remote: &Value) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let name = format!("{store}-{i}");
+            cluster.create(
+                ES,
+                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                        "metadata": {"name": name},
+                        "spec": {"refreshInterval": "1s", "secretStoreRef": {"name": store},
+                                 "data": [{"secretKey": "v", "remoteRef": remote}]}}),
+            );
+            name
+        })
+        .collect()
+}
+
+/// An AppRole at its own mount `mount` whose tokens live `ttl` and at most `max_ttl`, a
+/// Secret with its secret-id, and a SecretStore `mount` logging in with it.
+fn approle_store(bao: &Bao, cluster: &Cluster, mount: &str, ttl: &str, max_ttl: &str) -> String {
+    let (role_id, secret_id) = bao.approle(mount, "app", &["read"]);
+    bao.request(
+        "POST",
+        &format!("auth/{mount}/role/app"),
+        Some(&json!({"token_ttl": ttl, "token_max_ttl": max_ttl})),
+    );
+    cluster.create(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": mount},
+                "stringData": {"secret-id": secret_id}}),
+    );
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": mount},
+                "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret", "version": "v2",
+                    "auth": {"appRole": {"path": mount, "roleId": role_id,
+                        "secretRef": {"name": mount, "key": "secret-id"}}}}}}}),
+    );
+    secret_id
+}
+
+#[test]
+fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max_ttl() {
+    let env = Env::new();
+    let bao = Bao::start_audited();
+    bao.write_policy(
+        "read",
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+    );
+    let base = unique("clients");
+    bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v1"}));
+    let cluster = cluster(&env, "es-clients-vault");
+    // Renewed every 2 s (two thirds of 3 s) for an hour; the other stops at 5 s.
+    let old_secret_id = approle_store(&bao, &cluster, "renewing", "3s", "1h");
+    approle_store(&bao, &cluster, "capped", "3s", "5s");
+    let remote = json!({"key": format!("{base}/db"), "property": "password"});
+    let renewing = external_secrets(&cluster, "renewing", 3, &remote);
+    let capped = external_secrets(&cluster, "capped", 1, &remote);
+    let controller = Controller::start(&env, &cluster, &["--key-size=2048"]);
+    wait_value(&cluster, &renewing, "v", "v1");
+    wait_value(&cluster, &capped, "v", "v1");
+
+    let logins = |mount: &str| bao.requests("update", &format!("auth/{mount}/login")).len();
+    let renewals = || bao.requests("update", "auth/token/renew-self").len();
+    let revocations = || bao.requests("update", "auth/token/revoke-self").len();
+    // Four ExternalSecrets read every second, the store is validated: over three TTLs (9 s) of
+    // that, the renewing store's token is renewed, never replaced, and reads go on.
+    wait_for("three renewals", || (renewals() >= 3).then_some(()));
+    std::thread::sleep(Duration::from_secs(3));
+    bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v2"}));
+    wait_value(&cluster, &renewing, "v", "v2");
+    assert_eq!(logins("renewing"), 1, "the renewing store logged in again");
+    let reads = bao
+        .requests("read", &format!("secret/data/{base}/db"))
+        .len();
+    assert!(
+        reads >= 9,
+        "only {reads} reads: the ExternalSecrets did not refresh"
+    );
+    // The capped store's token cannot outlive 5 s: a new login replaces it, and the spent
+    // token is revoked.
+    wait_for("the capped store to log in again", || {
+        (logins("capped") >= 2).then_some(())
+    });
+    wait_value(&cluster, &capped, "v", "v2");
+
+    // A new secret-id in the store's Secret: the next reconcile logs in with it (one login)
+    // and the replaced token is revoked; the old secret-id, destroyed, is not needed again.
+    let revoked_before = revocations();
+    let new_secret_id =
+        bao.request("POST", "auth/renewing/role/app/secret-id", None)["data"]["secret_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mut secret = cluster.get(&format!("{SECRETS}/renewing")).unwrap();
+    secret["data"]["secret-id"] = json!(encode_base64(new_secret_id.as_bytes()));
+    cluster.replace(&format!("{SECRETS}/renewing"), &secret);
+    wait_for("a login with the new secret-id", || {
+        (logins("renewing") == 2).then_some(())
+    });
+    wait_for("the replaced token's revocation", || {
+        (revocations() > revoked_before).then_some(())
+    });
+    bao.request(
+        "POST",
+        "auth/renewing/role/app/secret-id/destroy",
+        Some(&json!({"secret_id": old_secret_id})),
+    );
+    bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v3"}));
+    wait_value(&cluster, &renewing, "v", "v3");
+    assert_eq!(logins("renewing"), 2);
+
+    let log = controller.log();
+    for id in [&old_secret_id, &new_secret_id] {
+        assert!(!log.contains(id.as_str()), "a secret-id is in the log");
+    }
+}
+
+#[test]
+fn an_aws_web_identity_client_is_built_once_and_again_when_its_service_account_changes() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-clients-aws");
+    let moto = Moto::shared();
+    let name = unique("es-clients-aws");
+    moto.request("CreateSecret", &json!({"Name": name, "SecretString": "v1"}));
+    let account = "/api/v1/namespaces/default/serviceaccounts";
+    cluster.create(
+        account,
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "irsa",
+                "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/irsa"}}}),
+    );
+    cluster.create(
+        STORES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "irsa"},
+                "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1",
+                    "role": "arn:aws:iam::123456789012:role/reader",
+                    "auth": {"jwt": {"serviceAccountRef": {"name": "irsa"}}}}}}}),
+    );
+    let names = external_secrets(&cluster, "irsa", 5, &json!({"key": name}));
+    let _controller = Controller::start_with_env(
+        &env,
+        &cluster,
+        &["--key-size=2048"],
+        &[
+            ("AWS_SECRETSMANAGER_ENDPOINT", moto.url().to_owned()),
+            ("AWS_STS_ENDPOINT", moto.url().to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ],
+    );
+    wait_value(&cluster, &names, "v", "v1");
+    // Five ExternalSecrets refreshing every second for 4 s, and the store's validation: one
+    // client, so one ServiceAccount token (and one pair of STS exchanges).
+    std::thread::sleep(Duration::from_secs(4));
+    moto.request(
+        "PutSecretValue",
+        &json!({"SecretId": name, "SecretString": "v2"}),
+    );
+    wait_value(&cluster, &names, "v", "v2");
+    assert_eq!(cluster.token_requests("default", "irsa"), 1);
+
+    // Another role on the ServiceAccount: the client is rebuilt with it.
+    let mut sa = cluster.get(&format!("{account}/irsa")).unwrap();
+    sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] =
+        json!("arn:aws:iam::123456789012:role/irsa-2");
+    cluster.replace(&format!("{account}/irsa"), &sa);
+    wait_for("a new client for the changed ServiceAccount", || {
+        (cluster.token_requests("default", "irsa") == 2).then_some(())
+    });
+    moto.request(
+        "PutSecretValue",
+        &json!({"SecretId": name, "SecretString": "v3"}),
+    );
+    wait_value(&cluster, &names, "v", "v3");
+    assert_eq!(cluster.token_requests("default", "irsa"), 2);
+}
