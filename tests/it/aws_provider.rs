@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use sealbox_controller::crd::external::aws::{AwsProvider, Tag as SessionTag};
 use sealbox_controller::external::providers::aws::{Base, Client, Credentials, Endpoints};
-use sealbox_controller::external::providers::{Find, ProviderError, Ref};
+use sealbox_controller::external::providers::{Find, Meter, ProviderError, Ref};
 use sealbox_crypto::sealed::encode_base64;
 use sealbox_tests::servers::{Moto, unique};
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ fn endpoints() -> Endpoints {
 }
 
 async fn client_for(spec: &AwsProvider) -> Client {
-    Client::build(spec, static_creds(), &endpoints())
+    Client::build(spec, static_creds(), &endpoints(), &Meter::default())
         .await
         .unwrap()
 }
@@ -420,7 +420,9 @@ async fn a_service_account_token_is_exchanged_for_the_annotated_role() {
         token: "header.payload.signature".to_owned().into(),
         service_account: "team-a/reader".into(),
     };
-    let c = Client::build(&spec(), base, &endpoints()).await.unwrap();
+    let c = Client::build(&spec(), base, &endpoints(), &Meter::default())
+        .await
+        .unwrap();
     c.validate().await.unwrap();
     let creds = c.credentials().await.unwrap();
     assert!(creds.session_token().is_some() && creds.expiry().is_some());

@@ -37,6 +37,17 @@ fn wait_value(cluster: &Cluster, names: &[String], key: &str, want: &str) {
     }
 }
 
+/// The sum of `externalsecret_provider_api_calls_count` over the series that carry every
+/// label of `labels` (e.g. `call="Login"`).
+fn provider_calls(controller: &Controller, labels: &[&str]) -> u64 {
+    let text = controller.metrics().body;
+    text.lines()
+        .filter(|l| l.starts_with("externalsecret_provider_api_calls_count{"))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 /// `count` ExternalSecrets reading `remote` through `store` every second: their names.
 fn external_secrets(cluster: &Cluster, store: &str, count: usize, remote: &Value) -> Vec<String> {
     (0..count)
@@ -109,6 +120,16 @@ fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max
     bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v2"}));
     wait_value(&cluster, &renewing, "v", "v2");
     assert_eq!(logins("renewing"), 1, "the renewing store logged in again");
+    // The controller's own count of its calls agrees with OpenBao's audit log.
+    let renewing_calls = |call: &str| {
+        let call = format!("call=\"{call}\"");
+        provider_calls(
+            &controller,
+            &[&call, "store_name=\"renewing\"", "status=\"success\""],
+        )
+    };
+    assert_eq!(renewing_calls("Login"), 1);
+    assert!(renewing_calls("RenewSelf") >= 3);
     let reads = bao
         .requests("read", &format!("secret/data/{base}/db"))
         .len();
@@ -176,7 +197,7 @@ fn an_aws_web_identity_client_is_built_once_and_again_when_its_service_account_c
                     "auth": {"jwt": {"serviceAccountRef": {"name": "irsa"}}}}}}}),
     );
     let names = external_secrets(&cluster, "irsa", 5, &json!({"key": name}));
-    let _controller = Controller::start_with_env(
+    let controller = Controller::start_with_env(
         &env,
         &cluster,
         &["--key-size=2048"],
@@ -196,6 +217,27 @@ fn an_aws_web_identity_client_is_built_once_and_again_when_its_service_account_c
     );
     wait_value(&cluster, &names, "v", "v2");
     assert_eq!(cluster.token_requests("default", "irsa"), 1);
+    let sts = |call: &str| {
+        let call = format!("call=\"{call}\"");
+        provider_calls(
+            &controller,
+            &["provider=\"AWS/STS\"", &call, "status=\"success\""],
+        )
+    };
+    assert_eq!(sts("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(sts("AssumeRole"), 1);
+    let reads = provider_calls(
+        &controller,
+        &[
+            "call=\"GetSecretValue\"",
+            "store_kind=\"SecretStore\"",
+            "store_name=\"irsa\"",
+        ],
+    );
+    assert!(
+        reads >= 10,
+        "{reads} reads in 4 s of five ExternalSecrets refreshing every second"
+    );
 
     // Another role on the ServiceAccount: the client is rebuilt with it.
     let mut sa = cluster.get(&format!("{account}/irsa")).unwrap();
@@ -211,4 +253,5 @@ fn an_aws_web_identity_client_is_built_once_and_again_when_its_service_account_c
     );
     wait_value(&cluster, &names, "v", "v3");
     assert_eq!(cluster.token_requests("default", "irsa"), 2);
+    assert_eq!(sts("AssumeRoleWithWebIdentity"), 2);
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use sealbox_controller::crd::external::vault::VaultProvider;
 use sealbox_controller::external::providers::vault::Client;
-use sealbox_controller::external::providers::{Find, ProviderError, Ref};
+use sealbox_controller::external::providers::{Find, Meter, ProviderError, Ref};
 use sealbox_controller::external::refs::{Refs, StoreScope};
 use sealbox_crypto::sealed::encode_base64;
 use sealbox_tests::Env;
@@ -75,7 +75,9 @@ impl Kube {
             bao.root_token(),
             json!({"path": mount, "version": version}),
         );
-        Client::connect(&spec, &self.refs).await.unwrap()
+        Client::connect(&spec, &self.refs, &Meter::default())
+            .await
+            .unwrap()
     }
 }
 
@@ -398,7 +400,7 @@ async fn app_role_logs_in_and_reads_with_its_policy() {
                                  "secretRef": kube.secret(secret_id)}}}))
         .unwrap()
     };
-    let client = Client::connect(&spec(&secret_id), &kube.refs)
+    let client = Client::connect(&spec(&secret_id), &kube.refs, &Meter::default())
         .await
         .unwrap();
     client.validate().await.unwrap();
@@ -410,10 +412,14 @@ async fn app_role_logs_in_and_reads_with_its_policy() {
         "{denied:?}"
     );
 
-    let err = Client::connect(&spec("not-the-secret-id-4711"), &kube.refs)
-        .await
-        .err()
-        .unwrap();
+    let err = Client::connect(
+        &spec("not-the-secret-id-4711"),
+        &kube.refs,
+        &Meter::default(),
+    )
+    .await
+    .err()
+    .unwrap();
     let ProviderError::Failed(message) = &err else {
         panic!("{err:?}");
     };
@@ -436,7 +442,9 @@ async fn a_bad_token_fails_validation_and_reads() {
         "s.not-a-token-0815",
         json!({"path": "secret", "version": "v2"}),
     );
-    let client = Client::connect(&spec, &kube.refs).await.unwrap();
+    let client = Client::connect(&spec, &kube.refs, &Meter::default())
+        .await
+        .unwrap();
     let err = client.validate().await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Failed(m) if m.contains("403") && !m.contains("0815")),
@@ -477,7 +485,9 @@ async fn the_store_namespace_is_sent_on_reads() {
         bao.root_token(),
         json!({"path": "secret", "version": "v2", "namespace": namespace}),
     );
-    let client = Client::connect(&spec, &kube.refs).await.unwrap();
+    let client = Client::connect(&spec, &kube.refs, &Meter::default())
+        .await
+        .unwrap();
     assert_eq!(text(&client, &prop("app", "in")).await, "namespace");
     client.validate().await.unwrap();
     let root = kube.root_client(Some("secret"), "v2").await;
@@ -494,7 +504,9 @@ async fn ca_bundle_verifies_the_server_certificate() {
         bao.root_token(),
         json!({"path": "secret", "version": "v2", "caBundle": encode_base64(bao.ca_pem())}),
     );
-    let client = Client::connect(&with_ca, &kube.refs).await.unwrap();
+    let client = Client::connect(&with_ca, &kube.refs, &Meter::default())
+        .await
+        .unwrap();
     client.validate().await.unwrap();
 
     // Without the CA (system roots only), the self-signed chain is refused.
@@ -503,7 +515,9 @@ async fn ca_bundle_verifies_the_server_certificate() {
         bao.root_token(),
         json!({"path": "secret", "version": "v2"}),
     );
-    let untrusted = Client::connect(&without, &kube.refs).await.unwrap();
+    let untrusted = Client::connect(&without, &kube.refs, &Meter::default())
+        .await
+        .unwrap();
     let err = untrusted.validate().await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Failed(m) if m.contains("certificate")),
@@ -516,7 +530,7 @@ async fn ca_bundle_verifies_the_server_certificate() {
         bao.root_token(),
         json!({"path": "secret", "version": "v2", "caBundle": encode_base64(other_ca.ca_pem())}),
     );
-    let err = Client::connect(&wrong, &kube.refs)
+    let err = Client::connect(&wrong, &kube.refs, &Meter::default())
         .await
         .unwrap()
         .validate()

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use kube::Client as Kube;
 
 use super::credwatch::CredentialWatch;
+use super::metrics::Metrics;
 use super::providers::{Client, ProviderError};
 use super::refs::{Reads, Refs, StoreScope};
 use super::store_id::{Kind, StoreId};
@@ -77,15 +78,17 @@ enum Slot {
 /// The clients of every store in use.
 pub struct Clients {
     kube: Kube,
+    metrics: Metrics,
     slots: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>,
     watch: CredentialWatch,
 }
 
 impl Clients {
-    pub fn new(kube: Kube) -> Clients {
+    pub fn new(kube: Kube, metrics: Metrics) -> Clients {
         Clients {
             watch: CredentialWatch::new(kube.clone()),
             kube,
+            metrics,
             slots: Mutex::default(),
         }
     }
@@ -229,7 +232,8 @@ impl Clients {
             },
         };
         let refs = Refs::new(self.kube.clone(), scope);
-        let client = Client::connect(provider, &refs).await?;
+        let meter = self.metrics.provider_meter(store);
+        let client = Client::connect(provider, &refs, &meter).await?;
         Ok((Arc::new(client), refs.reads()))
     }
 }

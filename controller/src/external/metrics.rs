@@ -1,22 +1,38 @@
 //! ExternalSecret metrics with ESO's names (spec §5.5), so existing dashboards and alerts keep
 //! working: `externalsecret_sync_calls_total`, `externalsecret_sync_calls_error`,
 //! `externalsecret_status_condition`, `externalsecret_reconcile_duration` (nanoseconds, as
-//! ESO), and the stores' `secretstore_status_condition` / `clustersecretstore_status_condition`.
-//! `externalsecret_sync_calls_error` is a counter in ESO without the `_total` suffix that the
-//! OpenMetrics encoder adds to counters; sealbox keeps the name and exposes it as a gauge that
-//! only goes up. Labels are object names, never values.
+//! ESO), `externalsecret_provider_api_calls_count`, and the stores'
+//! `secretstore_status_condition` / `clustersecretstore_status_condition`.
+//! `externalsecret_sync_calls_error` and `externalsecret_provider_api_calls_count` are counters
+//! in ESO without the `_total` suffix that the OpenMetrics encoder adds to counters; sealbox
+//! keeps the names and exposes them as gauges that only go up. Provider calls carry ESO's
+//! labels (`provider`, `call`, `status`) plus the store's (`store_kind`, `store_namespace`,
+//! `store_name`), and count the credential exchanges too (`AWS/STS`, Vault `Login`,
+//! `RenewSelf`). Labels are object names, never values.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use super::providers::Meter;
+use super::store_id::StoreId;
 use crate::metrics::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectLabels {
     name: String,
     namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderCallLabels {
+    provider: String,
+    call: String,
+    status: String,
+    store_kind: String,
+    store_namespace: String,
+    store_name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -36,6 +52,7 @@ pub struct Metrics {
     duration: Family<ObjectLabels, Gauge>,
     store_condition: Family<ConditionLabels, Gauge>,
     cluster_store_condition: Family<ConditionLabels, Gauge>,
+    provider_calls: Family<ProviderCallLabels, Gauge>,
 }
 
 impl Metrics {
@@ -48,6 +65,7 @@ impl Metrics {
             duration: Family::default(),
             store_condition: Family::default(),
             cluster_store_condition: Family::default(),
+            provider_calls: Family::default(),
         };
         let es = registry.with_prefix("externalsecret");
         es.register(
@@ -64,6 +82,11 @@ impl Metrics {
             "status_condition",
             "The status condition of a specific External Secret",
             m.condition.clone(),
+        );
+        es.register(
+            "provider_api_calls_count",
+            "Number of API calls towards the secret provider",
+            m.provider_calls.clone(),
         );
         es.register(
             "reconcile_duration",
@@ -115,6 +138,28 @@ impl Metrics {
             &self.store_condition
         };
         set_condition(family, namespace, name, ready);
+    }
+
+    /// Where the provider client of `store` counts its calls.
+    pub fn provider_meter(&self, store: &StoreId) -> Meter {
+        let family = self.provider_calls.clone();
+        let (kind, namespace, name) = (
+            store.kind.name().to_owned(),
+            store.namespace.clone(),
+            store.name.clone(),
+        );
+        Meter::new(move |provider, call, succeeded| {
+            family
+                .get_or_create(&ProviderCallLabels {
+                    provider: provider.into(),
+                    call: call.into(),
+                    status: if succeeded { "success" } else { "error" }.into(),
+                    store_kind: kind.clone(),
+                    store_namespace: namespace.clone(),
+                    store_name: name.clone(),
+                })
+                .inc();
+        })
     }
 
     /// Drops the series of a deleted ExternalSecret.

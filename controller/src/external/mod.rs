@@ -100,7 +100,7 @@ pub fn run(
     tasks: &mut Supervisor,
 ) {
     let metrics = metrics::Metrics::register(registry);
-    let clients = Arc::new(clients::Clients::new(client.clone()));
+    let clients = Arc::new(clients::Clients::new(client.clone(), metrics.clone()));
     let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
     if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {
         let ctx = Arc::new(store_reconciler::Context {

@@ -12,12 +12,14 @@
 //! ([`ProviderError::Failed`], retried with backoff). No error text carries a secret value.
 
 pub mod aws;
+pub mod meter;
 pub mod request;
 pub mod singleflight;
 pub mod vault;
 
 use std::collections::BTreeMap;
 
+pub use meter::Meter;
 pub use request::{Find, ProviderError, Ref};
 
 use crate::crd::external::store::SecretStoreProvider;
@@ -30,18 +32,20 @@ pub enum Client {
 }
 
 impl Client {
-    /// Builds the client of `provider`, reading its credentials through `refs`.
+    /// Builds the client of `provider`, reading its credentials through `refs`; its calls are
+    /// counted by `meter`.
     pub async fn connect(
         provider: &SecretStoreProvider,
         refs: &Refs,
+        meter: &Meter,
     ) -> Result<Client, ProviderError> {
         match (&provider.aws, &provider.vault) {
             (Some(aws), None) if provider.other.is_empty() => {
-                Ok(Client::Aws(aws::Client::connect(aws, refs).await?))
+                Ok(Client::Aws(aws::Client::connect(aws, refs, meter).await?))
             }
-            (None, Some(vault)) if provider.other.is_empty() => {
-                Ok(Client::Vault(vault::Client::connect(vault, refs).await?))
-            }
+            (None, Some(vault)) if provider.other.is_empty() => Ok(Client::Vault(
+                vault::Client::connect(vault, refs, meter).await?,
+            )),
             _ => Err(ProviderError::Config(unsupported(provider))),
         }
     }

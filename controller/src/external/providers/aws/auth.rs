@@ -6,7 +6,7 @@
 //! provider reads the token from a file (the TokenRequest token must never touch disk), and its
 //! AssumeRole provider cannot pass `transitiveTagKeys`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
@@ -16,6 +16,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sts::types::Tag;
 use zeroize::Zeroizing;
 
+use super::super::meter::{AWS_STS, Meter};
 use super::super::request::ProviderError;
 use crate::crd::external::SecretKeySelector;
 use crate::crd::external::aws::{AwsAuth, AwsProvider};
@@ -153,6 +154,7 @@ pub(super) async fn config(
     spec: &AwsProvider,
     base: Base,
     endpoints: &Endpoints,
+    meter: &Meter,
 ) -> Result<SdkConfig, ProviderError> {
     // ESO declares sessionTagsPolicy (and customSessionTags) but never reads it: only
     // sessionTags are sent, whatever the policy says. Accepted and ignored the same way.
@@ -177,6 +179,7 @@ pub(super) async fn config(
             let sts = sts_client(&loader().no_credentials().load().await, endpoints);
             let exchange = StsExchange {
                 sts,
+                meter: meter.clone(),
                 field: format!(
                     "spec.provider.aws.auth.jwt (ServiceAccount {service_account}, role {role_arn})"
                 ),
@@ -214,6 +217,7 @@ pub(super) async fn config(
             endpoints,
             call,
             format!("spec.provider.aws.additionalRoles[{i}] ({role_arn})"),
+            meter,
         );
     }
     if let Some(role_arn) = spec.role.as_ref().filter(|r| !r.is_empty()) {
@@ -234,15 +238,74 @@ pub(super) async fn config(
             endpoints,
             call,
             format!("spec.provider.aws.role ({role_arn})"),
+            meter,
         );
     }
-    Ok(config)
+    // The reads (through the client's identity cache) and the store's validation (which asks
+    // the provider directly) share one set of credentials until shortly before it expires.
+    let credentials = config
+        .credentials_provider()
+        .expect("every branch sets a credentials provider");
+    let cached = Cached {
+        inner: credentials,
+        last: tokio::sync::Mutex::new(None),
+    };
+    Ok(config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(cached))
+        .build())
+}
+
+/// How long before they expire credentials are replaced.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+
+/// Whether credentials can still be handed out at `now`.
+fn fresh(credentials: &Credentials, now: SystemTime) -> bool {
+    credentials
+        .expiry()
+        .is_none_or(|expiry| expiry > now + EXPIRY_MARGIN)
+}
+
+/// The last credentials `inner` gave, until they are no longer [`fresh`]; one refresh at a
+/// time.
+#[derive(Debug)]
+struct Cached {
+    inner: SharedCredentialsProvider,
+    last: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl Cached {
+    async fn get(&self) -> Result<Credentials, CredentialsError> {
+        let mut last = self.last.lock().await;
+        if let Some(credentials) = last.as_ref().filter(|c| fresh(c, SystemTime::now())) {
+            return Ok(credentials.clone());
+        }
+        let credentials = self.inner.provide_credentials().await?;
+        *last = Some(credentials.clone());
+        Ok(credentials)
+    }
+}
+
+impl ProvideCredentials for Cached {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.get())
+    }
 }
 
 /// `config` with its credentials replaced by those of `call`, made with its current ones.
-fn assume(config: SdkConfig, endpoints: &Endpoints, call: Call, field: String) -> SdkConfig {
+fn assume(
+    config: SdkConfig,
+    endpoints: &Endpoints,
+    call: Call,
+    field: String,
+    meter: &Meter,
+) -> SdkConfig {
     let exchange = StsExchange {
         sts: sts_client(&config, endpoints),
+        meter: meter.clone(),
         field,
         call,
     };
@@ -278,6 +341,7 @@ enum Call {
 /// front of it keeps the result until shortly before it expires.
 struct StsExchange {
     sts: aws_sdk_sts::Client,
+    meter: Meter,
     /// The store field to fix when the call fails.
     field: String,
     call: Call,
@@ -324,7 +388,13 @@ impl StsExchange {
                 .await
                 .map(|out| out.credentials)
                 .map_err(|e| self.failed("AssumeRoleWithWebIdentity", &e)),
-        }?;
+        };
+        let name = match self.call {
+            Call::AssumeRole { .. } => "AssumeRole",
+            Call::WebIdentity { .. } => "AssumeRoleWithWebIdentity",
+        };
+        self.meter.count(AWS_STS, name, reply.is_ok());
+        let reply = reply?;
         let c = reply.ok_or_else(|| {
             CredentialsError::provider_error(format!("{}: STS returned no credentials", self.field))
         })?;
@@ -459,7 +529,7 @@ mod tests {
         let creds = || Base::Static(Credentials::new("a", "b", None, None, "test"));
         let endpoints = Endpoints::default();
         for policy in ["None", "Simple", "Custom", ""] {
-            let config = config(&spec(policy), creds(), &endpoints).await;
+            let config = config(&spec(policy), creds(), &endpoints, &Meter::default()).await;
             assert!(config.is_ok(), "{policy} refused");
             // The static credentials are used as they are: no role, so no STS call.
             let creds = config
@@ -486,7 +556,9 @@ mod tests {
             sts: Some("http://127.0.0.1:9".into()),
         };
         let creds = Base::Static(Credentials::new("a", "b", None, None, "test"));
-        let config = config(&spec, creds, &endpoints).await.unwrap();
+        let config = config(&spec, creds, &endpoints, &Meter::default())
+            .await
+            .unwrap();
         let err = config
             .credentials_provider()
             .unwrap()
@@ -500,5 +572,26 @@ mod tests {
             ),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn credentials_are_replaced_five_minutes_before_they_expire() {
+        let now = SystemTime::now();
+        let expiring = |secs| {
+            Credentials::new(
+                "a",
+                "b",
+                None,
+                Some(now + Duration::from_secs(secs)),
+                "test",
+            )
+        };
+        assert!(fresh(&expiring(3600), now));
+        assert!(fresh(&expiring(301), now));
+        assert!(!fresh(&expiring(300), now));
+        assert!(fresh(
+            &Credentials::new("a", "b", None, None, "static"),
+            now
+        ));
     }
 }

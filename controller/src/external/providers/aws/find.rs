@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
+use super::super::meter::AWS_SECRETS_MANAGER;
 use super::super::request::{Find, ProviderError};
 use super::sdk::{Sdk, sdk_error};
 use super::value::Payload;
@@ -83,8 +84,10 @@ async fn list(c: &Sdk, filters: Vec<Filter>, f: &Find) -> Result<Vec<String>, Pr
                 .set_filters((!filters.is_empty()).then(|| filters.clone()))
                 .set_next_token(next)
                 .send()
-                .await
-                .map_err(|e| sdk_error("ListSecrets", FIND, &e))?;
+                .await;
+        c.meter
+            .count(AWS_SECRETS_MANAGER, "ListSecrets", page.is_ok());
+        let page = page.map_err(|e| sdk_error("ListSecrets", FIND, &e))?;
         names.extend(
             page.secret_list()
                 .iter()
@@ -159,8 +162,10 @@ async fn batch(
                 .set_secret_id_list(ids.clone())
                 .set_next_token(next)
                 .send()
-                .await
-                .map_err(|e| sdk_error("BatchGetSecretValue", FIND, &e))?;
+                .await;
+        c.meter
+            .count(AWS_SECRETS_MANAGER, "BatchGetSecretValue", page.is_ok());
+        let page = page.map_err(|e| sdk_error("BatchGetSecretValue", FIND, &e))?;
         for error in page.errors() {
             tracing::warn!(
                 secret = error.secret_id().unwrap_or_default(),

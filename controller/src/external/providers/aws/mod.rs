@@ -18,7 +18,7 @@
 //! #     refs: &sealbox_controller::external::refs::Refs,
 //! # ) -> Result<(), sealbox_controller::external::providers::ProviderError> {
 //! use sealbox_controller::external::providers::{Ref, aws::Client};
-//! let client = Client::connect(spec, refs).await?;
+//! let client = Client::connect(spec, refs, &Default::default()).await?;
 //! let password = client
 //!     .get_secret(&Ref { key: "team/db".into(), property: Some("password".into()), ..Ref::default() })
 //!     .await?;
@@ -42,6 +42,7 @@ use aws_sdk_secretsmanager::config::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use zeroize::Zeroizing;
 
+use super::meter::Meter;
 use super::request::{Find, ProviderError, Ref};
 use crate::crd::external::aws::AwsProvider;
 use crate::external::refs::Refs;
@@ -55,10 +56,16 @@ pub struct Client {
 
 impl Client {
     /// Builds the client of `spec`, reading its credentials through `refs`.
-    pub async fn connect(spec: &AwsProvider, refs: &Refs) -> Result<Client, ProviderError> {
+    /// Builds the client of `spec`, reading its credentials through `refs`; its calls are
+    /// counted by `meter`.
+    pub async fn connect(
+        spec: &AwsProvider,
+        refs: &Refs,
+        meter: &Meter,
+    ) -> Result<Client, ProviderError> {
         check_spec(spec)?;
         let base = auth::base(spec.auth.as_ref(), refs).await?;
-        Client::build(spec, base, &Endpoints::from_env()).await
+        Client::build(spec, base, &Endpoints::from_env(), meter).await
     }
 
     /// Builds the client of `spec` from credentials already resolved (`spec.auth` is not
@@ -68,9 +75,10 @@ impl Client {
         spec: &AwsProvider,
         base: Base,
         endpoints: &Endpoints,
+        meter: &Meter,
     ) -> Result<Client, ProviderError> {
         check_spec(spec)?;
-        let config = auth::config(spec, base, endpoints).await?;
+        let config = auth::config(spec, base, endpoints, meter).await?;
         let credentials = config
             .credentials_provider()
             .expect("auth::config always sets a credentials provider");
@@ -79,7 +87,10 @@ impl Client {
             builder = builder.endpoint_url(url);
         }
         Ok(Client {
-            sdk: sdk::Sdk::new(aws_sdk_secretsmanager::Client::from_conf(builder.build())),
+            sdk: sdk::Sdk::new(
+                aws_sdk_secretsmanager::Client::from_conf(builder.build()),
+                meter.clone(),
+            ),
             credentials,
             prefix: spec.prefix.clone().unwrap_or_default(),
         })
@@ -166,6 +177,7 @@ mod tests {
             &spec,
             Base::Static(Credentials::new("a", "b", None, None, "test")),
             &endpoints,
+            &Meter::default(),
         )
         .await
         .unwrap();

@@ -8,6 +8,7 @@ use std::time::Instant;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use zeroize::Zeroizing;
 
+use super::super::meter::{AWS_SECRETS_MANAGER, Meter};
 use super::super::request::ProviderError;
 use super::super::singleflight::Singleflight;
 use super::value::{Payload, Version, tags_json};
@@ -15,15 +16,18 @@ use super::value::{Payload, Version, tags_json};
 /// The SDK client of one store and the values recently fetched through it.
 pub(super) struct Sdk {
     pub(super) sm: aws_sdk_secretsmanager::Client,
+    /// Counts every call, `find`'s too.
+    pub(super) meter: Meter,
     /// `key#version#SECRET|TAG` → payload: several `data[]` entries, and ExternalSecrets
     /// refreshed together, reading one secret make one call (ESO's `fetch` cache, shared).
     reads: Singleflight<Payload>,
 }
 
 impl Sdk {
-    pub(super) fn new(sm: aws_sdk_secretsmanager::Client) -> Sdk {
+    pub(super) fn new(sm: aws_sdk_secretsmanager::Client, meter: Meter) -> Sdk {
         Sdk {
             sm,
+            meter,
             reads: Singleflight::default(),
         }
     }
@@ -54,13 +58,10 @@ impl Sdk {
         metadata: bool,
     ) -> Result<Payload, ProviderError> {
         Ok(if metadata {
-            let out = self
-                .sm
-                .describe_secret()
-                .secret_id(key)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeSecret", key, &e))?;
+            let out = self.sm.describe_secret().secret_id(key).send().await;
+            self.meter
+                .count(AWS_SECRETS_MANAGER, "DescribeSecret", out.is_ok());
+            let out = out.map_err(|e| sdk_error("DescribeSecret", key, &e))?;
             let tags = out
                 .tags()
                 .iter()
@@ -75,10 +76,10 @@ impl Sdk {
                 Version::Stage(stage) => request.version_stage(stage),
                 Version::Id(id) => request.version_id(id),
             };
-            let out = request
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetSecretValue", key, &e))?;
+            let out = request.send().await;
+            self.meter
+                .count(AWS_SECRETS_MANAGER, "GetSecretValue", out.is_ok());
+            let out = out.map_err(|e| sdk_error("GetSecretValue", key, &e))?;
             Payload {
                 string: out.secret_string.map(Zeroizing::new),
                 binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),

@@ -300,6 +300,7 @@ pub(super) async fn log_in(
         ))
     };
     let call = Call {
+        name: "Login",
         method: ::http::Method::POST,
         path: &logical,
         query: &[],

@@ -21,6 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
+use super::super::meter::{Meter, VAULT};
 use super::path;
 use crate::external::property;
 
@@ -40,6 +41,9 @@ pub(super) struct Tls {
 
 /// One request.
 pub(super) struct Call<'a> {
+    /// The call's name in `externalsecret_provider_api_calls_count` (ESO's: `Login`,
+    /// `ReadSecretData`, `ListSecrets`, ...).
+    pub(super) name: &'static str,
     pub(super) method: Method,
     /// The logical path (`secret/data/app`), cleaned and escaped by [`path::request_path`].
     pub(super) path: &'a str,
@@ -52,8 +56,14 @@ pub(super) struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A `GET` with no body.
-    pub(super) fn get(path: &'a str, token: &'a str, namespace: Option<&'a str>) -> Call<'a> {
+    pub(super) fn get(
+        name: &'static str,
+        path: &'a str,
+        token: &'a str,
+        namespace: Option<&'a str>,
+    ) -> Call<'a> {
         Call {
+            name,
             method: Method::GET,
             path,
             query: &[],
@@ -79,6 +89,7 @@ pub(super) struct Http {
     base_path: String,
     /// `X-Vault-Request` and the store's `headers`.
     headers: HeaderMap,
+    meter: Meter,
 }
 
 impl Http {
@@ -87,6 +98,7 @@ impl Http {
         server: &str,
         headers: &BTreeMap<String, String>,
         tls: Tls,
+        meter: Meter,
     ) -> Result<Http, String> {
         let uri: Uri = server
             .parse()
@@ -130,11 +142,23 @@ impl Http {
             origin,
             base_path,
             headers: map,
+            meter,
         })
     }
 
     /// Sends `call`. The error names the request and the cause, never the token or body.
+    /// A missing secret (404) is an answer, not a failed call.
     pub(super) async fn send(&self, call: Call<'_>) -> Result<Reply, String> {
+        let name = call.name;
+        let reply = self.exchange(call).await;
+        let answered = reply
+            .as_ref()
+            .is_ok_and(|r| r.status < 400 || r.status == 404);
+        self.meter.count(VAULT, name, answered);
+        reply
+    }
+
+    async fn exchange(&self, call: Call<'_>) -> Result<Reply, String> {
         let what = format!("{} {}", call.method, call.path);
         let mut uri = format!(
             "{}{}",
@@ -393,13 +417,19 @@ mod tests {
     #[test]
     fn server_must_be_an_http_url() {
         let none = BTreeMap::new();
-        assert!(Http::new("vault:8200", &none, Tls::default()).is_err());
-        assert!(Http::new("ftp://vault", &none, Tls::default()).is_err());
-        let http = Http::new("http://127.0.0.1:8200/prefix/", &none, Tls::default()).unwrap();
+        assert!(Http::new("vault:8200", &none, Tls::default(), Meter::default()).is_err());
+        assert!(Http::new("ftp://vault", &none, Tls::default(), Meter::default()).is_err());
+        let http = Http::new(
+            "http://127.0.0.1:8200/prefix/",
+            &none,
+            Tls::default(),
+            Meter::default(),
+        )
+        .unwrap();
         assert_eq!(http.origin, "http://127.0.0.1:8200");
         assert_eq!(http.base_path, "/prefix");
         let bad = BTreeMap::from([("bad header".to_owned(), "v".to_owned())]);
-        assert!(Http::new("http://v", &bad, Tls::default()).is_err());
+        assert!(Http::new("http://v", &bad, Tls::default(), Meter::default()).is_err());
     }
 
     #[test]
@@ -408,9 +438,14 @@ mod tests {
             ca_pem: Some(b"not a certificate".to_vec()),
             client: None,
         };
-        let err = Http::new("https://vault:8200", &BTreeMap::new(), tls)
-            .err()
-            .unwrap();
+        let err = Http::new(
+            "https://vault:8200",
+            &BTreeMap::new(),
+            tls,
+            Meter::default(),
+        )
+        .err()
+        .unwrap();
         assert!(err.contains("no PEM certificate"), "{err}");
     }
 }

@@ -13,7 +13,7 @@
 //! # ) -> Result<(), sealbox_controller::external::providers::ProviderError> {
 //! use sealbox_controller::external::providers::{Ref, vault::Client};
 //!
-//! let vault = Client::connect(store, refs).await?;
+//! let vault = Client::connect(store, refs, &Default::default()).await?;
 //! let password = vault
 //!     .get_secret(&Ref {
 //!         key: "app/db".into(),
@@ -65,6 +65,7 @@ use self::auth::Login;
 use self::http::{Call, Http, Members, Tls};
 use self::path::{Kv, MetadataPathError};
 use self::session::Session;
+use super::meter::Meter;
 use super::request::{Find, ProviderError, Ref};
 use super::singleflight::Singleflight;
 use crate::crd::external::vault::VaultProvider;
@@ -91,15 +92,25 @@ pub struct Client {
 
 impl Client {
     /// Reads the store's CA, client certificate and credentials through `refs`, then logs in.
-    pub async fn connect(spec: &VaultProvider, refs: &Refs) -> Result<Client, ProviderError> {
+    /// Its calls are counted by `meter`.
+    pub async fn connect(
+        spec: &VaultProvider,
+        refs: &Refs,
+        meter: &Meter,
+    ) -> Result<Client, ProviderError> {
         let tls = tls::tls_material(spec, refs).await?;
         let login = auth::credentials(spec.auth.as_ref(), refs).await?;
-        Client::log_in(spec, tls, login).await
+        Client::log_in(spec, tls, login, meter).await
     }
 
     /// The client of `spec` with credentials already read: a token is used as is, any other
     /// method logs in (in `auth.namespace` when set, else the store's namespace).
-    async fn log_in(spec: &VaultProvider, tls: Tls, login: Login) -> Result<Client, ProviderError> {
+    async fn log_in(
+        spec: &VaultProvider,
+        tls: Tls,
+        login: Login,
+        meter: &Meter,
+    ) -> Result<Client, ProviderError> {
         if spec.server.is_empty() {
             return Err(ProviderError::Config(
                 "spec.provider.vault.server is empty: set the Vault address (https://vault:8200)"
@@ -119,7 +130,7 @@ impl Client {
         if spec.read_your_writes && spec.forward_inconsistent {
             headers.insert("X-Vault-Inconsistent".into(), "forward-active-node".into());
         }
-        let http = Http::new(&spec.server, &headers, tls)
+        let http = Http::new(&spec.server, &headers, tls, meter.clone())
             .map_err(|e| ProviderError::Config(format!("spec.provider.vault: {e}")))?;
         let namespace = spec.namespace.clone().filter(|ns| !ns.is_empty());
         // ESO switches to `auth.namespace` for the login only; an empty one is the root.
@@ -246,7 +257,12 @@ impl Client {
     /// Whether the token works (`auth/token/lookup-self`).
     pub async fn validate(&self) -> Result<(), ProviderError> {
         let token = self.session.token(&self.http).await;
-        let call = Call::get("auth/token/lookup-self", &token, self.namespace.as_deref());
+        let call = Call::get(
+            "LookupSelf",
+            "auth/token/lookup-self",
+            &token,
+            self.namespace.as_deref(),
+        );
         let reply = self
             .http
             .send(call)
@@ -272,13 +288,14 @@ impl Client {
     /// A `GET` (a LIST with `list=true`), read as the Vault Go client reads replies.
     async fn read(
         &self,
+        name: &'static str,
         logical: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<Members>, ProviderError> {
         let token = self.session.token(&self.http).await;
         let call = Call {
             query,
-            ..Call::get(logical, &token, self.namespace.as_deref())
+            ..Call::get(name, logical, &token, self.namespace.as_deref())
         };
         let reply = self.http.send(call).await;
         reply
@@ -312,7 +329,7 @@ impl Client {
             .map(|v| ("version", v))
             .into_iter()
             .collect();
-        let Some(mut reply) = self.read(&logical, &query).await? else {
+        let Some(mut reply) = self.read("ReadSecretData", &logical, &query).await? else {
             return Ok(None);
         };
         let data = reply.remove("data");
@@ -343,7 +360,7 @@ impl Client {
     /// ESO's `readSecretMetadata`: the KV v2 system keys, then `custom_metadata` over them.
     async fn read_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, ProviderError> {
         let logical = self.metadata_path(key)?;
-        let Some(reply) = self.read(&logical, &[]).await? else {
+        let Some(reply) = self.read("ReadSecretMetadata", &logical, &[]).await? else {
             return Err(ProviderError::Failed(format!(
                 "secret not found: Vault has no metadata at {logical}"
             )));
@@ -386,7 +403,10 @@ impl Client {
         let mut folders = vec![search.to_owned()];
         while let Some(folder) = folders.pop() {
             let logical = self.metadata_path(&folder)?;
-            let Some(reply) = self.read(&logical, &[("list", "true")]).await? else {
+            let Some(reply) = self
+                .read("ListSecrets", &logical, &[("list", "true")])
+                .await?
+            else {
                 return Err(ProviderError::NotFound(format!(
                     "Secret does not exist: Vault lists nothing at {logical}"
                 )));

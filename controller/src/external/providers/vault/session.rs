@@ -170,6 +170,7 @@ impl Session {
             auth: Option<ReplyAuth>,
         }
         let call = Call {
+            name: "RenewSelf",
             method: ::http::Method::POST,
             path: "auth/token/renew-self",
             query: &[],
@@ -194,6 +195,7 @@ impl Session {
 /// only logged: the token expires with its TTL anyway).
 pub(super) async fn revoke(http: &Http, token: &str, namespace: Option<&str>) {
     let call = Call {
+        name: "RevokeSelf",
         method: ::http::Method::POST,
         path: "auth/token/revoke-self",
         query: &[],
