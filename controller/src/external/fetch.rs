@@ -205,6 +205,44 @@ pub fn store_refs(spec: &ExternalSecretSpec) -> Vec<(Kind, String)> {
     refs
 }
 
+/// What an ExternalSecret reads, one line per entry in order (store, then key and version,
+/// or the find query): the seed of its refresh slot (`refresh::phase`).
+pub fn read_keys(spec: &ExternalSecretSpec) -> Vec<String> {
+    let store = |source: Option<&SourceRef>| {
+        source
+            .and_then(|s| s.store_ref.as_ref())
+            .or(spec.secret_store_ref.as_ref())
+            .map(|r| format!("{}/{}", r.kind.as_deref().unwrap_or_default(), r.name))
+            .unwrap_or_default()
+    };
+    let from = spec.data_from.iter().map(|d| {
+        let what = match (&d.extract, &d.find) {
+            (Some(r), _) => format!("{}#{}", r.key, r.version.as_deref().unwrap_or_default()),
+            (None, Some(f)) => format!(
+                "find:{}:{}:{:?}",
+                f.path.as_deref().unwrap_or_default(),
+                f.name
+                    .as_ref()
+                    .and_then(|n| n.regexp.as_deref())
+                    .unwrap_or_default(),
+                f.tags
+            ),
+            (None, None) => String::new(),
+        };
+        format!("{} {what}", store(d.source_ref.as_ref()))
+    });
+    let data = spec.data.iter().map(|d| {
+        let r = &d.remote_ref;
+        format!(
+            "{} {}#{}",
+            store(d.source_ref.as_ref()),
+            r.key,
+            r.version.as_deref().unwrap_or_default()
+        )
+    });
+    from.chain(data).collect()
+}
+
 /// A `remoteRef` with ESO's defaults (absent `metadataPolicy` is `None`).
 fn remote_ref(r: &RemoteRef, since: Instant) -> Ref {
     Ref {

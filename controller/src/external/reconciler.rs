@@ -341,21 +341,18 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         &es.annotations().clone(),
     );
     let refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
-    let requeue = || match refresh::requeue_after(interval, refresh_time, SystemTime::now()) {
-        None => Action::await_change(),
-        Some(d) => Action::requeue(d.max(Duration::from_millis(100))),
+    let phase = refresh::phase(&fetch::read_keys(&es.spec));
+    let input = RefreshInput {
+        policy: refresh,
+        interval,
+        synced_resource_version: run.status.synced_resource_version.as_deref(),
+        resource_version: &version,
+        refresh_time,
+        sync_windows_allow: true,
+        phase,
     };
-    let due = refresh::should_refresh(
-        &RefreshInput {
-            policy: refresh,
-            interval,
-            synced_resource_version: run.status.synced_resource_version.as_deref(),
-            resource_version: &version,
-            refresh_time,
-            sync_windows_allow: true,
-        },
-        SystemTime::now(),
-    );
+    let now = SystemTime::now();
+    let due = refresh::should_refresh(&input, now);
     let existing_data = existing.as_ref().map(plain_data);
     let valid = refresh::is_secret_valid(
         creation,
@@ -370,7 +367,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             .as_ref(),
     );
     if !due && valid {
-        return Ok(requeue());
+        return Ok(requeue(refresh_time, interval, phase));
     }
 
     if es.spec.sync_windows.is_some() {
@@ -383,7 +380,15 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         )
         .await;
     }
-    let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion, run.started).await {
+    // A refresh due only because its slot came may take reads made since that slot (by the
+    // ExternalSecrets sharing it); any other (new, changed, Secret edited) reads from now on.
+    let slot = refresh_time.map(|r| refresh::next_refresh(r, interval, phase));
+    let periodic = valid && run.status.synced_resource_version.as_deref() == Some(&version);
+    let since = match slot.and_then(|slot| now.duration_since(slot).ok()) {
+        Some(late) if periodic => run.started.checked_sub(late).unwrap_or(run.started),
+        _ => run.started,
+    };
+    let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion, since).await {
         Ok(f) => f,
         Err(e) => {
             run.failed(
@@ -416,7 +421,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 }
                 run.done(reason::DELETED, message::DELETED, &version)
                     .await?;
-                return Ok(requeue_from_now(interval));
+                return Ok(requeue(Some(run.start), interval, phase));
             }
             EmptyDataAction::Refuse(why) => {
                 run.failed(message::DELETE, &why).await?;
@@ -425,7 +430,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             EmptyDataAction::Retain => {
                 run.done(reason::SYNCED, message::RETAINED, &version)
                     .await?;
-                return Ok(requeue_from_now(interval));
+                return Ok(requeue(Some(run.start), interval, phase));
             }
             EmptyDataAction::Continue => {}
         }
@@ -435,12 +440,12 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     match action {
         WriteAction::Nothing => {
             run.done(reason::SYNCED, message::SYNCED, &version).await?;
-            return Ok(requeue_from_now(interval));
+            return Ok(requeue(Some(run.start), interval, phase));
         }
         WriteAction::WaitForTarget => {
             run.done(reason::MISSING, message::MISSING, &version)
                 .await?;
-            return Ok(requeue_from_now(interval));
+            return Ok(requeue(Some(run.start), interval, phase));
         }
         WriteAction::Create | WriteAction::Update => {}
     }
@@ -540,17 +545,17 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     }
     run.status.binding = Some(crate::crd::external::externalsecret::Binding { name: secret_name });
     run.done(reason::SYNCED, message::SYNCED, &version).await?;
-    Ok(requeue_from_now(interval))
+    Ok(requeue(Some(run.start), interval, phase))
 }
 
 static EMPTY: BTreeMap<String, String> = BTreeMap::new();
 
-/// After a sync that just happened: the next one is one interval away (none if zero).
-fn requeue_from_now(interval: Duration) -> Action {
-    if interval.is_zero() {
-        Action::await_change()
-    } else {
-        Action::requeue(interval)
+/// Back at the ExternalSecret's next slot after the refresh at `refreshed` (never if the
+/// interval is zero).
+fn requeue(refreshed: Option<SystemTime>, interval: Duration, phase: u64) -> Action {
+    match refresh::requeue_after(interval, refreshed, SystemTime::now(), phase) {
+        None => Action::await_change(),
+        Some(d) => Action::requeue(d.max(Duration::from_millis(100))),
     }
 }
 

@@ -6,12 +6,21 @@
 //! - before any provider call: skip the sync (and write nothing) when
 //!   `!should_refresh(..) && is_secret_valid(..)`: [`should_refresh`], [`is_secret_valid`];
 //! - after a reconcile that synced or skipped: when to come back: [`requeue_after`];
+//! - when a periodic refresh is due: [`next_refresh`], on the ExternalSecret's own slot of
+//!   the interval ([`phase`]).
 //! - reading `spec.refreshPolicy`: [`RefreshPolicy::from_spec`] (absent or `""` is Periodic).
 //!
 //! `spec.syncWindows` are not evaluated here yet: the caller passes whether they allow a
 //! periodic refresh now in [`RefreshInput::sync_windows_allow`] (`true` when there are none).
 //! As in ESO they only gate periodic refreshes, never metadata changes, and never change the
 //! requeue cadence.
+//!
+//! One departure from ESO, on purpose (spec §11 #2, §14.3): ESO refreshes at `refreshTime +
+//! interval`, so objects created or restarted together refresh together for ever (and hit
+//! provider rate limits). sealbox gives each ExternalSecret a fixed slot within the interval,
+//! derived from what it reads ([`phase`]); a refresh is due at the first slot after the last
+//! one, never later than ESO's time. Refreshes spread evenly over the interval, stay spread
+//! across restarts, and ExternalSecrets reading the same secret share a slot (and one read).
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -25,12 +34,11 @@
 //!     resource_version: "1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2",
 //!     refresh_time: Some(now - Duration::from_secs(600)),
 //!     sync_windows_allow: true,
+//!     phase: 0,
 //! };
 //! assert!(!refresh::should_refresh(&synced_recently, now));
-//! assert_eq!(
-//!     refresh::requeue_after(Duration::from_secs(3600), synced_recently.refresh_time, now),
-//!     Some(Duration::from_secs(3000))
-//! );
+//! let wait = refresh::requeue_after(Duration::from_secs(3600), synced_recently.refresh_time, now, 0);
+//! assert!(wait.is_some_and(|w| w <= Duration::from_secs(3000)));
 //! # Ok::<(), String>(())
 //! ```
 
@@ -85,14 +93,17 @@ pub struct RefreshInput<'a> {
     pub refresh_time: Option<SystemTime>,
     /// Whether `spec.syncWindows` allow a periodic refresh now; `true` when there are none.
     pub sync_windows_allow: bool,
+    /// The ExternalSecret's slot within the interval ([`phase`]).
+    pub phase: u64,
 }
 
 /// ESO's `shouldRefresh`: whether the provider must be read now. Rules, in order:
 /// - `CreatedOnce`: only if never synced (no `syncedResourceVersion` or no `refreshTime`);
 /// - `OnChange`: the same, or the ExternalSecret's version changed;
 /// - `Periodic`: never again once synced if the interval is zero, *even if the spec changed*;
-///   else if the version changed, if `refreshTime` is unset or in the future, or if
-///   `refreshTime + interval` is strictly before `now` and sync windows allow it.
+///   else if the version changed, if `refreshTime` is unset or in the future, or if the
+///   [`next_refresh`] after `refreshTime` has come and sync windows allow it (ESO: when
+///   `refreshTime + interval` is strictly before `now`).
 pub fn should_refresh(input: &RefreshInput<'_>, now: SystemTime) -> bool {
     let synced = input.synced_resource_version.unwrap_or("");
     let never_synced = synced.is_empty() || input.refresh_time.is_none();
@@ -112,10 +123,7 @@ pub fn should_refresh(input: &RefreshInput<'_>, now: SystemTime) -> bool {
             if refreshed > now {
                 return true;
             }
-            // Go: `!refreshTime.Add(interval).Before(now)` ⇒ not due; equal is not due.
-            let due = refreshed
-                .checked_add(input.interval)
-                .is_some_and(|next| next < now);
+            let due = next_refresh(refreshed, input.interval, input.phase) <= now;
             due && input.sync_windows_allow
         }
     }
@@ -153,26 +161,60 @@ pub fn is_secret_valid(creation: CreationPolicy, existing: Option<&ExistingTarge
 }
 
 /// ESO's `getRequeueResult`: `None` = do not requeue (interval zero); `Some(Duration::ZERO)` =
-/// requeue now (ESO's `Requeue: true`, which goes through the rate limiter); otherwise the time
-/// left until `refresh_time + interval`, or the whole interval if `refresh_time` is unset. No
-/// jitter, as in ESO.
+/// requeue now; otherwise the time left until the [`next_refresh`] after `refresh_time` (after
+/// `now` if it is unset).
 pub fn requeue_after(
     interval: Duration,
     refresh_time: Option<SystemTime>,
     now: SystemTime,
+    phase: u64,
 ) -> Option<Duration> {
     if interval.is_zero() {
         return None;
     }
-    let Some(refreshed) = refresh_time else {
-        return Some(interval);
-    };
-    match now.duration_since(refreshed) {
-        // refreshTime in the future.
-        Err(_) => Some(Duration::ZERO),
-        Ok(since) if since < interval => Some(interval - since),
-        Ok(_) => Some(Duration::ZERO),
+    let refreshed = refresh_time.unwrap_or(now);
+    if refreshed > now {
+        // refreshTime in the future: refresh now, as ESO does.
+        return Some(Duration::ZERO);
     }
+    let next = next_refresh(refreshed, interval, phase);
+    Some(next.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// When the periodic refresh after one at `refreshed` is due: the first of the ExternalSecret's
+/// slots strictly after it, its slots being `phase` seconds (modulo the interval) after each
+/// multiple of `interval` since the Unix epoch. So it is never later than ESO's
+/// `refreshed + interval`. An interval that is not a whole number of seconds has no slots:
+/// ESO's time.
+pub fn next_refresh(refreshed: SystemTime, interval: Duration, phase: u64) -> SystemTime {
+    let esos = refreshed + interval;
+    if interval.subsec_nanos() != 0 || interval.is_zero() {
+        return esos;
+    }
+    let Ok(since_epoch) = refreshed.duration_since(SystemTime::UNIX_EPOCH) else {
+        return esos;
+    };
+    let period = interval.as_secs();
+    let offset = Duration::from_secs(phase % period);
+    // The slot at or before `refreshed`, then the one after it.
+    let base = since_epoch.saturating_sub(offset);
+    let slots = base.as_secs() / period;
+    let next = SystemTime::UNIX_EPOCH + offset + Duration::from_secs((slots + 1) * period);
+    next.min(esos)
+}
+
+/// An ExternalSecret's slot seed: a stable hash of what it reads (stores and remote keys, in
+/// order), so ExternalSecrets reading the same secrets refresh at the same moment and share
+/// the reads, and different ones spread over the interval.
+pub fn phase(reads: &[String]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for read in reads {
+        hash.update(read.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]
@@ -196,6 +238,7 @@ mod tests {
             resource_version: V1,
             refresh_time: Some(now() - Duration::from_secs(600)),
             sync_windows_allow: true,
+            phase: 0,
         }
     }
 
@@ -297,15 +340,25 @@ mod tests {
     }
 
     #[test]
-    fn periodic_due_strictly_after_interval() {
-        let at = |ago: Duration| RefreshInput {
-            refresh_time: Some(now() - ago),
+    fn periodic_due_at_the_slot_never_later_than_eso() {
+        // Phase 0: the slots are the whole hours; `now()` is 800 s past one.
+        let at = |ago: u64| RefreshInput {
+            refresh_time: Some(now() - Duration::from_secs(ago)),
             ..synced()
         };
-        assert!(!should_refresh(&at(HOUR - Duration::from_secs(1)), now()));
-        // refreshTime + interval == now: Go's `Before` is strict, so not yet.
-        assert!(!should_refresh(&at(HOUR), now()));
-        assert!(should_refresh(&at(HOUR + Duration::from_nanos(1)), now()));
+        // Synced after the last slot: the next is 2,800 s ahead.
+        assert!(!should_refresh(&at(600), now()));
+        // Synced on the slot itself: the next is an hour after it.
+        assert!(!should_refresh(&at(800), now()));
+        // Synced before the last slot: due.
+        assert!(should_refresh(&at(801), now()));
+        // ESO's time (an interval after the sync) never passes unrefreshed.
+        assert!(should_refresh(&at(3600), now()));
+        let eso_would = RefreshInput {
+            phase: 1_000_000,
+            ..at(3601)
+        };
+        assert!(should_refresh(&eso_would, now()));
     }
 
     #[test]
@@ -452,24 +505,76 @@ mod tests {
         }
     }
 
+    /// `now()` is a whole multiple of an hour plus 1,600 s (1,700,000,000 = 472,222 h + 800 s).
     #[test]
     fn requeue_delays() {
         let n = now();
-        assert_eq!(requeue_after(Duration::ZERO, Some(n), n), None);
-        assert_eq!(requeue_after(HOUR, None, n), Some(HOUR));
+        assert_eq!(requeue_after(Duration::ZERO, Some(n), n, 0), None);
+        // Slot 0 of the hour: the next whole hour, 2,800 s away.
+        let to_hour = Duration::from_secs(3600 - 800);
+        assert_eq!(requeue_after(HOUR, None, n, 0), Some(to_hour));
         assert_eq!(
-            requeue_after(HOUR, Some(n - Duration::from_secs(600)), n),
-            Some(Duration::from_secs(3000))
+            requeue_after(HOUR, Some(n - Duration::from_secs(600)), n, 0),
+            Some(to_hour)
         );
-        assert_eq!(requeue_after(HOUR, Some(n), n), Some(HOUR));
-        assert_eq!(requeue_after(HOUR, Some(n - HOUR), n), Some(Duration::ZERO));
+        // The slot 1,000 s into the hour: 200 s away.
         assert_eq!(
-            requeue_after(HOUR, Some(n - 2 * HOUR), n),
+            requeue_after(HOUR, Some(n - Duration::from_secs(600)), n, 1000),
+            Some(Duration::from_secs(200))
+        );
+        assert_eq!(
+            requeue_after(HOUR, Some(n - HOUR), n, 0),
             Some(Duration::ZERO)
         );
         assert_eq!(
-            requeue_after(HOUR, Some(n + Duration::from_secs(5)), n),
+            requeue_after(HOUR, Some(n - 2 * HOUR), n, 0),
             Some(Duration::ZERO)
         );
+        assert_eq!(
+            requeue_after(HOUR, Some(n + Duration::from_secs(5)), n, 0),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_next_refresh_is_the_first_slot_after_the_last_never_later_than_esos() {
+        let n = now();
+        let slot = |phase| next_refresh(n, HOUR, phase);
+        assert_eq!(slot(0), n + Duration::from_secs(2800));
+        assert_eq!(slot(1000), n + Duration::from_secs(200));
+        // The slot falls exactly at `refreshed`: the next one, a whole interval later.
+        assert_eq!(slot(800), n + HOUR);
+        assert_eq!(slot(800 + 3600 * 7), n + HOUR);
+        for phase in [0, 1, 799, 801, 3599, 123_456_789] {
+            let next = slot(phase);
+            assert!(next > n && next <= n + HOUR, "phase {phase}");
+        }
+        // Not whole seconds: ESO's time.
+        let odd = Duration::from_millis(1500);
+        assert_eq!(next_refresh(n, odd, 7), n + odd);
+        // Second by second: every second.
+        assert_eq!(
+            next_refresh(n, Duration::from_secs(1), 5),
+            n + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn slots_spread_evenly_over_the_interval() {
+        let minute = Duration::from_secs(60);
+        let mut per_second = [0u32; 60];
+        for i in 0..6000 {
+            let p = phase(&[format!("SecretStore/aws/team/app-{i}")]);
+            let next = next_refresh(now(), minute, p);
+            let at = next.duration_since(now()).unwrap().as_secs();
+            per_second[usize::try_from(at % 60).unwrap()] += 1;
+        }
+        let (min, max) = (per_second.iter().min(), per_second.iter().max());
+        assert!(*min.unwrap() > 60 && *max.unwrap() < 140, "{per_second:?}");
+        assert_eq!(
+            phase(&["a".into(), "b".into()]),
+            phase(&["a".into(), "b".into()])
+        );
+        assert_ne!(phase(&["ab".into()]), phase(&["a".into(), "b".into()]));
     }
 }
