@@ -319,3 +319,104 @@ fn fifty_external_secrets_on_one_key_make_one_read_per_refresh() {
     );
     assert_eq!(counted, u64::try_from(reads().len()).unwrap());
 }
+
+#[test]
+fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_its_value() {
+    let env = Env::new();
+    let bao = Bao::start_audited();
+    bao.write_policy(
+        "read",
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+    );
+    let base = unique("throttled");
+    let keys: Vec<String> = (0..10).map(|i| format!("{base}/key-{i}")).collect();
+    for key in &keys {
+        bao.kv2_put("secret", key, &json!({"v": "v1"}));
+    }
+    let cluster = cluster(&env, "es-clients-throttled");
+    approle_store(&bao, &cluster, "limited", "1h", "2h");
+    let names: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let name = format!("limited-{i}");
+            cluster.create(
+                ES,
+                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                        "metadata": {"name": name},
+                        "spec": {"refreshInterval": "1s", "secretStoreRef": {"name": "limited"},
+                                 "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}}),
+            );
+            name
+        })
+        .collect();
+    let controller = Controller::start(
+        &env,
+        &cluster,
+        &["--key-size=2048", "--store-backoff-max=16s"],
+    );
+    wait_value(&cluster, &names, "v", "v1");
+
+    // OpenBao's own rate limit on the KV mount: one read an hour. Each of the ten
+    // ExternalSecrets would read every second (ESO: 300 calls in 30 s).
+    bao.request(
+        "POST",
+        "sys/quotas/rate-limit/kv",
+        Some(&json!({"rate": 1, "interval": "1h", "path": "secret/"})),
+    );
+    let throttled = || {
+        provider_calls(
+            &controller,
+            &[
+                "call=\"ReadSecretData\"",
+                "status=\"error\"",
+                "store_name=\"limited\"",
+            ],
+        )
+    };
+    let start = std::time::Instant::now();
+    let mut calls_at: Vec<f64> = Vec::new();
+    let mut last = throttled();
+    while start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = throttled();
+        for _ in last..now {
+            calls_at.push(start.elapsed().as_secs_f64());
+        }
+        last = now;
+    }
+    assert!(
+        (2..=25).contains(&calls_at.len()),
+        "{} throttled calls in 30 s: {calls_at:?}",
+        calls_at.len()
+    );
+    // The pauses double: the last calls are far apart.
+    let gaps: Vec<f64> = calls_at.windows(2).map(|w| w[1] - w[0]).collect();
+    let longest = gaps.iter().copied().fold(0.0, f64::max);
+    assert!(longest >= 7.0, "gaps between calls {gaps:?}");
+    let late = calls_at.iter().filter(|t| **t >= 15.0).count();
+    let early = calls_at.iter().filter(|t| **t < 15.0).count();
+    assert!(
+        late < early,
+        "{early} calls in the first 15 s, {late} in the next: {calls_at:?}"
+    );
+
+    // Every Secret still holds its last good value, and says why it is not refreshed.
+    for name in &names {
+        assert_eq!(value(&cluster, name, "v").as_deref(), Some("v1"), "{name}");
+    }
+    let events = cluster.list("/api/v1/namespaces/default/events");
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("paused") && m.contains("throttled"))),
+        "no Event says the store is paused"
+    );
+
+    // The limit lifted: every ExternalSecret syncs again, new values included.
+    bao.request("DELETE", "sys/quotas/rate-limit/kv", None);
+    for key in &keys {
+        bao.kv2_put("secret", key, &json!({"v": "v2"}));
+    }
+    wait_value(&cluster, &names, "v", "v2");
+}

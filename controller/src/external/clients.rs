@@ -21,9 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kube::Client as Kube;
 
+use super::breaker::{Breakers, Paused};
 use super::credwatch::CredentialWatch;
 use super::metrics::Metrics;
-use super::providers::{Client, ProviderError};
+use super::providers::{Client, Meter, ProviderError};
 use super::refs::{Reads, Refs, StoreScope};
 use super::store_id::{Kind, StoreId};
 use crate::crd::external::store::SecretStoreProvider;
@@ -79,18 +80,26 @@ enum Slot {
 pub struct Clients {
     kube: Kube,
     metrics: Metrics,
+    breakers: Arc<Breakers>,
     slots: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>,
     watch: CredentialWatch,
 }
 
 impl Clients {
-    pub fn new(kube: Kube, metrics: Metrics) -> Clients {
+    /// `store_backoff_max` caps the pauses of the stores' circuit breakers.
+    pub fn new(kube: Kube, metrics: Metrics, store_backoff_max: Duration) -> Clients {
         Clients {
             watch: CredentialWatch::new(kube.clone()),
             kube,
             metrics,
+            breakers: Arc::new(Breakers::new(store_backoff_max)),
             slots: Mutex::default(),
         }
+    }
+
+    /// Whether the provider of `store` may be called now (its circuit breaker).
+    pub fn admit(&self, store: &StoreId) -> Result<(), Paused> {
+        self.breakers.admit(&store.key())
     }
 
     /// The client of `store` (whose provider is `provider`) for an ExternalSecret in
@@ -232,7 +241,12 @@ impl Clients {
             },
         };
         let refs = Refs::new(self.kube.clone(), scope);
-        let meter = self.metrics.provider_meter(store);
+        let (metrics, breakers, id) = (self.metrics.clone(), self.breakers.clone(), store.clone());
+        let key = store.key();
+        let meter = Meter::new(move |provider, call, outcome| {
+            metrics.provider_call(&id, provider, call, outcome);
+            breakers.record(&key, outcome);
+        });
         let client = Client::connect(provider, &refs, &meter).await?;
         Ok((Arc::new(client), refs.reads()))
     }

@@ -46,6 +46,14 @@ impl FetchError {
     pub fn retryable(&self) -> bool {
         !matches!(self, FetchError::Spec(_))
     }
+
+    /// Until when the store's provider is not called (its circuit breaker is open).
+    pub fn paused_until(&self) -> Option<Instant> {
+        match self {
+            FetchError::Store(StoreError::Paused { paused, .. }) => Some(paused.until),
+            _ => None,
+        }
+    }
 }
 
 /// Reads everything `spec` asks for through `stores`, taking shared reads that started at

@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::providers::Meter;
+use super::providers::meter::Outcome;
 use super::store_id::StoreId;
 use crate::metrics::Registry;
 
@@ -140,26 +140,24 @@ impl Metrics {
         set_condition(family, namespace, name, ready);
     }
 
-    /// Where the provider client of `store` counts its calls.
-    pub fn provider_meter(&self, store: &StoreId) -> Meter {
-        let family = self.provider_calls.clone();
-        let (kind, namespace, name) = (
-            store.kind.name().to_owned(),
-            store.namespace.clone(),
-            store.name.clone(),
-        );
-        Meter::new(move |provider, call, succeeded| {
-            family
-                .get_or_create(&ProviderCallLabels {
-                    provider: provider.into(),
-                    call: call.into(),
-                    status: if succeeded { "success" } else { "error" }.into(),
-                    store_kind: kind.clone(),
-                    store_namespace: namespace.clone(),
-                    store_name: name.clone(),
-                })
-                .inc();
-        })
+    /// One call of the provider client of `store`.
+    pub fn provider_call(
+        &self,
+        store: &StoreId,
+        provider: &'static str,
+        call: &'static str,
+        outcome: Outcome,
+    ) {
+        self.provider_calls
+            .get_or_create(&ProviderCallLabels {
+                provider: provider.into(),
+                call: call.into(),
+                status: outcome.status().into(),
+                store_kind: store.kind.name().into(),
+                store_namespace: store.namespace.clone(),
+                store_name: store.name.clone(),
+            })
+            .inc();
     }
 
     /// Drops the series of a deleted ExternalSecret.

@@ -30,6 +30,7 @@
 //! );
 //! ```
 
+pub mod breaker;
 pub mod clients;
 pub mod cluster_external_secret;
 pub mod credwatch;
@@ -88,6 +89,14 @@ pub struct Args {
     /// How often stores are validated when their spec sets no refreshInterval (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     pub store_requeue_interval: Duration,
+    /// The longest wait before a failing ExternalSecret is tried again (its backoff doubles
+    /// from 1s; ESO's fixed cap is 7m).
+    #[arg(long, default_value = "7m", value_parser = go_duration)]
+    pub error_backoff_max: Duration,
+    /// The longest pause of a store's provider calls after throttling or repeated failures
+    /// (its circuit breaker; the pause doubles from 1s).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    pub store_backoff_max: Duration,
 }
 
 /// Starts the External Secrets controller's reconcilers into `tasks`, each to run while this
@@ -100,7 +109,11 @@ pub fn run(
     tasks: &mut Supervisor,
 ) {
     let metrics = metrics::Metrics::register(registry);
-    let clients = Arc::new(clients::Clients::new(client.clone(), metrics.clone()));
+    let clients = Arc::new(clients::Clients::new(
+        client.clone(),
+        metrics.clone(),
+        args.store_backoff_max,
+    ));
     let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
     if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {
         let ctx = Arc::new(store_reconciler::Context {
@@ -139,6 +152,7 @@ pub fn run(
         args.controller_class,
         args.enable_cluster_store_reconciler,
         args.enable_flood_gate,
+        args.error_backoff_max,
     ));
     let leadership = leadership.clone();
     tasks.spawn_draining("externalsecret reconciler", move |shutdown| {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -59,6 +59,8 @@ pub struct Context {
     pub flood_gate: bool,
     /// Provider clients, shared with the store reconcilers.
     pub clients: Arc<Clients>,
+    /// `--error-backoff-max`.
+    pub error_backoff_max: Duration,
     /// Consecutive failures per ExternalSecret (uid), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -71,6 +73,7 @@ impl Context {
         class: String,
         cluster_stores: bool,
         flood_gate: bool,
+        error_backoff_max: Duration,
     ) -> Context {
         Context {
             events: Recorder::new(client.clone(), "external-secrets"),
@@ -80,6 +83,7 @@ impl Context {
             cluster_stores,
             flood_gate,
             clients,
+            error_backoff_max,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -141,14 +145,28 @@ pub fn target_name(es: &ExternalSecret) -> String {
         .unwrap_or_else(|| es.name_any())
 }
 
-/// ESO's work-queue backoff for failures: 1 s doubling to 7 min.
+/// ESO's work-queue backoff for failures: 1 s doubling, up to `--error-backoff-max` (ESO:
+/// 7 min).
 fn error_policy(es: Arc<ExternalSecret>, _: &Error, ctx: Arc<Context>) -> Action {
     let uid = es.uid().unwrap_or_default();
     let mut failures = ctx.failures.lock().expect("lock");
     let n = failures.entry(uid).or_insert(0);
     *n = n.saturating_add(1);
-    let delay = Duration::from_secs(1u64 << (*n - 1).min(9)).min(Duration::from_secs(420));
-    Action::requeue(delay)
+    Action::requeue(backoff(*n, ctx.error_backoff_max))
+}
+
+/// A fixed share of `wait` (at least a second) for the ExternalSecret `ns/name`, so objects
+/// paused together do not all come back at the same instant.
+fn spread(name: &str, ns: &str, wait: Duration) -> Duration {
+    let window = (wait / 10).max(Duration::from_secs(1));
+    let seed = refresh::phase(&[ns.to_owned(), name.to_owned()]);
+    let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(seed % millis)
+}
+
+/// The wait after the `n`th failure in a row: 1 s, 2 s, 4 s, … up to `max`.
+fn backoff(n: u32, max: Duration) -> Duration {
+    Duration::from_secs(1u64 << n.saturating_sub(1).min(30)).min(max)
 }
 
 async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -190,7 +208,7 @@ struct Run<'a> {
     name: String,
     start: SystemTime,
     /// `start` on the monotonic clock: provider reads started after it may be shared.
-    started: std::time::Instant,
+    started: Instant,
     status: ExternalSecretStatus,
 }
 
@@ -254,7 +272,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         ns: es.namespace().unwrap_or_default(),
         name: es.name_any(),
         start: SystemTime::now(),
-        started: std::time::Instant::now(),
+        started: Instant::now(),
         status: es.status.clone().unwrap_or_default(),
     };
     let finalizers = es.finalizers().to_vec();
@@ -396,6 +414,12 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
                 &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
             )
             .await?;
+            // A paused store: back when the pause ends, spread so the trial call goes out
+            // alone.
+            if let Some(until) = e.paused_until() {
+                let wait = until.saturating_duration_since(Instant::now());
+                return Ok(Action::requeue(wait + spread(&run.name, &run.ns, wait)));
+            }
             // Retried with backoff, as ESO does: a key the provider lacks today, a value that
             // is not base64 yet, may be fixed at the provider without touching this object.
             return Err(Error::Reported(e.to_string()));
@@ -684,4 +708,32 @@ async fn template_sources(
         }
     }
     Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_object_waits_twice_as_long_each_time_up_to_the_maximum() {
+        let max = Duration::from_secs(420);
+        let waits: Vec<u64> = (1..=11).map(|n| backoff(n, max).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 420, 420]);
+        assert_eq!(backoff(1000, max), max);
+        assert_eq!(backoff(3, Duration::from_secs(3)), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn objects_paused_together_come_back_spread_over_a_tenth_of_the_pause() {
+        let wait = Duration::from_secs(100);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..100 {
+            let s = spread(&format!("es-{i}"), "team", wait);
+            assert!(s < Duration::from_secs(10));
+            seen.insert(s.as_secs());
+            assert_eq!(s, spread(&format!("es-{i}"), "team", wait));
+        }
+        assert!(seen.len() >= 8, "{seen:?}");
+        assert!(spread("a", "b", Duration::ZERO) < Duration::from_secs(1));
+    }
 }

@@ -40,3 +40,10 @@ pub struct StoreId {
     pub uid: String,
     pub generation: i64,
 }
+
+impl StoreId {
+    /// `Kind/namespace/name`: one key per store, whatever its version.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.kind.name(), self.namespace, self.name)
+    }
+}

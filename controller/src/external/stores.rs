@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client as Kube};
 
+use super::breaker::Paused;
 use super::clients::Clients;
 use super::providers::{Client, ProviderError};
 use super::status;
@@ -30,6 +32,21 @@ pub enum StoreError {
     /// Its provider client could not be built.
     #[error("{0}")]
     Provider(#[from] ProviderError),
+    /// Its provider is not called for now (the store's circuit breaker).
+    #[error(
+        "{what}: provider calls paused for {}s after {}; the Secret keeps its last value",
+        seconds_left(.paused.until),
+        if .paused.throttled { "the provider throttled them" } else { "repeated failures" }
+    )]
+    Paused { what: String, paused: Paused },
+}
+
+/// Whole seconds from now to `until`, at least 1.
+fn seconds_left(until: Instant) -> u64 {
+    until
+        .saturating_duration_since(Instant::now())
+        .as_secs()
+        .max(1)
 }
 
 /// The stores of one reconcile, with the controller's settings.
@@ -176,6 +193,9 @@ impl<'a> Stores<'a> {
                 "{} {name:?} is not ready",
                 kind.name()
             )));
+        }
+        if let Err(paused) = self.cache.admit(&id) {
+            return Err(StoreError::Paused { what, paused });
         }
         self.cache
             .client(&id, &spec.provider, Some(self.namespace))

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::super::meter::{AWS_STS, Meter};
 use super::super::request::ProviderError;
+use super::sdk::outcome;
 use crate::crd::external::SecretKeySelector;
 use crate::crd::external::aws::{AwsAuth, AwsProvider};
 use crate::external::refs::Refs;
@@ -364,36 +365,38 @@ impl StsExchange {
                 external_id,
                 tags,
                 transitive_tag_keys,
-            } => self
-                .sts
-                .assume_role()
-                .role_arn(role_arn)
-                .role_session_name(session_name())
-                .set_external_id(external_id.clone())
-                .set_tags((!tags.is_empty()).then(|| tags.clone()))
-                .set_transitive_tag_keys(
-                    (!transitive_tag_keys.is_empty()).then(|| transitive_tag_keys.clone()),
-                )
-                .send()
-                .await
-                .map(|out| out.credentials)
-                .map_err(|e| self.failed("AssumeRole", &e)),
-            Call::WebIdentity { role_arn, token } => self
-                .sts
-                .assume_role_with_web_identity()
-                .role_arn(role_arn)
-                .role_session_name(WEB_IDENTITY_SESSION)
-                .web_identity_token(token.as_str())
-                .send()
-                .await
-                .map(|out| out.credentials)
-                .map_err(|e| self.failed("AssumeRoleWithWebIdentity", &e)),
+            } => {
+                let reply = self
+                    .sts
+                    .assume_role()
+                    .role_arn(role_arn)
+                    .role_session_name(session_name())
+                    .set_external_id(external_id.clone())
+                    .set_tags((!tags.is_empty()).then(|| tags.clone()))
+                    .set_transitive_tag_keys(
+                        (!transitive_tag_keys.is_empty()).then(|| transitive_tag_keys.clone()),
+                    )
+                    .send()
+                    .await;
+                self.meter.count(AWS_STS, "AssumeRole", outcome(&reply));
+                let reply = reply.map(|out| out.credentials);
+                reply.map_err(|e| self.failed("AssumeRole", &e))
+            }
+            Call::WebIdentity { role_arn, token } => {
+                let reply = self
+                    .sts
+                    .assume_role_with_web_identity()
+                    .role_arn(role_arn)
+                    .role_session_name(WEB_IDENTITY_SESSION)
+                    .web_identity_token(token.as_str())
+                    .send()
+                    .await;
+                let name = "AssumeRoleWithWebIdentity";
+                self.meter.count(AWS_STS, name, outcome(&reply));
+                let reply = reply.map(|out| out.credentials);
+                reply.map_err(|e| self.failed(name, &e))
+            }
         };
-        let name = match self.call {
-            Call::AssumeRole { .. } => "AssumeRole",
-            Call::WebIdentity { .. } => "AssumeRoleWithWebIdentity",
-        };
-        self.meter.count(AWS_STS, name, reply.is_ok());
         let reply = reply?;
         let c = reply.ok_or_else(|| {
             CredentialsError::provider_error(format!("{}: STS returned no credentials", self.field))

@@ -21,7 +21,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntr
 
 use super::super::meter::AWS_SECRETS_MANAGER;
 use super::super::request::{Find, ProviderError};
-use super::sdk::{Sdk, sdk_error};
+use super::sdk::{Sdk, outcome, sdk_error};
 use super::value::Payload;
 
 /// What errors and logs call a find.
@@ -86,7 +86,7 @@ async fn list(c: &Sdk, filters: Vec<Filter>, f: &Find) -> Result<Vec<String>, Pr
                 .send()
                 .await;
         c.meter
-            .count(AWS_SECRETS_MANAGER, "ListSecrets", page.is_ok());
+            .count(AWS_SECRETS_MANAGER, "ListSecrets", outcome(&page));
         let page = page.map_err(|e| sdk_error("ListSecrets", FIND, &e))?;
         names.extend(
             page.secret_list()
@@ -164,7 +164,7 @@ async fn batch(
                 .send()
                 .await;
         c.meter
-            .count(AWS_SECRETS_MANAGER, "BatchGetSecretValue", page.is_ok());
+            .count(AWS_SECRETS_MANAGER, "BatchGetSecretValue", outcome(&page));
         let page = page.map_err(|e| sdk_error("BatchGetSecretValue", FIND, &e))?;
         for error in page.errors() {
             tracing::warn!(

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use zeroize::Zeroizing;
 
-use super::super::meter::{AWS_SECRETS_MANAGER, Meter};
+use super::super::meter::{AWS_SECRETS_MANAGER, Meter, Outcome};
 use super::super::request::ProviderError;
 use super::super::singleflight::Singleflight;
 use super::value::{Payload, Version, tags_json};
@@ -60,7 +60,7 @@ impl Sdk {
         Ok(if metadata {
             let out = self.sm.describe_secret().secret_id(key).send().await;
             self.meter
-                .count(AWS_SECRETS_MANAGER, "DescribeSecret", out.is_ok());
+                .count(AWS_SECRETS_MANAGER, "DescribeSecret", outcome(&out));
             let out = out.map_err(|e| sdk_error("DescribeSecret", key, &e))?;
             let tags = out
                 .tags()
@@ -78,13 +78,56 @@ impl Sdk {
             };
             let out = request.send().await;
             self.meter
-                .count(AWS_SECRETS_MANAGER, "GetSecretValue", out.is_ok());
+                .count(AWS_SECRETS_MANAGER, "GetSecretValue", outcome(&out));
             let out = out.map_err(|e| sdk_error("GetSecretValue", key, &e))?;
             Payload {
                 string: out.secret_string.map(Zeroizing::new),
                 binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
             }
         })
+    }
+}
+
+/// AWS error codes that mean "too many calls" (the SDK's own throttling list).
+const THROTTLING: [&str; 8] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
+/// AWS error codes of a failing service (not of a wrong request).
+const SERVER_FAULTS: [&str; 4] = [
+    "InternalServiceError",
+    "InternalFailure",
+    "InternalServiceErrorException",
+    "ServiceUnavailable",
+];
+
+/// How an SDK call ended, for the meter (and the store's breaker): a transport failure or a
+/// server fault is `Failed`, a throttling code `Throttled`, any other error code `Refused`.
+pub(super) fn outcome<T, E, R>(result: &Result<T, SdkError<E, R>>) -> Outcome
+where
+    E: ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(SdkError::ServiceError(e)) => outcome_of_code(e.err().code()),
+        Err(SdkError::ConstructionFailure(_)) => Outcome::Refused,
+        Err(_) => Outcome::Failed,
+    }
+}
+
+fn outcome_of_code(code: Option<&str>) -> Outcome {
+    match code {
+        Some(code) if THROTTLING.contains(&code) => Outcome::Throttled(None),
+        Some(code) if SERVER_FAULTS.contains(&code) => Outcome::Failed,
+        Some(_) => Outcome::Refused,
+        None => Outcome::Failed,
     }
 }
 
@@ -134,6 +177,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_codes_pause_the_store_server_faults_count_as_failures() {
+        assert_eq!(
+            outcome_of_code(Some("ThrottlingException")),
+            Outcome::Throttled(None)
+        );
+        assert_eq!(
+            outcome_of_code(Some("InternalServiceError")),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome_of_code(Some("ResourceNotFoundException")),
+            Outcome::Refused
+        );
+        assert_eq!(
+            outcome_of_code(Some("AccessDeniedException")),
+            Outcome::Refused
+        );
+        assert_eq!(outcome_of_code(None), Outcome::Failed);
+    }
 
     #[test]
     fn missing_and_deleted_secrets_are_not_found_everything_else_failed() {

@@ -21,7 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::super::meter::{Meter, VAULT};
+use super::super::meter::{Meter, Outcome, VAULT};
 use super::path;
 use crate::external::property;
 
@@ -78,6 +78,20 @@ impl<'a> Call<'a> {
 pub(super) struct Reply {
     pub(super) status: u16,
     pub(super) body: Bytes,
+    /// `Retry-After` in seconds, when the server sent one.
+    pub(super) retry_after: Option<Duration>,
+}
+
+/// How a call ended, for the meter: a missing secret (404) is an answer, 429 is throttling,
+/// other 4xx a refused request, 5xx or no reply a failing server.
+fn outcome(reply: &Result<Reply, String>) -> Outcome {
+    match reply {
+        Err(_) => Outcome::Failed,
+        Ok(r) if r.status == 429 => Outcome::Throttled(r.retry_after),
+        Ok(r) if r.status < 400 || r.status == 404 => Outcome::Success,
+        Ok(r) if r.status < 500 => Outcome::Refused,
+        Ok(_) => Outcome::Failed,
+    }
 }
 
 /// An HTTP client for one Vault server.
@@ -151,10 +165,7 @@ impl Http {
     pub(super) async fn send(&self, call: Call<'_>) -> Result<Reply, String> {
         let name = call.name;
         let reply = self.exchange(call).await;
-        let answered = reply
-            .as_ref()
-            .is_ok_and(|r| r.status < 400 || r.status == 404);
-        self.meter.count(VAULT, name, answered);
+        self.meter.count(VAULT, name, outcome(&reply));
         reply
     }
 
@@ -200,12 +211,22 @@ impl Http {
                 .await
                 .map_err(|e| error_chain(&e))?;
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = Limited::new(response.into_body(), MAX_REPLY)
                 .collect()
                 .await
                 .map_err(|e| format!("reading the reply: {e}"))?
                 .to_bytes();
-            Ok::<_, String>(Reply { status, body })
+            Ok::<_, String>(Reply {
+                status,
+                body,
+                retry_after,
+            })
         };
         match tokio::time::timeout(TIMEOUT, exchange).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -368,7 +389,25 @@ mod tests {
         Reply {
             status,
             body: Bytes::copy_from_slice(body.as_bytes()),
+            retry_after: None,
         }
+    }
+
+    #[test]
+    fn throttling_pauses_the_store_refused_requests_do_not() {
+        assert_eq!(outcome(&Ok(reply(200, "{}"))), Outcome::Success);
+        assert_eq!(outcome(&Ok(reply(404, ""))), Outcome::Success);
+        assert_eq!(outcome(&Ok(reply(403, ""))), Outcome::Refused);
+        assert_eq!(outcome(&Ok(reply(503, ""))), Outcome::Failed);
+        assert_eq!(outcome(&Err("refused".into())), Outcome::Failed);
+        let throttled = Reply {
+            retry_after: Some(Duration::from_secs(7)),
+            ..reply(429, "")
+        };
+        assert_eq!(
+            outcome(&Ok(throttled)),
+            Outcome::Throttled(Some(Duration::from_secs(7)))
+        );
     }
 
     #[test]
