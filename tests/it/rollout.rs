@@ -1,6 +1,6 @@
 //! `sealbox_controller::rollout::restart` against the Kubernetes API emulator: each workload
-//! kind gets kubectl's `restartedAt` pod-template annotation, the rest of its pod template
-//! kept; a later restart moves it; a missing workload is an error naming it, and the others
+//! kind gets kubectl's `restartedAt` pod-template annotation beside the template's own
+//! annotations; a later restart moves it; a missing workload is an error naming it, and the others
 //! are restarted all the same.
 
 use sealbox_controller::rollout::{Kind, Target, restart};
