@@ -10,7 +10,8 @@
 //! - what every reconciler shares: [`flags`] (Go-style flag values), [`metrics`] (the one
 //!   registry), [`events`] (Kubernetes Events), [`http`] (the API and `/metrics` servers),
 //!   [`supervisor`] (every task watched; graceful shutdown), [`leader`] (with several
-//!   replicas, only the holder of a Lease reconciles).
+//!   replicas, only the holder of a Lease reconciles), [`rollout`] (the workloads a Secret's
+//!   owner names, restarted when its data changes).
 //!
 //! The `sealbox-controller` binary wires them together from its flags.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod flags;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod rollout;
 pub mod sealed;
 pub mod supervisor;
 

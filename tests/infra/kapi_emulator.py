@@ -42,7 +42,8 @@ sealbox additions (this copy is vendored from ../shared/testinfra and extended):
     (the endpoints controller's answer, with Deployments standing in for their pods); none: 503;
   * what a Helm chart installs, stored and served like the rest (CRUD, list, watch, discovery)
     but with no controller behind them (no ReplicaSets or pods, no RBAC enforcement, no network
-    policy): apps/v1 `deployments` (status), rbac.authorization.k8s.io/v1 `roles`,
+    policy): apps/v1 `deployments`, `statefulsets`, `daemonsets` (status; what a rollout
+    restart patches), rbac.authorization.k8s.io/v1 `roles`,
     `rolebindings`, cluster-scoped `clusterroles`, `clusterrolebindings`, policy/v1
     `poddisruptionbudgets` (status), networking.k8s.io/v1 `networkpolicies`;
   * apiextensions.k8s.io/v1 `customresourcedefinitions` (cluster-scoped, status): creating or
@@ -145,6 +146,8 @@ DEFAULT_RESOURCES = [
     Res("coordination.k8s.io", "v1", "leases", "Lease"),
     # Stored only (no controllers): what a Helm chart installs beside its CRDs.
     Res("apps", "v1", "deployments", "Deployment", status=True, short=["deploy"]),
+    Res("apps", "v1", "statefulsets", "StatefulSet", status=True, short=["sts"]),
+    Res("apps", "v1", "daemonsets", "DaemonSet", status=True, short=["ds"]),
     Res("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     Res("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     Res("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),

@@ -24,6 +24,7 @@ mod migrate_eso;
 mod migrate_kubeseal;
 mod migrate_sops;
 mod module_graph;
+mod rollout;
 mod runbook_age;
 mod runbook_secretstore;
 mod runbooks;
