@@ -16,7 +16,9 @@
 //! - [`data_changed`] says, from the Secret's data before and after the write, whether a
 //!   restart is due (only when the data changed; metadata alone never restarts anything);
 //! - [`restart`] patches each target's pod template, one result per target, for a Warning
-//!   Event naming those that failed.
+//!   Event naming those that failed;
+//! - [`after_write`] does all three for a reconciler that just wrote a Secret, and reports in
+//!   Events on the SealedSecret or ExternalSecret.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -38,8 +40,11 @@ use std::fmt;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
+
+use crate::events::{Kind as EventKind, Recorder};
 use serde::de::DeserializeOwned;
 
 /// The annotation, on an ExternalSecret or a SealedSecret, listing the workloads to restart
@@ -274,6 +279,56 @@ fn failure(namespace: &str, target: &Target, error: &kube::Error) -> String {
             target.kind.as_str().to_ascii_lowercase(),
             target.name
         ),
+    }
+}
+
+/// After a reconciler wrote the Secret of `owner` (a SealedSecret or ExternalSecret with
+/// these `annotations`, in `namespace`): restarts the workloads the annotation names when the
+/// data went from `before` to something else (`after`), and says so in Events on the owner: a
+/// Normal `RolloutRestarted` naming the workloads, a Warning `RolloutRestartFailed` for a
+/// malformed annotation or each workload that could not be restarted.
+pub async fn after_write(
+    client: Client,
+    events: &Recorder,
+    owner: &ObjectReference,
+    annotations: &BTreeMap<String, String>,
+    namespace: &str,
+    before: Option<&BTreeMap<String, Vec<u8>>>,
+    after: &BTreeMap<String, Vec<u8>>,
+) {
+    if !annotations.contains_key(ANNOTATION) || !data_changed(before, after) {
+        return;
+    }
+    let targets = match targets(annotations) {
+        Ok(targets) if targets.is_empty() => return,
+        Ok(targets) => targets,
+        Err(e) => {
+            events
+                .publish(owner, EventKind::Warning, "RolloutRestartFailed", &e)
+                .await;
+            return;
+        }
+    };
+    let at = k8s_openapi::jiff::Timestamp::now().to_string();
+    let mut restarted = Vec::new();
+    for (target, result) in restart(client, namespace, &targets, &at).await {
+        match result {
+            Ok(()) => restarted.push(target.to_string()),
+            Err(e) => {
+                events
+                    .publish(owner, EventKind::Warning, "RolloutRestartFailed", &e)
+                    .await;
+            }
+        }
+    }
+    if !restarted.is_empty() {
+        let message = format!(
+            "restarted {} because the Secret's data changed",
+            restarted.join(", ")
+        );
+        events
+            .publish(owner, EventKind::Normal, "RolloutRestarted", &message)
+            .await;
     }
 }
 

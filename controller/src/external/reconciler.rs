@@ -39,6 +39,7 @@ use super::triggers;
 use crate::crd::external::{ExternalSecret, ExternalSecretStatus};
 use crate::events::{Kind as EventKind, Recorder};
 use crate::flags::go_duration;
+use crate::rollout;
 use crate::supervisor::Shutdown;
 
 /// The finalizer ESO puts on every ExternalSecret (since v0.20.0); sealbox uses the same one,
@@ -553,6 +554,16 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             Ok(_) => {
                 info!(secret = %format!("{}/{secret_name}", run.ns), "{note}");
                 run.event(EventKind::Normal, reason, note).await;
+                rollout::after_write(
+                    ctx.client.clone(),
+                    &ctx.events,
+                    &es.object_ref(&()),
+                    es.metadata.annotations.as_ref().unwrap_or(&EMPTY),
+                    &run.ns,
+                    existing_data.as_ref(),
+                    &plain_data(&desired),
+                )
+                .await;
             }
             Err(e) if is_conflict(&e) => {
                 return Ok(Action::requeue(Duration::from_millis(200)));

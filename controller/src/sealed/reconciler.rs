@@ -14,7 +14,7 @@
 //! ([`Error::Stopping`]): only the decrypts already running finish (one SealedSecret per
 //! core), so the reconciler drains quickly however many SealedSecrets are queued.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
@@ -35,6 +35,7 @@ use super::keyring::KeyRing;
 use super::metrics::Metrics;
 use crate::crd::sealed::SealedSecret;
 use crate::events::Recorder;
+use crate::rollout;
 use crate::supervisor::Shutdown;
 
 /// Which SealedSecrets and Secrets the reconciler watches (`--all-namespaces`,
@@ -328,16 +329,29 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
         uid: &uid,
         generation: ss.meta().generation.unwrap_or_default(),
     });
-    let outcome = match decision::write(existing, desired, stamp) {
-        Write::Nothing => Outcome::Unchanged,
-        Write::Create(secret) => {
-            secrets.create(&PostParams::default(), &secret).await?;
-            Outcome::Written
-        }
-        Write::Replace(secret) => {
+    let before = existing.as_ref().map(secret_data);
+    let written = match decision::write(existing, desired, stamp) {
+        Write::Nothing => None,
+        Write::Create(secret) => Some(secrets.create(&PostParams::default(), &secret).await?),
+        Write::Replace(secret) => Some(
             secrets
                 .replace(&name, &PostParams::default(), &secret)
-                .await?;
+                .await?,
+        ),
+    };
+    let outcome = match &written {
+        None => Outcome::Unchanged,
+        Some(secret) => {
+            rollout::after_write(
+                ctx.client.clone(),
+                &ctx.events,
+                &ss.object_ref(&()),
+                ss.metadata.annotations.as_ref().unwrap_or(&BTreeMap::new()),
+                &ss.namespace().unwrap_or_default(),
+                before.as_ref(),
+                &secret_data(secret),
+            )
+            .await;
             Outcome::Written
         }
     };
@@ -345,6 +359,16 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
         ctx.stamped.lock().expect("lock").insert(uid);
     }
     Ok(outcome)
+}
+
+/// A Secret's data as bytes (what [`rollout::after_write`] compares).
+fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
 }
 
 /// Waits for a turn on the RSA `pool`; `None` once the shutdown has started, whether it
