@@ -62,6 +62,12 @@ pub struct Context {
     pub clients: Arc<Clients>,
     /// `--error-backoff-max`.
     pub error_backoff_max: Duration,
+    /// The last sync this controller made of each ExternalSecret (uid): the version synced and
+    /// the `refreshTime` written. The watch cache can lag behind a status write (the
+    /// finalizer patch or the Secret's own watch event brings a reconcile before the new
+    /// status arrives); the refresh gate takes whichever is newer, so that reconcile makes no
+    /// second provider read.
+    synced: Mutex<HashMap<String, (String, SystemTime)>>,
     /// Consecutive failures per ExternalSecret (uid), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -85,6 +91,7 @@ impl Context {
             flood_gate,
             clients,
             error_backoff_max,
+            synced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -248,7 +255,14 @@ impl Run<'_> {
         status::set_ready(&mut self.status.conditions, true, why, message, &now);
         self.status.refresh_time = Some(rfc3339(self.start));
         self.status.synced_resource_version = Some(version.to_owned());
-        self.write_status().await
+        self.write_status().await?;
+        // What was written, to the second, as the status holds it.
+        let written = self.status.refresh_time.as_deref().and_then(parse_time);
+        if let (Some(uid), Some(at)) = (self.es.metadata.uid.clone(), written) {
+            let mut synced = self.ctx.synced.lock().expect("lock");
+            synced.insert(uid, (version.to_owned(), at));
+        }
+        Ok(())
     }
 
     async fn write_status(&mut self) -> Result<(), Error> {
@@ -284,6 +298,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
             patch_finalizers(&run, &kept).await?;
         }
         ctx.metrics.forget(&run.ns, &run.name);
+        if let Some(uid) = &es.metadata.uid {
+            ctx.synced.lock().expect("lock").remove(uid);
+        }
         return Ok(Action::await_change());
     }
     if !finalizers.iter().any(|f| f == FINALIZER) {
@@ -359,12 +376,25 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         &es.labels().clone(),
         &es.annotations().clone(),
     );
-    let refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
+    let mut refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
+    let mut synced_version = run.status.synced_resource_version.clone();
+    let remembered = es
+        .metadata
+        .uid
+        .as_ref()
+        .and_then(|uid| ctx.synced.lock().expect("lock").get(uid).cloned());
+    if let Some((version, at)) = remembered
+        && refresh_time.is_none_or(|t| t < at)
+    {
+        // The cache has not caught up with this controller's last status write yet.
+        refresh_time = Some(at);
+        synced_version = Some(version);
+    }
     let phase = refresh::phase(&fetch::read_keys(&es.spec));
     let input = RefreshInput {
         policy: refresh,
         interval,
-        synced_resource_version: run.status.synced_resource_version.as_deref(),
+        synced_resource_version: synced_version.as_deref(),
         resource_version: &version,
         refresh_time,
         sync_windows_allow: true,
@@ -402,7 +432,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     // A refresh due only because its slot came may take reads made since that slot (by the
     // ExternalSecrets sharing it); any other (new, changed, Secret edited) reads from now on.
     let slot = refresh_time.map(|r| refresh::next_refresh(r, interval, phase));
-    let periodic = valid && run.status.synced_resource_version.as_deref() == Some(&version);
+    let periodic = valid && synced_version.as_deref() == Some(&version);
     let since = match slot.and_then(|slot| now.duration_since(slot).ok()) {
         Some(late) if periodic => run.started.checked_sub(late).unwrap_or(run.started),
         _ => run.started,
