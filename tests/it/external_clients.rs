@@ -420,3 +420,70 @@ fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_i
     }
     wait_value(&cluster, &names, "v", "v2");
 }
+
+/// Every ExternalSecret's `refreshTime` (RFC 3339, seconds), by name, in one list call.
+fn refresh_times(cluster: &Cluster) -> std::collections::BTreeMap<String, String> {
+    cluster
+        .list(ES)
+        .iter()
+        .map(|es| {
+            let name = es["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let at = es["status"]["refreshTime"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (name, at)
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_external_secret_goes_before_a_queue_of_periodic_refreshes() {
+    let env = Env::new();
+    let bao = Bao::start_audited();
+    bao.write_policy(
+        "read",
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+    );
+    let key = format!("{}/queued", unique("lanes"));
+    bao.kv2_put("secret", &key, &json!({"password": "v1"}));
+    let cluster = cluster(&env, "es-clients-lanes");
+    approle_store(&bao, &cluster, "queued", "1h", "2h");
+    let remote = json!({"key": key, "property": "password"});
+    // 300 ExternalSecrets on one key share one refresh slot: every 20 s, 300 refreshes are due
+    // at once, and with one sync at a time they queue.
+    let names = refreshing(&cluster, "queued", 300, &remote, "20s");
+    let _controller = Controller::start(&env, &cluster, &["--key-size=2048", "--concurrent=1"]);
+    wait_value(&cluster, &names, "v", "v1");
+    let synced = refresh_times(&cluster);
+    let refreshed_since = || {
+        let now = refresh_times(&cluster);
+        names
+            .iter()
+            .filter(|n| now.get(*n) != synced.get(*n))
+            .count()
+    };
+    // The slot comes: the queue starts to drain.
+    wait_for("the periodic refreshes to start", || {
+        (refreshed_since() > 0).then_some(())
+    });
+    cluster.create(
+        ES,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": "newcomer"},
+                "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "queued"},
+                         "data": [{"secretKey": "v", "remoteRef": remote}]}}),
+    );
+    wait_for("the newcomer's Secret", || value(&cluster, "newcomer", "v"));
+    let done = refreshed_since();
+    assert!(
+        done < 150,
+        "the newcomer synced after {done} of the 300 queued refreshes"
+    );
+    wait_for("the queue to drain", || {
+        (refreshed_since() == names.len()).then_some(())
+    });
+}

@@ -13,7 +13,8 @@
 //!   (creation and deletion policies), [`templating`] and [`target`] (the Secret to write),
 //!   [`status`] (conditions), [`hash`] (ESO's data-hash, created-by, syncedResourceVersion),
 //!   [`property`] (gjson paths and Go's JSON value formatting);
-//! - what wakes a reconciler (user changes, not status writes): [`triggers`];
+//! - what wakes a reconciler (user changes, not status writes): [`triggers`]; who syncs first
+//!   (new and changed before periodic): [`lanes`];
 //! - reporting: [`metrics`] with ESO's names, Events through `crate::events`;
 //! - fanning one ExternalSecret out to namespaces: [`cluster_external_secret`].
 //!
@@ -37,6 +38,7 @@ pub mod credwatch;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
+pub mod lanes;
 pub mod metrics;
 pub mod policy;
 pub mod property;
@@ -89,6 +91,10 @@ pub struct Args {
     /// How often stores are validated when their spec sets no refreshInterval (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     pub store_requeue_interval: Duration,
+    /// How many ExternalSecrets sync at once (ESO's flag, whose default is 1); new and changed
+    /// ones go before periodic refreshes.
+    #[arg(long, default_value_t = 32)]
+    pub concurrent: usize,
     /// The longest wait before a failing ExternalSecret is tried again (its backoff doubles
     /// from 1s; ESO's fixed cap is 7m).
     #[arg(long, default_value = "7m", value_parser = go_duration)]
@@ -145,15 +151,14 @@ pub fn run(
             )
         });
     }
-    let ctx = Arc::new(reconciler::Context::new(
-        client,
-        clients,
-        metrics,
-        args.controller_class,
-        args.enable_cluster_store_reconciler,
-        args.enable_flood_gate,
-        args.error_backoff_max,
-    ));
+    let settings = reconciler::Settings {
+        class: args.controller_class,
+        cluster_stores: args.enable_cluster_store_reconciler,
+        flood_gate: args.enable_flood_gate,
+        error_backoff_max: args.error_backoff_max,
+        concurrent: args.concurrent,
+    };
+    let ctx = Arc::new(reconciler::Context::new(client, clients, metrics, settings));
     let leadership = leadership.clone();
     tasks.spawn_draining("externalsecret reconciler", move |shutdown| {
         leadership.lead(shutdown.clone(), reconciler::run(ctx, namespace, shutdown))

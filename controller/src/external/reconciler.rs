@@ -27,6 +27,7 @@ use super::hash::{
     LABEL_CREATED_BY, LABEL_MANAGED, created_by, field_manager, metadata_field_manager,
     synced_resource_version,
 };
+use super::lanes::{Lane, Lanes};
 use super::metrics::Metrics;
 use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, WriteAction};
 use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
@@ -62,6 +63,8 @@ pub struct Context {
     pub clients: Arc<Clients>,
     /// `--error-backoff-max`.
     pub error_backoff_max: Duration,
+    /// `--concurrent` syncs at once, new and changed objects first.
+    pub lanes: Lanes,
     /// The last sync this controller made of each ExternalSecret (uid): the version synced and
     /// the `refreshTime` written. The watch cache can lag behind a status write (the
     /// finalizer patch or the Secret's own watch event brings a reconcile before the new
@@ -72,25 +75,38 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
 }
 
+/// The reconciler's flags.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `--controller-class`.
+    pub class: String,
+    /// `--enable-cluster-store-reconciler`.
+    pub cluster_stores: bool,
+    /// `--enable-flood-gate`.
+    pub flood_gate: bool,
+    /// `--error-backoff-max`.
+    pub error_backoff_max: Duration,
+    /// `--concurrent`.
+    pub concurrent: usize,
+}
+
 impl Context {
     pub fn new(
         client: Client,
         clients: Arc<Clients>,
         metrics: Metrics,
-        class: String,
-        cluster_stores: bool,
-        flood_gate: bool,
-        error_backoff_max: Duration,
+        settings: Settings,
     ) -> Context {
         Context {
             events: Recorder::new(client.clone(), "external-secrets"),
             client,
             metrics,
-            class,
-            cluster_stores,
-            flood_gate,
+            class: settings.class,
+            cluster_stores: settings.cluster_stores,
+            flood_gate: settings.flood_gate,
             clients,
-            error_backoff_max,
+            error_backoff_max: settings.error_backoff_max,
+            lanes: Lanes::new(settings.concurrent),
             synced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
@@ -433,6 +449,12 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     // ExternalSecrets sharing it); any other (new, changed, Secret edited) reads from now on.
     let slot = refresh_time.map(|r| refresh::next_refresh(r, interval, phase));
     let periodic = valid && synced_version.as_deref() == Some(&version);
+    let lane = if periodic {
+        Lane::Periodic
+    } else {
+        Lane::Urgent
+    };
+    let _turn = ctx.lanes.acquire(lane).await;
     let since = match slot.and_then(|slot| now.duration_since(slot).ok()) {
         Some(late) if periodic => run.started.checked_sub(late).unwrap_or(run.started),
         _ => run.started,
