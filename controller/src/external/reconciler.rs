@@ -306,6 +306,34 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         started: Instant::now(),
         status: es.status.clone().unwrap_or_default(),
     };
+    let version = synced_resource_version(
+        es.metadata.generation.unwrap_or(0),
+        &es.labels().clone(),
+        &es.annotations().clone(),
+    );
+    let mut refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
+    let mut synced_version = run.status.synced_resource_version.clone();
+    let remembered = es
+        .metadata
+        .uid
+        .as_ref()
+        .and_then(|uid| ctx.synced.lock().expect("lock").get(uid).cloned());
+    if let Some((version, at)) = remembered
+        && refresh_time.is_none_or(|t| t < at)
+    {
+        // The cache has not caught up with this controller's last status write yet.
+        refresh_time = Some(at);
+        synced_version = Some(version);
+    }
+    // One turn of `--concurrent` for the whole sync (API calls included), new and changed
+    // objects first. Whether it is only a periodic refresh is known from the object alone.
+    let settled = refresh_time.is_some() && synced_version.as_deref() == Some(&version);
+    let lane = if settled && es.metadata.deletion_timestamp.is_none() {
+        Lane::Periodic
+    } else {
+        Lane::Urgent
+    };
+    let _turn = ctx.lanes.acquire(lane).await;
     let finalizers = es.finalizers().to_vec();
     if es.metadata.deletion_timestamp.is_some() {
         cleanup(&run).await?;
@@ -387,25 +415,6 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     let secret_name = target_name(es);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &run.ns);
     let existing = secrets.get_opt(&secret_name).await?;
-    let version = synced_resource_version(
-        es.metadata.generation.unwrap_or(0),
-        &es.labels().clone(),
-        &es.annotations().clone(),
-    );
-    let mut refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
-    let mut synced_version = run.status.synced_resource_version.clone();
-    let remembered = es
-        .metadata
-        .uid
-        .as_ref()
-        .and_then(|uid| ctx.synced.lock().expect("lock").get(uid).cloned());
-    if let Some((version, at)) = remembered
-        && refresh_time.is_none_or(|t| t < at)
-    {
-        // The cache has not caught up with this controller's last status write yet.
-        refresh_time = Some(at);
-        synced_version = Some(version);
-    }
     let phase = refresh::phase(&fetch::read_keys(&es.spec));
     let input = RefreshInput {
         policy: refresh,
@@ -449,12 +458,6 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     // ExternalSecrets sharing it); any other (new, changed, Secret edited) reads from now on.
     let slot = refresh_time.map(|r| refresh::next_refresh(r, interval, phase));
     let periodic = valid && synced_version.as_deref() == Some(&version);
-    let lane = if periodic {
-        Lane::Periodic
-    } else {
-        Lane::Urgent
-    };
-    let _turn = ctx.lanes.acquire(lane).await;
     let since = match slot.and_then(|slot| now.duration_since(slot).ok()) {
         Some(late) if periodic => run.started.checked_sub(late).unwrap_or(run.started),
         _ => run.started,
