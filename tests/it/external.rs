@@ -1097,3 +1097,31 @@ fn aws_store(cluster: &Cluster, name: &str, extra: &Value) {
                 "spec": {"provider": {"aws": aws}}}),
     );
 }
+
+#[test]
+fn a_renamed_target_replaces_the_secret_of_the_old_name() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-rename");
+    let bao = Bao::shared();
+    let path = unique("es-rename");
+    bao.kv2_put("secret", &path, &json!({"v": "renamed"}));
+    vault_store(&cluster, "vault");
+    let spec = |target: &str| {
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+               "target": {"name": target},
+               "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]})
+    };
+    external_secret(&cluster, "default", "app", spec("first"));
+    let _controller = controller(&env, &cluster);
+    wait_secret(&cluster, "first", &[("v", "renamed")]);
+    let mut es = cluster.get(&format!("{ES}/app")).unwrap();
+    es["spec"] = spec("second");
+    cluster.replace(&format!("{ES}/app"), &es);
+    wait_secret(&cluster, "second", &[("v", "renamed")]);
+    wait_for("the Secret of the old name to go", || {
+        cluster
+            .get(&format!("{SECRETS}/first"))
+            .is_none()
+            .then_some(())
+    });
+}

@@ -194,9 +194,14 @@ fn backoff(n: u32, max: Duration) -> Duration {
 }
 
 async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // One turn of `--concurrent` for the whole sync (API calls included), new and changed
+    // objects first. While waiting, a reconcile holds only this small future: the sync's
+    // own (large) state is allocated once its turn comes.
+    let last = Last::of(&es, &ctx);
+    let _turn = ctx.lanes.acquire(last.lane(&es)).await;
     let started = std::time::Instant::now();
     let (ns, name) = (es.namespace().unwrap_or_default(), es.name_any());
-    let result = sync(&es, &ctx).await;
+    let result = Box::pin(sync(&es, &ctx, last)).await;
     ctx.metrics
         .reconciled(&ns, &name, started.elapsed().as_nanos(), result.is_err());
     if result.is_ok() {
@@ -296,7 +301,57 @@ impl Run<'_> {
     }
 }
 
-async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
+/// What an ExternalSecret's last sync was: the version it synced and when, from its status,
+/// or from this controller's own last status write when the watch cache lags behind it.
+struct Last {
+    /// The object's version now (`syncedResourceVersion`'s formula).
+    version: String,
+    synced_version: Option<String>,
+    refresh_time: Option<SystemTime>,
+}
+
+impl Last {
+    fn of(es: &ExternalSecret, ctx: &Context) -> Last {
+        let status = es.status.clone().unwrap_or_default();
+        let version = synced_resource_version(
+            es.metadata.generation.unwrap_or(0),
+            &es.labels().clone(),
+            &es.annotations().clone(),
+        );
+        let mut refresh_time = status.refresh_time.as_deref().and_then(parse_time);
+        let mut synced_version = status.synced_resource_version;
+        let remembered = es
+            .metadata
+            .uid
+            .as_ref()
+            .and_then(|uid| ctx.synced.lock().expect("lock").get(uid).cloned());
+        if let Some((version, at)) = remembered
+            && refresh_time.is_none_or(|t| t < at)
+        {
+            // The cache has not caught up with this controller's last status write yet.
+            refresh_time = Some(at);
+            synced_version = Some(version);
+        }
+        Last {
+            version,
+            synced_version,
+            refresh_time,
+        }
+    }
+
+    /// Periodic when the object synced as it is now (and is not being deleted); else urgent.
+    fn lane(&self, es: &ExternalSecret) -> Lane {
+        let settled =
+            self.refresh_time.is_some() && self.synced_version.as_deref() == Some(&self.version);
+        if settled && es.metadata.deletion_timestamp.is_none() {
+            Lane::Periodic
+        } else {
+            Lane::Urgent
+        }
+    }
+}
+
+async fn sync(es: &ExternalSecret, ctx: &Context, last: Last) -> Result<Action, Error> {
     let mut run = Run {
         es,
         ctx,
@@ -306,34 +361,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         started: Instant::now(),
         status: es.status.clone().unwrap_or_default(),
     };
-    let version = synced_resource_version(
-        es.metadata.generation.unwrap_or(0),
-        &es.labels().clone(),
-        &es.annotations().clone(),
-    );
-    let mut refresh_time = run.status.refresh_time.as_deref().and_then(parse_time);
-    let mut synced_version = run.status.synced_resource_version.clone();
-    let remembered = es
-        .metadata
-        .uid
-        .as_ref()
-        .and_then(|uid| ctx.synced.lock().expect("lock").get(uid).cloned());
-    if let Some((version, at)) = remembered
-        && refresh_time.is_none_or(|t| t < at)
-    {
-        // The cache has not caught up with this controller's last status write yet.
-        refresh_time = Some(at);
-        synced_version = Some(version);
-    }
-    // One turn of `--concurrent` for the whole sync (API calls included), new and changed
-    // objects first. Whether it is only a periodic refresh is known from the object alone.
-    let settled = refresh_time.is_some() && synced_version.as_deref() == Some(&version);
-    let lane = if settled && es.metadata.deletion_timestamp.is_none() {
-        Lane::Periodic
-    } else {
-        Lane::Urgent
-    };
-    let _turn = ctx.lanes.acquire(lane).await;
+    let Last {
+        version,
+        synced_version,
+        refresh_time,
+    } = last;
     let finalizers = es.finalizers().to_vec();
     if es.metadata.deletion_timestamp.is_some() {
         cleanup(&run).await?;
@@ -584,7 +616,16 @@ async fn sync(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
         field_manager: Some(manager.clone()),
         ..PostParams::default()
     };
+    // A Secret of an earlier `target.name` can only exist when the last sync bound another
+    // name (`status.binding`): only then are they looked for (a label-selected LIST, which
+    // at scale is the costliest call of a sync).
+    let renamed = run
+        .status
+        .binding
+        .as_ref()
+        .is_some_and(|b| !b.name.is_empty() && b.name != secret_name);
     if creation.owns_target()
+        && renamed
         && let Err(e) = delete_orphans(&run, &secrets, &secret_name).await
     {
         run.failed(message::ORPHANS, &e.to_string()).await?;
