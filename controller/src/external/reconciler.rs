@@ -197,11 +197,12 @@ async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action,
     // One turn of `--concurrent` for the whole sync (API calls included), new and changed
     // objects first. While waiting, a reconcile holds only this small future: the sync's
     // own (large) state is allocated once its turn comes.
+    let asked = Instant::now();
     let last = Last::of(&es, &ctx);
     let _turn = ctx.lanes.acquire(last.lane(&es)).await;
     let started = std::time::Instant::now();
     let (ns, name) = (es.namespace().unwrap_or_default(), es.name_any());
-    let result = Box::pin(sync(&es, &ctx, last)).await;
+    let result = Box::pin(sync(&es, &ctx, last, asked)).await;
     ctx.metrics
         .reconciled(&ns, &name, started.elapsed().as_nanos(), result.is_err());
     if result.is_ok() {
@@ -236,7 +237,8 @@ struct Run<'a> {
     ns: String,
     name: String,
     start: SystemTime,
-    /// `start` on the monotonic clock: provider reads started after it may be shared.
+    /// When the sync was asked for (before its turn), on the monotonic clock: provider reads
+    /// started after it may be shared.
     started: Instant,
     status: ExternalSecretStatus,
 }
@@ -351,14 +353,21 @@ impl Last {
     }
 }
 
-async fn sync(es: &ExternalSecret, ctx: &Context, last: Last) -> Result<Action, Error> {
+/// Syncs `es` as asked at `asked` (before it waited for its turn): reads that started since
+/// are as fresh as it needs.
+async fn sync(
+    es: &ExternalSecret,
+    ctx: &Context,
+    last: Last,
+    asked: Instant,
+) -> Result<Action, Error> {
     let mut run = Run {
         es,
         ctx,
         ns: es.namespace().unwrap_or_default(),
         name: es.name_any(),
         start: SystemTime::now(),
-        started: Instant::now(),
+        started: asked,
         status: es.status.clone().unwrap_or_default(),
     };
     let Last {
