@@ -40,7 +40,7 @@ use std::fmt;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 
@@ -193,9 +193,9 @@ fn dns1123_subdomain(name: &str) -> bool {
 /// `optional` reference, or pods waiting on it), or still hold an old copy when the Secret
 /// was deleted and is re-created with other values. It costs one rollout at first sync. A
 /// Secret restored after a hand edit restarts too: its pods may have read the edited values.
-pub fn data_changed(
-    before: Option<&BTreeMap<String, Vec<u8>>>,
-    after: &BTreeMap<String, Vec<u8>>,
+pub fn data_changed<V: PartialEq>(
+    before: Option<&BTreeMap<String, V>>,
+    after: &BTreeMap<String, V>,
 ) -> bool {
     before != Some(after)
 }
@@ -293,10 +293,14 @@ pub async fn after_write(
     owner: &ObjectReference,
     annotations: &BTreeMap<String, String>,
     namespace: &str,
-    before: Option<&BTreeMap<String, Vec<u8>>>,
-    after: &BTreeMap<String, Vec<u8>>,
+    before: Option<&Secret>,
+    after: &Secret,
 ) {
-    if !annotations.contains_key(ANNOTATION) || !data_changed(before, after) {
+    let none = BTreeMap::new();
+    let data = |s: &Secret| s.data.as_ref().unwrap_or(&none).clone();
+    if !annotations.contains_key(ANNOTATION)
+        || !data_changed(before.map(data).as_ref(), &data(after))
+    {
         return;
     }
     let targets = match targets(annotations) {
@@ -453,7 +457,7 @@ mod tests {
     #[test]
     fn a_new_secret_restarts() {
         assert!(data_changed(None, &data(&[("password", b"s3cret")])));
-        assert!(data_changed(None, &BTreeMap::new()));
+        assert!(data_changed::<Vec<u8>>(None, &BTreeMap::new()));
     }
 
     #[test]

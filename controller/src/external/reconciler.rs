@@ -665,8 +665,8 @@ async fn sync(
                     &es.object_ref(&()),
                     es.metadata.annotations.as_ref().unwrap_or(&EMPTY),
                     &run.ns,
-                    existing_data.as_ref(),
-                    &plain_data(&desired),
+                    existing.as_ref(),
+                    &desired,
                 )
                 .await;
             }

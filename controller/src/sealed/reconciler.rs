@@ -329,7 +329,9 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
         uid: &uid,
         generation: ss.meta().generation.unwrap_or_default(),
     });
-    let before = existing.as_ref().map(secret_data);
+    // Kept for the rollout restart only when one is asked for.
+    let annotated = ss.annotations().contains_key(rollout::ANNOTATION);
+    let before = annotated.then(|| existing.clone()).flatten();
     let written = match decision::write(existing, desired, stamp) {
         Write::Nothing => None,
         Write::Create(secret) => Some(secrets.create(&PostParams::default(), &secret).await?),
@@ -349,7 +351,7 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
                 ss.metadata.annotations.as_ref().unwrap_or(&BTreeMap::new()),
                 &ss.namespace().unwrap_or_default(),
                 before.as_ref(),
-                &secret_data(secret),
+                secret,
             )
             .await;
             Outcome::Written
@@ -359,16 +361,6 @@ async fn unseal_into_secret(ss: &SealedSecret, ctx: &Context) -> Result<Outcome,
         ctx.stamped.lock().expect("lock").insert(uid);
     }
     Ok(outcome)
-}
-
-/// A Secret's data as bytes (what [`rollout::after_write`] compares).
-fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
 }
 
 /// Waits for a turn on the RSA `pool`; `None` once the shutdown has started, whether it
