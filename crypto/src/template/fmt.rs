@@ -98,15 +98,22 @@ pub(super) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
                     }
                 };
             }
-            let start = *i;
-            while format.get(*i).is_some_and(u8::is_ascii_digit) {
+            // Go's `parsenum`: a number that grows past 10^6 before its last digit is "a crazy
+            // long number": the rest of the format is dropped (then `%!(NOVERB)`). One that
+            // ends by 10^7 is a width Go honours; sealbox caps it at 10^6 characters, so one
+            // verb cannot fill the memory of the controller that renders it.
+            let mut n: usize = 0;
+            let mut digits = false;
+            while let Some(d) = format.get(*i).filter(|b| b.is_ascii_digit()) {
+                if n > 1_000_000 {
+                    *i = format.len();
+                    return None;
+                }
+                n = n * 10 + usize::from(d - b'0');
+                digits = true;
                 *i += 1;
             }
-            std::str::from_utf8(&format[start..*i])
-                .ok()?
-                .parse::<usize>()
-                .ok()
-                .map(|n| n.min(1_000_000))
+            digits.then_some(n.min(1_000_000))
         };
         spec.width = number(&mut i, &mut arg, &mut out);
         if format.get(i) == Some(&b'.') {
@@ -611,6 +618,24 @@ mod tests {
 
     fn pf(f: &str, args: &[Value]) -> String {
         String::from_utf8(sprintf(f.as_bytes(), args)).unwrap()
+    }
+
+    #[test]
+    fn a_crazy_long_width_or_precision_drops_the_rest_of_the_format_as_go_does() {
+        // Found by fuzzing (go_template): printf padded to 80 million characters.
+        assert_eq!(
+            pf("%0000.080000008d200080", &[Value::Int(5)]),
+            "%!(NOVERB)%!(EXTRA int=5)"
+        );
+        assert_eq!(
+            pf("a%100000000dz", &[Value::Int(5)]),
+            "a%!(NOVERB)%!(EXTRA int=5)"
+        );
+        // Up to 10^6 digits' worth is a number; just past it, still one (Go checks before
+        // each digit).
+        assert_eq!(pf("%.1000000d", &[Value::Int(5)]).len(), 1_000_000);
+        assert_eq!(pf("%.9999999d", &[Value::Int(5)]).len(), 1_000_000);
+        assert_eq!(pf("%3d|", &[Value::Int(5)]), "  5|");
     }
 
     #[test]
