@@ -112,9 +112,9 @@ fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max
     let base = unique("clients");
     bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v1"}));
     let cluster = cluster(&env, "es-clients-vault");
-    // Renewed every 2 s (two thirds of 3 s) for an hour; the other stops at 5 s.
-    let old_secret_id = approle_store(&bao, &cluster, "renewing", "3s", "1h");
-    approle_store(&bao, &cluster, "capped", "3s", "5s");
+    // Renewed every 3 s (half of 6 s) for an hour; the other cannot outlive 8 s.
+    let old_secret_id = approle_store(&bao, &cluster, "renewing", "6s", "1h");
+    approle_store(&bao, &cluster, "capped", "6s", "8s");
     let remote = json!({"key": format!("{base}/db"), "property": "password"});
     let renewing = external_secrets(&cluster, "renewing", 3, &remote);
     let capped = external_secrets(&cluster, "capped", 1, &remote);
@@ -125,9 +125,9 @@ fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max
     let logins = |mount: &str| bao.requests("update", &format!("auth/{mount}/login")).len();
     let renewals = || bao.requests("update", "auth/token/renew-self").len();
     let revocations = || bao.requests("update", "auth/token/revoke-self").len();
-    // Four ExternalSecrets read every second, the store is validated: over three TTLs (9 s) of
+    // Four ExternalSecrets read every second, the store is validated: over two TTLs (12 s) of
     // that, the renewing store's token is renewed, never replaced, and reads go on.
-    wait_for("three renewals", || (renewals() >= 3).then_some(()));
+    wait_for("five renewals", || (renewals() >= 5).then_some(()));
     std::thread::sleep(Duration::from_secs(3));
     bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v2"}));
     wait_value(&cluster, &renewing, "v", "v2");
@@ -149,7 +149,7 @@ fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max
         reads >= 9,
         "only {reads} reads: the ExternalSecrets did not refresh"
     );
-    // The capped store's token cannot outlive 5 s: a new login replaces it, and the spent
+    // The capped store's token cannot outlive 8 s: a new login replaces it, and the spent
     // token is revoked.
     wait_for("the capped store to log in again", || {
         (logins("capped") >= 2).then_some(())

@@ -32,7 +32,7 @@
 //!
 //! Authentication, in ESO's order: `tokenSecretRef`, `appRole`, `kubernetes` ([`auth`]).
 //! `ldap`, `userPass`, `jwt`, `cert`, `iam` and `gcp` are refused with a Config error naming the
-//! method. The token from a login lives as long as the client: renewed after two thirds of
+//! method. The token from a login lives as long as the client: renewed after half of
 //! its TTL ([`session`]) until its max TTL, when [`Client::alive`] turns false and the owner
 //! builds a new client (a new login); a dropped client revokes it. ESO instead logs in and
 //! revokes on every reconcile unless `--enable-vault-token-cache` is on (spec §7.2).

@@ -1,5 +1,5 @@
-//! A Vault token kept alive across reconciles (spec §7.2, §14.1): once two thirds of its TTL
-//! have passed it is renewed (`auth/token/renew-self`), not replaced by a new login. When
+//! A Vault token kept alive across reconciles (spec §7.2, §14.1): once half of its TTL
+//! has passed it is renewed (`auth/token/renew-self`), not replaced by a new login. When
 //! Vault stops extending it (its max TTL is near) or renewal fails, the session is spent and
 //! whoever holds the client logs in again. A token from `tokenSecretRef` is used as it is.
 //!
@@ -36,10 +36,11 @@ pub(super) enum Step {
     Spent,
 }
 
-/// Renew after two thirds of the TTL; a token that cannot be renewed is spent then.
+/// Renew after half of the TTL (the other half leaves room for a reconcile that comes late);
+/// a token that cannot be renewed is spent then.
 pub(super) fn step(lease: &Lease, now: Instant) -> Step {
     let age = now.saturating_duration_since(lease.since);
-    if age < lease.ttl * 2 / 3 {
+    if age < lease.ttl / 2 {
         Step::Use
     } else if lease.renewable && age < lease.ttl {
         Step::Renew
@@ -224,22 +225,22 @@ mod tests {
     }
 
     #[test]
-    fn a_token_is_renewed_after_two_thirds_of_its_ttl_and_spent_at_its_end() {
+    fn a_token_is_renewed_after_half_its_ttl_and_spent_at_its_end() {
         let t0 = Instant::now();
         let l = lease(60, true, t0);
         assert_eq!(step(&l, t0), Step::Use);
-        assert_eq!(step(&l, t0 + Duration::from_secs(39)), Step::Use);
-        assert_eq!(step(&l, t0 + Duration::from_secs(40)), Step::Renew);
+        assert_eq!(step(&l, t0 + Duration::from_secs(29)), Step::Use);
+        assert_eq!(step(&l, t0 + Duration::from_secs(30)), Step::Renew);
         assert_eq!(step(&l, t0 + Duration::from_secs(59)), Step::Renew);
         assert_eq!(step(&l, t0 + Duration::from_secs(60)), Step::Spent);
     }
 
     #[test]
-    fn a_token_that_cannot_be_renewed_is_spent_after_two_thirds() {
+    fn a_token_that_cannot_be_renewed_is_spent_after_half() {
         let t0 = Instant::now();
         let l = lease(60, false, t0);
-        assert_eq!(step(&l, t0 + Duration::from_secs(39)), Step::Use);
-        assert_eq!(step(&l, t0 + Duration::from_secs(40)), Step::Spent);
+        assert_eq!(step(&l, t0 + Duration::from_secs(29)), Step::Use);
+        assert_eq!(step(&l, t0 + Duration::from_secs(30)), Step::Spent);
     }
 
     #[test]
@@ -250,10 +251,10 @@ mod tests {
         let full = renewed(&l, Duration::from_secs(60), true, later);
         assert!(full.renewable);
         assert_eq!(full.since, later);
-        assert_eq!(step(&full, later + Duration::from_secs(39)), Step::Use);
+        assert_eq!(step(&full, later + Duration::from_secs(29)), Step::Use);
         let capped = renewed(&full, Duration::from_secs(19), true, later);
         assert!(!capped.renewable);
-        assert_eq!(step(&capped, later + Duration::from_secs(13)), Step::Spent);
+        assert_eq!(step(&capped, later + Duration::from_secs(10)), Step::Spent);
     }
 
     #[test]
