@@ -147,18 +147,16 @@ impl Clients {
             .fill(&mut guard, store, provider, es_namespace, &version, asked)
             .await?;
         if reads.as_ref().is_some_and(|r| r.referent) && store.kind == Kind::Cluster {
-            // Built for this namespace only: keep it under the namespace's slot.
-            *guard = Slot::Referent(version.clone());
+            // Built for this namespace only: the entry `fill` made moves to the namespace's
+            // slot (its credential watch comes with it).
+            let built = std::mem::replace(&mut *guard, Slot::Referent(version.clone()));
             drop(guard);
             if let Some(ns) = es_namespace {
                 let key = SlotKey {
                     referent: Some(ns.to_owned()),
                     ..key
                 };
-                let slot = self.slot(&key);
-                let mut guard = slot.lock().await;
-                let entry = self.entry(client.clone(), reads.unwrap_or_default(), &version);
-                *guard = Slot::Ready(entry);
+                *self.slot(&key).lock().await = built;
             }
         }
         Ok(client)
