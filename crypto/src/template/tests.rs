@@ -526,6 +526,43 @@ fn deep_nesting_is_refused_not_overflowing() {
     );
 }
 
+/// Go has no limit on what `until`, `repeat` or `indent` make and runs out of memory (a fatal
+/// error, not a recoverable panic); sealbox refuses with an error naming the function. The
+/// first case is the fuzzer's (`go_template`): `until` of about -7.7e20, which Go's number
+/// parser saturates, made a list too large to allocate and panicked.
+#[test]
+fn functions_that_would_exhaust_memory_fail_with_an_error() {
+    let fuzzed = "{{ until -0766666666666666666666 }}";
+    assert!(exec_err(fuzzed, &Value::Nil).contains("until"));
+    for (text, want) in [
+        (
+            "{{ until 2000000 }}",
+            "error calling until: until: 2000000 items are more",
+        ),
+        ("{{ until -2000000 }}", "until: -2000000 items are more"),
+        ("{{ repeat 100000000 \"ab\" }}", "Repeat output too large"),
+        (
+            "{{ indent 1000000000000 \"x\" }}",
+            "indent: output too large",
+        ),
+        (
+            "{{ nindent 100000 (repeat 1000 \"\\n\") }}",
+            "nindent: output too large",
+        ),
+    ] {
+        let e = exec_err(text, &Value::Nil);
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    // At the limits, they still work as Go's do.
+    let n = 1 << 20;
+    assert!(render(&format!("{{{{ len (until {n}) }}}}"), &Value::Nil).unwrap() == n.to_string());
+    assert_eq!(render("{{ until -3 }}", &Value::Nil).unwrap(), "[0 -1 -2]");
+    assert_eq!(
+        render("{{ indent 2 \"a\\nb\" }}", &Value::Nil).unwrap(),
+        "  a\n  b"
+    );
+}
+
 proptest! {
     #[test]
     fn parsing_arbitrary_input_never_panics(text in "\\PC*") {

@@ -107,6 +107,12 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Option<Result<Value>> {
             .map(|ls| Value::List(ls.concat())),
         "until" => arity(name, a, 1).and_then(|_| {
             let n = int(&a[0])?;
+            if n.unsigned_abs() > super::MAX_ITEMS {
+                return Err(Fail::Call(format!(
+                    "until: {n} items are more than the {} a template may make",
+                    super::MAX_ITEMS
+                )));
+            }
             let r: Vec<Value> = if n >= 0 {
                 (0..n).map(Value::Int).collect()
             } else {

@@ -66,14 +66,20 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
         }))),
         "indent" | "nindent" => (|| {
             arity(name, args, 2)?;
-            let pad = vec![b' '; usize::try_from(int(&args[0])?).unwrap_or(0)];
+            let width = usize::try_from(int(&args[0])?).unwrap_or(0);
+            let text = string(&args[1])?;
+            let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
+            if width.saturating_mul(lines).saturating_add(text.len()) > super::MAX_OUTPUT {
+                return Err(Fail::Call(format!("{name}: output too large")));
+            }
+            let pad = vec![b' '; width];
             let mut out = if name == "nindent" {
                 vec![b'\n']
             } else {
                 vec![]
             };
             out.extend_from_slice(&pad);
-            for (i, line) in string(&args[1])?.split(|&b| b == b'\n').enumerate() {
+            for (i, line) in text.split(|&b| b == b'\n').enumerate() {
                 if i > 0 {
                     out.push(b'\n');
                     out.extend_from_slice(&pad);
@@ -96,7 +102,7 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
             let n = usize::try_from(n)
                 .map_err(|_| Fail::Call("strings: negative Repeat count".into()))?;
             let v = string(&args[1])?;
-            if v.len().saturating_mul(n) > 64 << 20 {
+            if v.len().saturating_mul(n) > super::MAX_OUTPUT {
                 return Err(Fail::Call("strings: Repeat output too large".into()));
             }
             Ok(s(v.repeat(n)))
