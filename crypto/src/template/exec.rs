@@ -5,12 +5,9 @@
 use super::error::Error;
 use super::fmt;
 use super::funcs::{self, Fail};
+use super::limits::{MAX_DEPTH, MAX_WORK};
 use super::parser::{Arg, At, Branches, Command, Node, Pipe, Set};
 use super::value::Value;
-
-/// Template calls plus nested pipelines deeper than this fail: Go allows 100000 template
-/// calls on its growable stacks; ours are fixed (a tokio worker has 2 MiB).
-const MAX_DEPTH: usize = 100;
 
 pub(super) struct Exec<'a> {
     name: &'a str,
@@ -20,6 +17,8 @@ pub(super) struct Exec<'a> {
     out: Vec<u8>,
     vars: Vec<(String, Value)>,
     depth: usize,
+    /// What is left of [`MAX_WORK`].
+    work: usize,
 }
 
 enum Flow {
@@ -41,6 +40,7 @@ pub(super) fn run(name: &str, set: &Set, data: &Value, missing_key_error: bool) 
         out: Vec::new(),
         vars: vec![("$".into(), data.clone())],
         depth: 0,
+        work: MAX_WORK,
     };
     let root = set.get(name).map(Vec::as_slice).unwrap_or_default();
     e.walk(data, root)?;
@@ -59,6 +59,23 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Spends `amount` of the execution's [`MAX_WORK`], or fails at `at`.
+    fn spend(&mut self, at: &At, amount: usize) -> Result<()> {
+        match self.work.checked_sub(amount) {
+            Some(left) => {
+                self.work = left;
+                Ok(())
+            }
+            None => Err(self.fail(
+                at,
+                format!(
+                    "the template does more work than allowed ({} Mi steps and bytes; a Secret holds at most 1 MiB)",
+                    MAX_WORK >> 20
+                ),
+            )),
+        }
+    }
+
     fn walk(&mut self, dot: &Value, nodes: &'a [Node]) -> Result<Flow> {
         for node in nodes {
             match node {
@@ -66,10 +83,12 @@ impl<'a> Exec<'a> {
                 Node::Action(pipe) => {
                     let v = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
+                        let before = self.out.len();
                         match v {
                             Value::Nil => self.out.extend_from_slice(b"<no value>"),
                             v => fmt::write_value(&mut self.out, &v),
                         }
+                        self.spend(&pipe.at, self.out.len() - before)?;
                     }
                 }
                 Node::If(b) | Node::With(b) => {
@@ -119,6 +138,7 @@ impl<'a> Exec<'a> {
                         "can't use int to iterate over more than one variable",
                     ));
                 }
+                self.spend(&b.pipe.at, usize::try_from(n).unwrap_or(0))?;
                 (0..n.max(0))
                     .map(|i| (Value::Int(i), Value::Int(i)))
                     .collect()
@@ -137,6 +157,7 @@ impl<'a> Exec<'a> {
         let inner = self.vars.len();
         let ran = !items.is_empty();
         for (index, elem) in items {
+            self.spend(&b.pipe.at, 1)?;
             let top = self.vars.len();
             if !b.pipe.decl.is_empty() {
                 self.vars[top - 1].1 = elem.clone();
@@ -191,6 +212,7 @@ impl<'a> Exec<'a> {
     }
 
     fn eval_pipeline(&mut self, dot: &Value, pipe: &Pipe) -> Result<Value> {
+        self.spend(&pipe.at, 1)?;
         self.enter(&pipe.at)?;
         let mut value = None;
         for cmd in &pipe.cmds {
@@ -347,6 +369,7 @@ impl<'a> Exec<'a> {
             Fail::Type(m) => self.fail(at, m),
             Fail::Call(m) => self.fail(at, format!("error calling {name}: {m}")),
         })?;
+        self.spend(at, 1 + result.size())?;
         // Go maps are references: `set $d "k" "v"` changes `$d`. Values here are copies, so
         // the result goes back into the variable (aliases of it are not updated).
         if let (true, Some(Arg::Variable(_, var, idents))) =

@@ -93,6 +93,7 @@ mod fmt;
 mod funcs;
 mod json;
 mod lexer;
+mod limits;
 mod number;
 mod parser;
 mod value;

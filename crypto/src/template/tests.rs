@@ -526,10 +526,11 @@ fn deep_nesting_is_refused_not_overflowing() {
     );
 }
 
-/// Go has no limit on what `until`, `repeat` or `indent` make and runs out of memory (a fatal
-/// error, not a recoverable panic); sealbox refuses with an error naming the function. The
-/// first case is the fuzzer's (`go_template`): `until` of about -7.7e20, which Go's number
-/// parser saturates, made a list too large to allocate and panicked.
+/// Go has no limit on what `until`, `repeat` or `indent` make or on how long a template runs,
+/// and runs out of memory (a fatal error, not a recoverable panic) or for hours; sealbox
+/// refuses with an error naming the function or action. The first case is the fuzzer's
+/// (`go_template`): `until` of about -7.7e20, which Go's number parser saturates, made a list
+/// too large to allocate and panicked.
 #[test]
 fn functions_that_would_exhaust_memory_fail_with_an_error() {
     let fuzzed = "{{ until -0766666666666666666666 }}";
@@ -553,6 +554,29 @@ fn functions_that_would_exhaust_memory_fail_with_an_error() {
         let e = exec_err(text, &Value::Nil);
         assert!(e.contains(want), "{text}: {e}");
     }
+    // The fuzzer's second: `quote` of `quote` of … doubles the escaped text each time.
+    let doubling = format!("{{{{ \"\\\"\" {} }}}}", "| quote ".repeat(40));
+    let e = exec_err(&doubling, &Value::Nil);
+    assert!(
+        e.contains("error calling quote") || e.contains("more work than allowed"),
+        "{e}"
+    );
+    for text in [
+        "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}",
+        "{{ range 100000000000 }}{{ end }}",
+        "{{ range until 1000000 }}{{ $ | toString | quote }}{{ end }}",
+    ] {
+        let e = exec_err(text, &ctx(&[("a", "1")]));
+        assert!(
+            e.contains("more work than allowed (16 Mi steps and bytes"),
+            "{text}: {e}"
+        );
+    }
+    let e = exec_err("{{ uniq (until 20000) }}", &Value::Nil);
+    assert!(
+        e.contains("uniq: 20000 items are more than the 10000"),
+        "{e}"
+    );
     // At the limits, they still work as Go's do.
     let n = 1 << 20;
     assert!(render(&format!("{{{{ len (until {n}) }}}}"), &Value::Nil).unwrap() == n.to_string());

@@ -55,6 +55,17 @@ impl Value {
         )
     }
 
+    /// Its size as the execution's work limit counts it: a string's bytes, a list's or map's
+    /// entries (their contents were counted when made), 0 for a scalar.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Value::String(s) => s.len(),
+            Value::List(l) => l.len(),
+            Value::Map(m) => m.len(),
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
+        }
+    }
+
     pub(crate) fn str(s: impl Into<Vec<u8>>) -> Value {
         Value::String(s.into())
     }

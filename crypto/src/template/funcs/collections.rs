@@ -3,7 +3,7 @@
 use super::super::number;
 use std::collections::BTreeMap;
 
-use super::super::{json, value::Value, yaml};
+use super::super::{json, limits, value::Value, yaml};
 use super::args::{Fail, Result, arity, at_least, boolean, int, key, map, string, strval};
 
 pub(super) fn call(name: &str, args: Vec<Value>) -> Option<Result<Value>> {
@@ -81,7 +81,15 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Option<Result<Value>> {
         }),
         "uniq" | "mustUniq" => arity(name, a, 1).and_then(|_| {
             let mut out: Vec<Value> = Vec::new();
-            for v in list(name, "find uniq on", &a[0])? {
+            let l = list(name, "find uniq on", &a[0])?;
+            if l.len() > limits::MAX_UNIQ {
+                return Err(Fail::Call(format!(
+                    "uniq: {} items are more than the {} it compares",
+                    l.len(),
+                    limits::MAX_UNIQ
+                )));
+            }
+            for v in l {
                 if !out.contains(&v) {
                     out.push(v);
                 }
@@ -107,10 +115,10 @@ pub(super) fn call(name: &str, args: Vec<Value>) -> Option<Result<Value>> {
             .map(|ls| Value::List(ls.concat())),
         "until" => arity(name, a, 1).and_then(|_| {
             let n = int(&a[0])?;
-            if n.unsigned_abs() > super::MAX_ITEMS {
+            if n.unsigned_abs() > limits::MAX_ITEMS {
                 return Err(Fail::Call(format!(
                     "until: {n} items are more than the {} a template may make",
-                    super::MAX_ITEMS
+                    limits::MAX_ITEMS
                 )));
             }
             let r: Vec<Value> = if n >= 0 {

@@ -13,13 +13,6 @@ use args::Result;
 
 use super::value::Value;
 
-/// The most bytes one function call may produce (`repeat`, `indent`). Go has no limit and
-/// runs out of memory instead, taking the controller down with one bad template.
-const MAX_OUTPUT: usize = 64 << 20;
-
-/// The most items one function call may produce (`until`), for the same reason.
-const MAX_ITEMS: u64 = 1 << 20;
-
 /// ESO's own functions: Sealed Secrets' function map (Sprig's) does not define them.
 const ESO_ONLY: &[&str] = &["toYaml", "fromYaml"];
 

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use sha2::Digest as _;
 
+use super::super::limits;
 use super::super::value::Value;
 use super::args::{Fail, Result, arity, int, string, strval};
 
@@ -69,7 +70,7 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
             let width = usize::try_from(int(&args[0])?).unwrap_or(0);
             let text = string(&args[1])?;
             let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
-            if width.saturating_mul(lines).saturating_add(text.len()) > super::MAX_OUTPUT {
+            if width.saturating_mul(lines).saturating_add(text.len()) > limits::MAX_OUTPUT {
                 return Err(Fail::Call(format!("{name}: output too large")));
             }
             let pad = vec![b' '; width];
@@ -102,7 +103,7 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value>> {
             let n = usize::try_from(n)
                 .map_err(|_| Fail::Call("strings: negative Repeat count".into()))?;
             let v = string(&args[1])?;
-            if v.len().saturating_mul(n) > super::MAX_OUTPUT {
+            if v.len().saturating_mul(n) > limits::MAX_OUTPUT {
                 return Err(Fail::Call("strings: Repeat output too large".into()));
             }
             Ok(s(v.repeat(n)))
