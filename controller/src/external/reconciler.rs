@@ -495,14 +495,13 @@ async fn sync(
         )
         .await;
     }
-    // A refresh due only because its slot came may take reads made since that slot (by the
-    // ExternalSecrets sharing it); any other (new, changed, Secret edited) reads from now on.
-    let slot = refresh_time.map(|r| refresh::next_refresh(r, interval, phase));
+    // How fresh the values must be: see `refresh::read_window`.
     let periodic = valid && synced_version.as_deref() == Some(&version);
-    let since = match slot.and_then(|slot| now.duration_since(slot).ok()) {
-        Some(late) if periodic => run.started.checked_sub(late).unwrap_or(run.started),
-        _ => run.started,
-    };
+    let due = refresh_time
+        .filter(|_| periodic)
+        .map(|r| refresh::next_refresh(r, interval, phase));
+    let window = refresh::read_window(now, run.start, run.started.elapsed(), due, interval, phase);
+    let since = Instant::now().checked_sub(window).unwrap_or(run.started);
     let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion, since).await {
         Ok(f) => f,
         Err(e) => {

@@ -203,6 +203,39 @@ pub fn next_refresh(refreshed: SystemTime, interval: Duration, phase: u64) -> Sy
     next.min(esos)
 }
 
+/// How long before `now` a read this sync takes may have started (the singleflight's
+/// freshness bound), so that its value is never older than one it would read itself:
+/// - a periodic refresh, due only because its slot `due` came: reads made since that slot,
+///   by the ExternalSecrets sharing it;
+/// - any other sync (new, changed, its Secret edited), asked for `waited` ago: reads made
+///   since it was asked for;
+/// - never a read from before the slot at or before `start`, the refreshTime this sync
+///   records. ExternalSecrets sharing a slot whose first syncs fall on both sides of it would
+///   otherwise share one read yet record different periods, and read again at two slots.
+pub fn read_window(
+    now: SystemTime,
+    start: SystemTime,
+    waited: Duration,
+    due: Option<SystemTime>,
+    interval: Duration,
+    phase: u64,
+) -> Duration {
+    let since = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
+    let window = due.map_or(waited, since);
+    match slot_at_or_before(start, interval, phase) {
+        Some(slot) => window.min(since(slot)),
+        None => window,
+    }
+}
+
+/// The slot at or before `t` (`None` for an interval without slots).
+fn slot_at_or_before(t: SystemTime, interval: Duration, phase: u64) -> Option<SystemTime> {
+    if interval.subsec_nanos() != 0 || interval.is_zero() {
+        return None;
+    }
+    next_refresh(t, interval, phase).checked_sub(interval)
+}
+
 /// An ExternalSecret's slot seed: a stable hash of what it reads (stores and remote keys, in
 /// order), so ExternalSecrets reading the same secrets refresh at the same moment and share
 /// the reads, and different ones spread over the interval.
@@ -557,6 +590,37 @@ mod tests {
             next_refresh(n, Duration::from_secs(1), 5),
             n + Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_sync_takes_reads_since_its_slot_or_its_ask_never_from_an_earlier_period() {
+        let minute = Duration::from_secs(60);
+        let secs = Duration::from_secs;
+        // Slots at every whole minute (phase 0); `now()` is 20 s past one.
+        let slot = now() - secs(20);
+        // A periodic refresh that waited 15 s for its turn: reads since its slot, not since
+        // its slot minus the wait.
+        assert_eq!(
+            read_window(now(), now(), secs(15), Some(slot), minute, 0),
+            secs(20)
+        );
+        // A first sync asked 30 s ago, before the slot it now runs after: not a read from
+        // before that slot (the ExternalSecrets of the slot refresh next a minute later).
+        assert_eq!(
+            read_window(now(), now(), secs(30), None, minute, 0),
+            secs(20)
+        );
+        // Asked after the slot: since it was asked.
+        assert_eq!(read_window(now(), now(), secs(5), None, minute, 0), secs(5));
+        // An interval without slots: the wait, or ESO's due time.
+        let odd = Duration::from_millis(60_500);
+        assert_eq!(read_window(now(), now(), secs(30), None, odd, 0), secs(30));
+        assert_eq!(
+            read_window(now(), now(), secs(1), Some(slot), odd, 0),
+            secs(20)
+        );
+        assert_eq!(slot_at_or_before(now(), minute, 0), Some(slot));
+        assert_eq!(slot_at_or_before(slot, minute, 0), Some(slot));
     }
 
     #[test]
