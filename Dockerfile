@@ -6,9 +6,11 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p sealbox -p sealbox-controller \
+# The controller with the `controller` profile (Cargo.toml: built for size, less memory).
+RUN cargo build --release --locked -p sealbox \
+    && cargo build --profile controller --locked -p sealbox-controller \
     && mkdir -p /out \
-    && cp target/release/sealbox target/release/sealbox-controller /out/
+    && cp target/release/sealbox target/controller/sealbox-controller /out/
 
 # Runtime: distroless (glibc, CA certificates, no shell, no package manager), non-root.
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000} INTERVAL=${INTERVAL:-60} WAVES=${WAVES:-3} BIG=${BIG:-10000}
 eval "$(tests/infra/install-peers.sh)"
-cargo build --release --quiet -p sealbox-controller
+# The controller as the image ships it (Cargo.toml's `controller` profile).
+cargo build --profile controller --quiet -p sealbox-controller
 crds=$(mktemp)
 trap 'rm -f "$crds"' EXIT
-target/release/crdgen >"$crds"
-python3 bench/external_at_scale.py "$PWD" target/release/sealbox-controller "$crds" "$N" "$INTERVAL" "$WAVES"
+target/controller/crdgen >"$crds"
+python3 bench/external_at_scale.py "$PWD" target/controller/sealbox-controller "$crds" "$N" "$INTERVAL" "$WAVES"
 if [ "$BIG" -gt 0 ]; then
-  python3 bench/external_at_scale.py "$PWD" target/release/sealbox-controller "$crds" "$BIG" 3600 0
+  python3 bench/external_at_scale.py "$PWD" target/controller/sealbox-controller "$crds" "$BIG" 3600 0
 fi
