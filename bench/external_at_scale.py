@@ -185,13 +185,19 @@ print(f"{n} ExternalSecrets over {DISTINCT} remote secrets ({half} AWS with a ro
 print(f"  first sync: all {n} Secrets in {first_sync:.2f} s "
       f"({at_sync['read']} reads, {at_sync['sts']} STS calls, {at_sync['login']} Vault logins)")
 
+def half_second():
+    """Sleeps until the next half second of the wall clock. Refreshes happen at whole seconds
+    (each ExternalSecret's slot), so counters sampled at half seconds put every read in the
+    interval of its slot, where samples at arbitrary times moved a few across each boundary."""
+    time.sleep(0.5 - time.time() % 1 if time.time() % 1 < 0.5 else 1.5 - time.time() % 1)
+
+
 samples = []
 if waves:
-    start = time.monotonic()
-    while time.monotonic() - start < waves * interval:
-        samples.append((time.monotonic() - start, counters()))
-        time.sleep(1)
-    samples.append((time.monotonic() - start, counters()))
+    half_second()
+    for second in range(waves * interval + 1):
+        samples.append((second, counters()))
+        half_second()
 
 subprocess.run(["pkill", "-TERM", "-P", str(ctl.pid)])
 rss_kib = int([l for l in ctl.communicate()[1].splitlines() if l.strip().isdigit()][-1])
