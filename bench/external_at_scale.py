@@ -167,8 +167,8 @@ def counters():
 
 
 def synced():
-    """How many target Secrets exist: one item and the remaining count, so that polling does not
-    make the emulator send every Secret (at 10,000 that alone kept it busy)."""
+    """How many target Secrets exist: one item and the remaining count, so that polling ten
+    times a second does not make the emulator send every Secret each time."""
     page = http("GET", f"{api}/api/v1/namespaces/{NS}/secrets?limit=1&"
                        "labelSelector=reconcile.external-secrets.io%2Fmanaged%3Dtrue")
     return len(page["items"]) + page["metadata"].get("remainingItemCount", 0)
@@ -189,7 +189,7 @@ def half_second():
     """Sleeps until the next half second of the wall clock. Refreshes happen at whole seconds
     (each ExternalSecret's slot), so counters sampled at half seconds put every read in the
     interval of its slot, where samples at arbitrary times moved a few across each boundary."""
-    time.sleep(0.5 - time.time() % 1 if time.time() % 1 < 0.5 else 1.5 - time.time() % 1)
+    time.sleep((0.5 - time.time() % 1) % 1 or 1.0)
 
 
 samples = []
