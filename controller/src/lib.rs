@@ -9,7 +9,8 @@
 //!   and policies): [`external`];
 //! - what every reconciler shares: [`flags`] (Go-style flag values), [`metrics`] (the one
 //!   registry), [`events`] (Kubernetes Events), [`http`] (the API and `/metrics` servers),
-//!   [`supervisor`] (every task watched; graceful shutdown), [`leader`] (with several
+//!   [`supervisor`] (every task watched; graceful shutdown), [`ratelimit`] (the `/v1/verify`
+//!   limit and the stores' client-side one), [`leader`] (with several
 //!   replicas, only the holder of a Lease reconciles), [`rollout`] (the workloads a Secret's
 //!   owner names, restarted when its data changes).
 //!
@@ -23,6 +24,7 @@ pub mod flags;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod ratelimit;
 pub mod rollout;
 pub mod sealed;
 pub mod supervisor;

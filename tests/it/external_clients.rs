@@ -49,6 +49,15 @@ fn provider_calls(controller: &Controller, labels: &[&str]) -> u64 {
         .sum()
 }
 
+/// An audit time in RFC 3339 UTC (`2026-12-01T06:50:01.123456789Z`) as seconds since the start
+/// of its month: enough to compare requests seconds apart.
+fn seconds(t: &str) -> f64 {
+    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
+    let day: f64 = date.rsplit('-').next().unwrap().parse().unwrap();
+    let hms: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    ((day * 24.0 + hms[0]) * 60.0 + hms[1]) * 60.0 + hms[2]
+}
+
 /// `count` ExternalSecrets reading `remote` through `store` every second: their names.
 fn external_secrets(cluster: &Cluster, store: &str, count: usize, remote: &Value) -> Vec<String> {
     refreshing(cluster, store, count, remote, "1s")
@@ -301,14 +310,6 @@ fn fifty_external_secrets_on_one_key_make_one_read_per_refresh() {
         "{} reads in 20 s of fifty ExternalSecrets refreshing every 4 s: {times:?}",
         times.len()
     );
-    // Audit times are RFC 3339 UTC (`2026-12-01T06:50:01.123456789Z`): seconds since the
-    // start of the month are enough to compare reads seconds apart.
-    let seconds = |t: &String| {
-        let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-        let day: f64 = date.rsplit('-').next().unwrap().parse().unwrap();
-        let hms: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
-        ((day * 24.0 + hms[0]) * 60.0 + hms[1]) * 60.0 + hms[2]
-    };
     for pair in times.windows(2) {
         let gap = seconds(&pair[1]) - seconds(&pair[0]);
         assert!(gap > 3.0, "two reads {gap:.3} s apart: {times:?}");
@@ -419,6 +420,61 @@ fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_i
         bao.kv2_put("secret", key, &json!({"v": "v2"}));
     }
     wait_value(&cluster, &names, "v", "v2");
+}
+
+#[test]
+fn store_qps_spaces_a_store_s_calls_and_every_external_secret_still_syncs() {
+    let env = Env::new();
+    let bao = Bao::start_audited();
+    bao.write_policy(
+        "read",
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+    );
+    let base = unique("paced");
+    let keys: Vec<String> = (0..8).map(|i| format!("{base}/key-{i}")).collect();
+    for key in &keys {
+        bao.kv2_put("secret", key, &json!({"v": "v1"}));
+    }
+    let cluster = cluster(&env, "es-clients-paced");
+    approle_store(&bao, &cluster, "paced", "1h", "2h");
+    let names: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let name = format!("paced-{i}");
+            cluster.create(
+                ES,
+                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                        "metadata": {"name": name},
+                        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "paced"},
+                                 "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}}),
+            );
+            name
+        })
+        .collect();
+    // Two calls a second, one at a time: the login, then the eight reads, which without the
+    // limit all go within milliseconds of each other.
+    let _controller = Controller::start(
+        &env,
+        &cluster,
+        &["--key-size=2048", "--store-qps=2", "--store-burst=1"],
+    );
+    wait_value(&cluster, &names, "v", "v1");
+    let mut times: Vec<String> = keys
+        .iter()
+        .flat_map(|key| bao.requests("read", &format!("secret/data/{key}")))
+        .chain(bao.requests("update", "auth/paced/login"))
+        .collect();
+    times.sort();
+    assert!(times.len() >= 9, "a login and eight reads: {times:?}");
+    // The server's receive times: a call may travel a little longer than the one before it.
+    for pair in times.windows(2) {
+        let gap = seconds(&pair[1]) - seconds(&pair[0]);
+        assert!(
+            gap > 0.4,
+            "two calls {gap:.3} s apart at 2 per second: {times:?}"
+        );
+    }
 }
 
 /// Every ExternalSecret's `refreshTime` (RFC 3339, seconds), by name, in one list call.

@@ -12,7 +12,9 @@
 //!   those already waiting for it.
 //!
 //! A replaced client's Vault token is revoked once the last reconcile using it is done (when
-//! it is dropped).
+//! it is dropped). Every client of a store counts its calls into the store's circuit breaker
+//! and waits on the store's rate limit (`--store-qps`), so referent clients and a rebuilt
+//! client share both.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +30,7 @@ use super::providers::{Client, Meter, ProviderError};
 use super::refs::{Reads, Refs, StoreScope};
 use super::store_id::{Kind, StoreId};
 use crate::crd::external::store::SecretStoreProvider;
+use crate::ratelimit::Gcra;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SlotKey {
@@ -81,18 +84,27 @@ pub struct Clients {
     kube: Kube,
     metrics: Metrics,
     breakers: Arc<Breakers>,
+    /// `--store-qps`: each store's provider calls, one cell per store.
+    limit: Option<Arc<Gcra>>,
     slots: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>,
     watch: CredentialWatch,
 }
 
 impl Clients {
-    /// `store_backoff_max` caps the pauses of the stores' circuit breakers.
-    pub fn new(kube: Kube, metrics: Metrics, store_backoff_max: Duration) -> Clients {
+    /// `store_backoff_max` caps the pauses of the stores' circuit breakers; `limit`, if any,
+    /// spaces each store's provider calls.
+    pub fn new(
+        kube: Kube,
+        metrics: Metrics,
+        store_backoff_max: Duration,
+        limit: Option<Gcra>,
+    ) -> Clients {
         Clients {
             watch: CredentialWatch::new(kube.clone()),
             kube,
             metrics,
             breakers: Arc::new(Breakers::new(store_backoff_max)),
+            limit: limit.map(Arc::new),
             slots: Mutex::default(),
         }
     }
@@ -241,10 +253,13 @@ impl Clients {
         let refs = Refs::new(self.kube.clone(), scope);
         let (metrics, breakers, id) = (self.metrics.clone(), self.breakers.clone(), store.clone());
         let key = store.key();
-        let meter = Meter::new(move |provider, call, outcome| {
+        let mut meter = Meter::new(move |provider, call, outcome| {
             metrics.provider_call(&id, provider, call, outcome);
             breakers.record(&key, outcome);
         });
+        if let Some(limit) = &self.limit {
+            meter = meter.limited(limit.clone(), store.key());
+        }
         let client = Client::connect(provider, &refs, &meter).await?;
         Ok((Arc::new(client), refs.reads()))
     }

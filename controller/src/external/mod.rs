@@ -63,6 +63,7 @@ use kube::Client;
 use crate::flags::go_duration;
 use crate::leader::Leadership;
 use crate::metrics::Registry;
+use crate::ratelimit::Gcra;
 use crate::supervisor::Supervisor;
 
 /// External Secrets Operator's controller flags that apply to sealbox (spec §5.1), same names
@@ -103,6 +104,13 @@ pub struct Args {
     /// (its circuit breaker; the pause doubles from 1s).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     pub store_backoff_max: Duration,
+    /// Calls per second to each store's provider, reads and credential exchanges alike
+    /// (0: no limit); calls over the limit wait for their turn.
+    #[arg(long, default_value_t = 0)]
+    pub store_qps: u32,
+    /// How many calls to a store's provider may go at once before --store-qps spaces them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub store_burst: u32,
 }
 
 /// Starts the External Secrets controller's reconcilers into `tasks`, each to run while this
@@ -115,10 +123,12 @@ pub fn run(
     tasks: &mut Supervisor,
 ) {
     let metrics = metrics::Metrics::register(registry);
+    let limit = (args.store_qps > 0).then(|| Gcra::new(args.store_qps, args.store_burst - 1));
     let clients = Arc::new(clients::Clients::new(
         client.clone(),
         metrics.clone(),
         args.store_backoff_max,
+        limit,
     ));
     let namespace = Some(args.namespace.clone()).filter(|ns| !ns.is_empty());
     if args.enable_secret_store_reconciler || args.enable_cluster_store_reconciler {

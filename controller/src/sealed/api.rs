@@ -1,7 +1,7 @@
 //! The HTTP API kubeseal calls (spec `sealed-secrets.md` §3.5), reached through the API
 //! server's service proxy: `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`.
 //! [`routes`] is mounted by `crate::http` beside `/healthz` on `--listen-addr`. `/v1/verify`
-//! is rate limited per caller (`super::ratelimit`).
+//! is rate limited per caller (`crate::ratelimit`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::keyring::KeyRing;
 use super::metrics::{HttpLabels, Metrics};
-use super::ratelimit::{Gcra, Quota};
+use crate::ratelimit::{Gcra, Quota};
 
 #[derive(Clone)]
 struct Api {

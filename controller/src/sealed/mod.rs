@@ -3,7 +3,7 @@
 //! [`reconciler`] (SealedSecret → Secret, deciding through [`decision`]) and the key jobs as
 //! supervised tasks, and returns the [`api`] routes kubeseal calls, for `crate::http` to serve.
 //! [`metrics`] keeps sealed-secrets' metric names; [`drift`] tells an edited Secret from one
-//! in sync without decrypting; [`ratelimit`] limits `/v1/verify`.
+//! in sync without decrypting; `crate::ratelimit` limits `/v1/verify`.
 
 pub mod api;
 pub mod decision;
@@ -11,7 +11,6 @@ pub mod drift;
 pub mod keyring;
 pub mod metrics;
 pub mod options;
-pub mod ratelimit;
 pub mod reconciler;
 
 use std::sync::Arc;
@@ -166,7 +165,7 @@ pub async fn run(
     // One RSA private operation per core at a time, for the reconciler and the API alike.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = Arc::new(tokio::sync::Semaphore::new(cores));
-    let limit = ratelimit::Gcra::new(args.rate_limit, args.rate_limit_burst);
+    let limit = crate::ratelimit::Gcra::new(args.rate_limit, args.rate_limit_burst);
     let routes = api::routes(ring.clone(), metrics.clone(), pool.clone(), limit);
     let scope = reconciler::Scope {
         namespaces: existing_namespaces(&client, &namespace, args.namespaces(&namespace)).await?,

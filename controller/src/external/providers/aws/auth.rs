@@ -366,7 +366,7 @@ impl StsExchange {
                 tags,
                 transitive_tag_keys,
             } => {
-                let reply = self
+                let request = self
                     .sts
                     .assume_role()
                     .role_arn(role_arn)
@@ -376,23 +376,24 @@ impl StsExchange {
                     .set_transitive_tag_keys(
                         (!transitive_tag_keys.is_empty()).then(|| transitive_tag_keys.clone()),
                     )
-                    .send()
+                    .send();
+                let reply = self
+                    .meter
+                    .call(AWS_STS, "AssumeRole", request, outcome)
                     .await;
-                self.meter.count(AWS_STS, "AssumeRole", outcome(&reply));
                 let reply = reply.map(|out| out.credentials);
                 reply.map_err(|e| self.failed("AssumeRole", &e))
             }
             Call::WebIdentity { role_arn, token } => {
-                let reply = self
+                let request = self
                     .sts
                     .assume_role_with_web_identity()
                     .role_arn(role_arn)
                     .role_session_name(WEB_IDENTITY_SESSION)
                     .web_identity_token(token.as_str())
-                    .send()
-                    .await;
+                    .send();
                 let name = "AssumeRoleWithWebIdentity";
-                self.meter.count(AWS_STS, name, outcome(&reply));
+                let reply = self.meter.call(AWS_STS, name, request, outcome).await;
                 let reply = reply.map(|out| out.credentials);
                 reply.map_err(|e| self.failed(name, &e))
             }

@@ -79,14 +79,15 @@ async fn list(c: &Sdk, filters: Vec<Filter>, f: &Find) -> Result<Vec<String>, Pr
     let mut names = Vec::new();
     let mut next = None;
     loop {
-        let page =
+        let request =
             c.sm.list_secrets()
                 .set_filters((!filters.is_empty()).then(|| filters.clone()))
                 .set_next_token(next)
-                .send()
-                .await;
-        c.meter
-            .count(AWS_SECRETS_MANAGER, "ListSecrets", outcome(&page));
+                .send();
+        let page = c
+            .meter
+            .call(AWS_SECRETS_MANAGER, "ListSecrets", request, outcome)
+            .await;
         let page = page.map_err(|e| sdk_error("ListSecrets", FIND, &e))?;
         names.extend(
             page.secret_list()
@@ -156,15 +157,16 @@ async fn batch(
     let mut out = BTreeMap::new();
     let mut next = None;
     loop {
-        let page =
+        let request =
             c.sm.batch_get_secret_value()
                 .set_filters(filters.clone())
                 .set_secret_id_list(ids.clone())
                 .set_next_token(next)
-                .send()
-                .await;
-        c.meter
-            .count(AWS_SECRETS_MANAGER, "BatchGetSecretValue", outcome(&page));
+                .send();
+        let page = c
+            .meter
+            .call(AWS_SECRETS_MANAGER, "BatchGetSecretValue", request, outcome)
+            .await;
         let page = page.map_err(|e| sdk_error("BatchGetSecretValue", FIND, &e))?;
         for error in page.errors() {
             tracing::warn!(

@@ -58,9 +58,11 @@ impl Sdk {
         metadata: bool,
     ) -> Result<Payload, ProviderError> {
         Ok(if metadata {
-            let out = self.sm.describe_secret().secret_id(key).send().await;
-            self.meter
-                .count(AWS_SECRETS_MANAGER, "DescribeSecret", outcome(&out));
+            let request = self.sm.describe_secret().secret_id(key).send();
+            let out = self
+                .meter
+                .call(AWS_SECRETS_MANAGER, "DescribeSecret", request, outcome)
+                .await;
             let out = out.map_err(|e| sdk_error("DescribeSecret", key, &e))?;
             let tags = out
                 .tags()
@@ -76,9 +78,15 @@ impl Sdk {
                 Version::Stage(stage) => request.version_stage(stage),
                 Version::Id(id) => request.version_id(id),
             };
-            let out = request.send().await;
-            self.meter
-                .count(AWS_SECRETS_MANAGER, "GetSecretValue", outcome(&out));
+            let out = self
+                .meter
+                .call(
+                    AWS_SECRETS_MANAGER,
+                    "GetSecretValue",
+                    request.send(),
+                    outcome,
+                )
+                .await;
             let out = out.map_err(|e| sdk_error("GetSecretValue", key, &e))?;
             Payload {
                 string: out.secret_string.map(Zeroizing::new),

@@ -164,9 +164,9 @@ impl Http {
     /// A missing secret (404) is an answer, not a failed call.
     pub(super) async fn send(&self, call: Call<'_>) -> Result<Reply, String> {
         let name = call.name;
-        let reply = self.exchange(call).await;
-        self.meter.count(VAULT, name, outcome(&reply));
-        reply
+        self.meter
+            .call(VAULT, name, self.exchange(call), outcome)
+            .await
     }
 
     async fn exchange(&self, call: Call<'_>) -> Result<Reply, String> {

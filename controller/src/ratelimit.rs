@@ -1,15 +1,19 @@
-//! The rate limit on `POST /v1/verify` (`--rate-limit` requests per second, `--rate-limit-burst`;
-//! spec `sealed-secrets.md` §3.4): sealed-secrets' throttled `GCRARateLimiter`, keyed by path and
-//! `X-Forwarded-For`, answering 429 with the same headers. Every verify costs RSA decrypts, so
-//! an unauthenticated caller (the service proxy is open to `system:authenticated`) must not be
-//! able to keep the controller's cores busy.
+//! Generic cell rate algorithm limits, one cell per key, and the two places they apply:
+//! - `POST /v1/verify` (`--rate-limit` requests per second, `--rate-limit-burst`; spec
+//!   `sealed-secrets.md` §3.4): sealed-secrets' throttled `GCRARateLimiter`, keyed by path and
+//!   `X-Forwarded-For`, answering 429 with the same headers ([`Gcra::check`]). Every verify
+//!   costs RSA decrypts, so an unauthenticated caller (the service proxy is open to
+//!   `system:authenticated`) must not be able to keep the controller's cores busy.
+//! - each store's provider calls (`--store-qps`, `--store-burst`; spec `external-secrets.md`
+//!   §14.4): a call waits for its turn instead of being refused ([`Gcra::reserve`]), turns
+//!   given in the order asked.
 //!
-//! [`Gcra::check`] is a pure function of the time it is given, so its decisions are tested
-//! without sleeping.
+//! Both are pure functions of the time they are given, so their decisions are tested without
+//! sleeping.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use sealbox_controller::sealed::ratelimit::Gcra;
+//! use sealbox_controller::ratelimit::Gcra;
 //! let limit = Gcra::new(2, 2);
 //! let now = Instant::now();
 //! // burst + 1 requests at once, then one per 1/rate seconds.
@@ -94,6 +98,22 @@ impl Gcra {
             retry_after: Duration::ZERO,
         })
     }
+
+    /// Books the next turn of `key` at or after `now` and returns when it is: `now` while
+    /// the burst lasts, then one turn per 1/rate seconds in the order asked. Unlike
+    /// [`Gcra::check`], a caller is never refused, only told to wait.
+    pub fn reserve(&self, key: &str, now: Instant) -> Instant {
+        let mut cells = self.cells.lock().expect("rate limit lock");
+        if cells.len() > PRUNE_ABOVE {
+            cells.retain(|_, tat| *tat > now);
+        }
+        let tat = cells.get(key).copied().filter(|t| *t > now).unwrap_or(now);
+        let new_tat = tat + self.emission;
+        cells.insert(key.to_owned(), new_tat);
+        new_tat
+            .checked_sub(self.tolerance)
+            .map_or(now, |at| at.max(now))
+    }
 }
 
 #[cfg(test)]
@@ -152,5 +172,19 @@ mod tests {
         }
         limit.check("late", t0 + Duration::from_secs(5)).unwrap();
         assert_eq!(limit.cells.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reserved_turns_come_in_order_one_per_emission_after_the_burst() {
+        // A bucket of 2: Gcra::new(rate, burst - 1).
+        let limit = Gcra::new(4, 1);
+        let t0 = Instant::now();
+        let turns: Vec<Duration> = (0..5).map(|_| limit.reserve("store", t0) - t0).collect();
+        assert_eq!(turns, [ms(0), ms(0), ms(250), ms(500), ms(750)]);
+        // Another store is not held up by this one.
+        assert_eq!(limit.reserve("other", t0), t0);
+        // Once the booked turns have passed and the bucket refilled, calls go at once again.
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(limit.reserve("store", later), later);
     }
 }
