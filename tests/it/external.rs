@@ -443,6 +443,83 @@ fn deletion_policies_decide_what_happens_when_the_remote_secret_is_gone() {
 }
 
 #[test]
+fn status_failures_name_each_entry_that_gave_no_data_until_it_does() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-failures");
+    let bao = Bao::shared();
+    let (there, absent) = (unique("es-there"), unique("es-absent"));
+    bao.kv2_put("secret", &there, &json!({"v": "here"}));
+    vault_store(&cluster, "vault");
+    let data = json!([
+        {"secretKey": "a", "remoteRef": {"key": there, "property": "v"}},
+        {"secretKey": "b", "remoteRef": {"key": absent, "property": "v"}}
+    ]);
+    for (name, policy) in [("partial", "Delete"), ("strict", "Retain")] {
+        external_secret(
+            &cluster,
+            "default",
+            name,
+            json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+                   "target": {"deletionPolicy": policy}, "data": data}),
+        );
+    }
+    external_secret(
+        &cluster,
+        "default",
+        "badfind",
+        json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+               "dataFrom": [{"find": {"name": {"regexp": "("}}}]}),
+    );
+    let _controller = controller(&env, &cluster);
+    let failures = |name: &str| {
+        wait_for(&format!("status.failures of {name}"), || {
+            let es = cluster.get(&format!("{ES}/{name}"))?;
+            es["status"]["failures"].as_array().cloned()
+        })
+    };
+    // deletionPolicy Delete: synced without the missing key, and the status says which.
+    wait_secret(&cluster, "partial", &[("a", "here")]);
+    let missing = json!({"entry": "spec.data[1]", "secretKey": "b", "remoteKey": absent,
+        "reason": "NotFound",
+        "message": format!("secret does not exist at provider using spec.dataFrom[1] (key={absent})")});
+    assert_eq!(failures("partial"), [missing]);
+    assert_eq!(
+        ready(&cluster, &format!("{ES}/partial")).unwrap().1,
+        "SecretSynced"
+    );
+    // Retain: the same missing key fails the sync, and the status names it.
+    let strict = failures("strict");
+    assert_eq!(strict.len(), 1, "{strict:?}");
+    assert_eq!(
+        (&strict[0]["entry"], &strict[0]["reason"]),
+        (&json!("spec.data[1]"), &json!("NotFound"))
+    );
+    assert_eq!(ready(&cluster, &format!("{ES}/strict")).unwrap().0, "False");
+    let bad = failures("badfind");
+    assert_eq!(
+        (&bad[0]["entry"], &bad[0]["reason"], bad[0].get("remoteKey")),
+        (&json!("spec.dataFrom[0]"), &json!("InvalidEntry"), None)
+    );
+    assert!(
+        bad[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("find.name.regexp"),
+        "{bad:?}"
+    );
+
+    // The key appears: both sync it, and their failures are gone from the status.
+    bao.kv2_put("secret", &absent, &json!({"v": "now"}));
+    for name in ["partial", "strict"] {
+        wait_secret(&cluster, name, &[("a", "here"), ("b", "now")]);
+        wait_for(&format!("{name} without failures"), || {
+            let es = cluster.get(&format!("{ES}/{name}"))?;
+            es["status"].get("failures").is_none().then_some(())
+        });
+    }
+}
+
+#[test]
 fn a_provider_outage_keeps_the_last_good_secret() {
     let env = Env::new();
     let cluster = cluster(&env, "es-outage");

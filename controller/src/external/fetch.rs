@@ -4,8 +4,9 @@
 //! for null bytes; each `data[]` value decoded and checked.
 //!
 //! [`provider_data`] is the one entry point. A secret missing at the provider skips its entry
-//! (with a note for a `MissingProviderSecret` Event) unless `deletionPolicy` is `Retain`,
-//! where it is an error, as in ESO.
+//! (noted for a `MissingProviderSecret` Event) unless `deletionPolicy` is `Retain`, where it is
+//! an error, as in ESO. Each entry that gave no data is named in an [`EntryFailure`] (sealbox's
+//! `status.failures`); [`failure`] is the pure rule that makes one.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -17,13 +18,16 @@ use super::rewrite;
 use super::store_id::Kind;
 use super::stores::{StoreError, Stores};
 use crate::crd::external::ExternalSecretSpec;
-use crate::crd::external::externalsecret::{RemoteRef, SecretStoreRef, SourceRef};
+use crate::crd::external::externalsecret::{
+    Data, DataFrom, EntryFailure, RemoteRef, SecretStoreRef, SourceRef,
+};
 
-/// The data read, and what was missing at the provider (one Event message each).
+/// The data read, and the entries skipped as missing at the provider (each one's message is
+/// ESO's `MissingProviderSecret` Event).
 #[derive(Debug, Default)]
 pub struct Fetched {
     pub data: BTreeMap<String, Vec<u8>>,
-    pub missing: Vec<String>,
+    pub missing: Vec<EntryFailure>,
 }
 
 /// Why the data could not be read. Messages name the entry and never carry a value.
@@ -42,17 +46,49 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether retrying could help (a provider or the API server), or only a spec change can.
-    pub fn retryable(&self) -> bool {
-        !matches!(self, FetchError::Spec(_))
-    }
-
     /// Until when the store's provider is not called (its circuit breaker is open).
     pub fn paused_until(&self) -> Option<Instant> {
         match self {
             FetchError::Store(StoreError::Paused { paused, .. }) => Some(paused.until),
             _ => None,
         }
+    }
+}
+
+/// A sync that could not read its data: the error, and every entry that gave none (those
+/// skipped as missing before it, then the one that failed).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: FetchError,
+    pub failures: Vec<EntryFailure>,
+}
+
+/// Which entry, for its [`EntryFailure`].
+struct Entry<'a> {
+    /// `spec.data[i]` or `spec.dataFrom[i]`.
+    at: &'a str,
+    secret_key: Option<&'a str>,
+    remote_key: Option<&'a str>,
+}
+
+/// The [`EntryFailure`] of `entry` failing with `error`; `message` is what to say (ESO's Event
+/// text for a missing secret, else the error).
+fn failure(entry: &Entry<'_>, error: &FetchError, message: String) -> EntryFailure {
+    let reason = match error {
+        FetchError::Provider(ProviderError::NotFound(_)) => "NotFound",
+        FetchError::Provider(_) => "ProviderError",
+        FetchError::Store(_) => "StoreError",
+        FetchError::Spec(_) => "InvalidEntry",
+    };
+    EntryFailure {
+        entry: entry.at.to_owned(),
+        secret_key: entry.secret_key.map(str::to_owned),
+        remote_key: entry
+            .remote_key
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned),
+        reason: reason.to_owned(),
+        message,
     }
 }
 
@@ -63,110 +99,153 @@ pub async fn provider_data(
     stores: &mut Stores<'_>,
     deletion: DeletionPolicy,
     since: Instant,
-) -> Result<Fetched, FetchError> {
+) -> Result<Fetched, Failed> {
     let mut out = Fetched::default();
+    let skip = |e: &FetchError| {
+        matches!(e, FetchError::Provider(ProviderError::NotFound(_)))
+            && deletion.skips_missing_provider_secret()
+    };
     for (i, entry) in spec.data_from.iter().enumerate() {
         let at = format!("spec.dataFrom[{i}]");
-        let (kind, name) = store_of(spec, entry.source_ref.as_ref(), &at)?;
-        let client = stores.client(kind, &name).await?;
-        let (result, conversion, decoding, null_bytes) = match (&entry.extract, &entry.find) {
-            (Some(extract), None) => {
-                let result = client.get_secret_map(&remote_ref(extract, since)).await;
-                (
-                    result,
-                    extract.conversion_strategy.as_deref(),
-                    extract.decoding_strategy.as_deref(),
-                    extract.null_byte_policy.as_deref(),
-                )
-            }
-            (None, Some(find)) => {
-                let query = Find {
-                    path: find.path.clone(),
-                    name: find
-                        .name
-                        .as_ref()
-                        .and_then(|n| n.regexp.as_deref())
-                        .map(|re| {
-                            regex::Regex::new(re).map_err(|e| {
-                                FetchError::Spec(format!(
-                                    "{at}.find.name.regexp is not a valid regular expression: {e}"
-                                ))
-                            })
-                        })
-                        .transpose()?,
-                    tags: find.tags.clone(),
-                    fresh_since: Some(since),
-                };
-                if query.path.is_none() && query.name.is_none() && query.tags.is_empty() {
-                    return Err(FetchError::Spec(format!(
-                        "{at}.find sets none of path, name and tags: set at least one"
-                    )));
-                }
-                (
-                    client.get_all(&query).await,
-                    find.conversion_strategy.as_deref(),
-                    find.decoding_strategy.as_deref(),
-                    find.null_byte_policy.as_deref(),
-                )
-            }
-            _ => {
-                return Err(FetchError::Spec(format!(
-                    "{at} must set exactly one of extract and find (generators are not supported by sealbox)"
-                )));
-            }
+        let which = Entry {
+            at: &at,
+            secret_key: None,
+            remote_key: entry.extract.as_ref().map(|r| r.key.as_str()),
         };
-        let map = match result {
-            Ok(map) => map,
-            Err(ProviderError::NotFound(_)) if deletion.skips_missing_provider_secret() => {
-                out.missing
-                    .push(format!("secret does not exist at provider using {at}"));
-                continue;
+        match data_from(spec, entry, &at, stores, since).await {
+            Ok(map) => out.data.extend(map),
+            Err(e) if skip(&e) => {
+                let message = format!("secret does not exist at provider using {at}");
+                out.missing.push(failure(&which, &e, message));
             }
-            Err(e) => return Err(FetchError::Provider(e)),
-        };
-        let spec_err = |e: String| FetchError::Spec(format!("{at}: {e}"));
-        let map = if entry.rewrite.is_empty() {
-            let conversion = Conversion::from_spec(conversion).map_err(spec_err)?;
-            keys::convert_keys(map, conversion).map_err(|e| spec_err(e.to_string()))?
-        } else {
-            rewrite::apply(&entry.rewrite, map).map_err(|e| spec_err(e.to_string()))?
-        };
-        let mut map = map;
-        keys::validate_keys(&mut map).map_err(|e| spec_err(e.to_string()))?;
-        let decoding = Decoding::from_spec(decoding).map_err(spec_err)?;
-        let map = keys::decode_map(map, decoding).map_err(|e| spec_err(e.to_string()))?;
-        let null_bytes = NullBytePolicy::from_spec(null_bytes).map_err(spec_err)?;
-        keys::check_null_bytes_map(&map, null_bytes).map_err(|e| spec_err(e.to_string()))?;
-        out.data.extend(map);
+            Err(e) => return Err(failed(out.missing, &which, e)),
+        }
     }
     for (i, entry) in spec.data.iter().enumerate() {
         let at = format!("spec.data[{i}]");
-        let (kind, name) = store_of(spec, entry.source_ref.as_ref(), &at)?;
-        let client = stores.client(kind, &name).await?;
-        let r = &entry.remote_ref;
-        let value = match client.get_secret(&remote_ref(r, since)).await {
-            Ok(value) => value,
-            Err(ProviderError::NotFound(_)) if deletion.skips_missing_provider_secret() => {
-                // ESO's message for data[] says dataFrom too (`eventMissingProviderSecretKey`).
-                out.missing.push(format!(
-                    "secret does not exist at provider using spec.dataFrom[{i}] (key={})",
-                    r.key
-                ));
-                continue;
-            }
-            Err(e) => return Err(FetchError::Provider(e)),
+        let which = Entry {
+            at: &at,
+            secret_key: Some(&entry.secret_key),
+            remote_key: Some(&entry.remote_ref.key),
         };
-        let spec_err = |e: String| FetchError::Spec(format!("{at}: {e}"));
-        let decoding = Decoding::from_spec(r.decoding_strategy.as_deref()).map_err(spec_err)?;
-        let value = keys::decode(&entry.secret_key, &value, decoding)
-            .map_err(|e| spec_err(e.to_string()))?;
-        let null_bytes =
-            NullBytePolicy::from_spec(r.null_byte_policy.as_deref()).map_err(spec_err)?;
-        keys::check_null_bytes(&entry.secret_key, &value, null_bytes)
-            .map_err(|e| spec_err(e.to_string()))?;
-        out.data.insert(entry.secret_key.clone(), value);
+        match data(spec, entry, &at, stores, since).await {
+            Ok(value) => {
+                out.data.insert(entry.secret_key.clone(), value);
+            }
+            Err(e) if skip(&e) => {
+                // ESO's message for data[] says dataFrom too (`eventMissingProviderSecretKey`).
+                let message = format!(
+                    "secret does not exist at provider using spec.dataFrom[{i}] (key={})",
+                    entry.remote_ref.key
+                );
+                out.missing.push(failure(&which, &e, message));
+            }
+            Err(e) => return Err(failed(out.missing, &which, e)),
+        }
     }
     Ok(out)
+}
+
+fn failed(mut failures: Vec<EntryFailure>, entry: &Entry<'_>, error: FetchError) -> Failed {
+    failures.push(failure(entry, &error, error.to_string()));
+    Failed { error, failures }
+}
+
+/// The keys and values of one `dataFrom[]` entry.
+async fn data_from(
+    spec: &ExternalSecretSpec,
+    entry: &DataFrom,
+    at: &str,
+    stores: &mut Stores<'_>,
+    since: Instant,
+) -> Result<BTreeMap<String, Vec<u8>>, FetchError> {
+    let (kind, name) = store_of(spec, entry.source_ref.as_ref(), at)?;
+    let client = stores.client(kind, &name).await?;
+    let (result, conversion, decoding, null_bytes) = match (&entry.extract, &entry.find) {
+        (Some(extract), None) => {
+            let result = client.get_secret_map(&remote_ref(extract, since)).await;
+            (
+                result,
+                extract.conversion_strategy.as_deref(),
+                extract.decoding_strategy.as_deref(),
+                extract.null_byte_policy.as_deref(),
+            )
+        }
+        (None, Some(find)) => {
+            let query = Find {
+                path: find.path.clone(),
+                name: find
+                    .name
+                    .as_ref()
+                    .and_then(|n| n.regexp.as_deref())
+                    .map(|re| {
+                        regex::Regex::new(re).map_err(|e| {
+                            FetchError::Spec(format!(
+                                "{at}.find.name.regexp is not a valid regular expression: {e}"
+                            ))
+                        })
+                    })
+                    .transpose()?,
+                tags: find.tags.clone(),
+                fresh_since: Some(since),
+            };
+            if query.path.is_none() && query.name.is_none() && query.tags.is_empty() {
+                return Err(FetchError::Spec(format!(
+                    "{at}.find sets none of path, name and tags: set at least one"
+                )));
+            }
+            (
+                client.get_all(&query).await,
+                find.conversion_strategy.as_deref(),
+                find.decoding_strategy.as_deref(),
+                find.null_byte_policy.as_deref(),
+            )
+        }
+        _ => {
+            return Err(FetchError::Spec(format!(
+                "{at} must set exactly one of extract and find (generators are not supported by sealbox)"
+            )));
+        }
+    };
+    let map = result.map_err(FetchError::Provider)?;
+    let spec_err = |e: String| FetchError::Spec(format!("{at}: {e}"));
+    let mut map = if entry.rewrite.is_empty() {
+        let conversion = Conversion::from_spec(conversion).map_err(spec_err)?;
+        keys::convert_keys(map, conversion).map_err(|e| spec_err(e.to_string()))?
+    } else {
+        rewrite::apply(&entry.rewrite, map).map_err(|e| spec_err(e.to_string()))?
+    };
+    keys::validate_keys(&mut map).map_err(|e| spec_err(e.to_string()))?;
+    let decoding = Decoding::from_spec(decoding).map_err(spec_err)?;
+    let map = keys::decode_map(map, decoding).map_err(|e| spec_err(e.to_string()))?;
+    let null_bytes = NullBytePolicy::from_spec(null_bytes).map_err(spec_err)?;
+    keys::check_null_bytes_map(&map, null_bytes).map_err(|e| spec_err(e.to_string()))?;
+    Ok(map)
+}
+
+/// The value of one `data[]` entry.
+async fn data(
+    spec: &ExternalSecretSpec,
+    entry: &Data,
+    at: &str,
+    stores: &mut Stores<'_>,
+    since: Instant,
+) -> Result<Vec<u8>, FetchError> {
+    let (kind, name) = store_of(spec, entry.source_ref.as_ref(), at)?;
+    let client = stores.client(kind, &name).await?;
+    let r = &entry.remote_ref;
+    let value = client
+        .get_secret(&remote_ref(r, since))
+        .await
+        .map_err(FetchError::Provider)?;
+    let spec_err = |e: String| FetchError::Spec(format!("{at}: {e}"));
+    let decoding = Decoding::from_spec(r.decoding_strategy.as_deref()).map_err(spec_err)?;
+    let value =
+        keys::decode(&entry.secret_key, &value, decoding).map_err(|e| spec_err(e.to_string()))?;
+    let null_bytes = NullBytePolicy::from_spec(r.null_byte_policy.as_deref()).map_err(spec_err)?;
+    keys::check_null_bytes(&entry.secret_key, &value, null_bytes)
+        .map_err(|e| spec_err(e.to_string()))?;
+    Ok(value)
 }
 
 /// The store an entry reads from: its own `sourceRef.storeRef`, else `spec.secretStoreRef`.
@@ -259,5 +338,67 @@ fn remote_ref(r: &RemoteRef, since: Instant) -> Ref {
         version: r.version.clone().filter(|v| !v.is_empty()),
         metadata: r.metadata_policy.as_deref() == Some("Fetch"),
         fresh_since: Some(since),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_its_entry_and_why_in_one_of_four_reasons() {
+        let data = Entry {
+            at: "spec.data[1]",
+            secret_key: Some("password"),
+            remote_key: Some("prod/db"),
+        };
+        let missing = FetchError::Provider(ProviderError::NotFound("gone".into()));
+        let f = failure(&data, &missing, "secret does not exist".into());
+        assert_eq!(
+            (
+                f.entry.as_str(),
+                f.secret_key.as_deref(),
+                f.remote_key.as_deref()
+            ),
+            ("spec.data[1]", Some("password"), Some("prod/db"))
+        );
+        assert_eq!(
+            (f.reason.as_str(), f.message.as_str()),
+            ("NotFound", "secret does not exist")
+        );
+        let find = Entry {
+            at: "spec.dataFrom[0]",
+            secret_key: None,
+            remote_key: None,
+        };
+        let reasons: Vec<String> = [
+            FetchError::Provider(ProviderError::Failed("503".into())),
+            FetchError::Provider(ProviderError::Config("no role".into())),
+            FetchError::Store(StoreError::Unusable("not ready".into())),
+            FetchError::Spec("not base64".into()),
+        ]
+        .iter()
+        .map(|e| failure(&find, e, e.to_string()).reason)
+        .collect();
+        assert_eq!(
+            reasons,
+            [
+                "ProviderError",
+                "ProviderError",
+                "StoreError",
+                "InvalidEntry"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_remote_key_is_left_out() {
+        let entry = Entry {
+            at: "spec.dataFrom[0]",
+            secret_key: None,
+            remote_key: Some(""),
+        };
+        let f = failure(&entry, &FetchError::Spec("x".into()), "x".into());
+        assert_eq!(f.remote_key, None);
     }
 }

@@ -295,7 +295,11 @@ impl Run<'_> {
         if self.es.status.as_ref() == Some(&self.status) {
             return Ok(());
         }
-        let patch = json!({ "status": self.status });
+        let mut patch = json!({ "status": self.status });
+        if self.status.failures.is_empty() {
+            // A merge patch keeps fields it does not name: remove the last sync's failures.
+            patch["status"]["failures"] = serde_json::Value::Null;
+        }
         self.api()
             .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
@@ -444,6 +448,8 @@ async fn sync(
     let (creation, deletion, refresh, interval) = match parsed {
         Ok(p) => p,
         Err(e) => {
+            // No entry was read: none is to blame.
+            run.status.failures.clear();
             run.failed(
                 message::PROVIDER,
                 &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
@@ -504,7 +510,8 @@ async fn sync(
     let since = Instant::now().checked_sub(window).unwrap_or(run.started);
     let fetched = match fetch::provider_data(&es.spec, &mut stores, deletion, since).await {
         Ok(f) => f,
-        Err(e) => {
+        Err(fetch::Failed { error: e, failures }) => {
+            run.status.failures = failures;
             run.failed(
                 message::PROVIDER,
                 &format!("ExternalSecret {}/{}: {e}", run.ns, run.name),
@@ -522,9 +529,10 @@ async fn sync(
         }
     };
     for missing in &fetched.missing {
-        run.event(EventKind::Normal, "MissingProviderSecret", missing)
+        run.event(EventKind::Normal, "MissingProviderSecret", &missing.message)
             .await;
     }
+    run.status.failures = fetched.missing.clone();
 
     if fetched.data.is_empty() {
         match policy::on_empty_data(creation, deletion, &secret_name) {

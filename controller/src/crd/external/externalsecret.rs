@@ -269,7 +269,7 @@ pub struct RewriteTransform {
 }
 
 /// `status` of an ExternalSecret, written as ESO writes it (spec §2.2), plus sealbox's
-/// additive `observedGeneration`.
+/// additive `observedGeneration` and `failures`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalSecretStatus {
@@ -285,6 +285,33 @@ pub struct ExternalSecretStatus {
     pub binding: Option<Binding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The entries of `spec.data` and `spec.dataFrom` whose data the last sync could not
+    /// read (sealbox's; ESO reports them only in Events): one skipped as missing at the
+    /// provider while the sync succeeded, or the one that failed the sync. Empty once every
+    /// entry is read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<EntryFailure>,
+}
+
+/// An entry of `spec.data` or `spec.dataFrom` that gave no data (`status.failures`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryFailure {
+    /// Which entry: `spec.data[2]`, `spec.dataFrom[0]`.
+    pub entry: String,
+    /// The Secret key a `spec.data` entry fills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    /// The remote key it reads (`remoteRef.key`, `extract.key`); none for `find`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_key: Option<String>,
+    /// `NotFound` (the secret does not exist at the provider), `StoreError` (the store is
+    /// missing, not ready, paused or its credentials fail), `ProviderError` (the provider
+    /// refused or failed the read), or `InvalidEntry` (the entry or the value read cannot
+    /// be used: bad regexp, decoding, key conflicts).
+    pub reason: String,
+    /// What went wrong and what to do. Never a secret value.
+    pub message: String,
 }
 
 /// `status.binding` (servicebinding.io provisioned service): the target Secret's name.
