@@ -153,6 +153,84 @@ async fn versions_by_stage_and_by_uuid() {
     );
 }
 
+/// A client whose calls are listed as `(call, status)`.
+async fn counted() -> (
+    Client,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = calls.clone();
+    let meter = Meter::new(move |_, call, outcome| {
+        sink.lock()
+            .unwrap()
+            .push((call.to_owned(), outcome.status().to_owned()));
+    });
+    let client = Client::build(&spec(), static_creds(), &endpoints(), &meter)
+        .await
+        .unwrap();
+    (client, calls)
+}
+
+#[tokio::test]
+async fn prefetch_reads_current_values_twenty_a_call_and_leaves_the_rest_to_get_secret() {
+    let (c, calls) = counted().await;
+    let base = unique("aws-batch");
+    let names: Vec<String> = (0..23).map(|i| format!("{base}/s{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        create(name, &format!(r#"{{"n":"{i}"}}"#), &[]);
+    }
+    let pinned = format!("{base}/pinned");
+    create(&pinned, "old", &[]);
+    Moto::shared().request(
+        "PutSecretValue",
+        &json!({"SecretId": pinned, "SecretString": "new"}),
+    );
+    let missing = format!("{base}/missing");
+    let since = Some(std::time::Instant::now());
+    let mut refs: Vec<Ref> = names
+        .iter()
+        .map(|n| Ref {
+            property: Some("n".into()),
+            fresh_since: since,
+            ..r(n)
+        })
+        .collect();
+    let previous = Ref {
+        version: Some("AWSPREVIOUS".into()),
+        fresh_since: since,
+        ..r(&pinned)
+    };
+    let absent = Ref {
+        fresh_since: since,
+        ..r(&missing)
+    };
+    refs.extend([previous.clone(), absent.clone()]);
+    c.prefetch(&refs).await;
+    // 23 current values and the missing one, in batches of 20: two calls.
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            ("BatchGetSecretValue".to_owned(), "success".to_owned()),
+            ("BatchGetSecretValue".to_owned(), "success".to_owned())
+        ]
+    );
+    for (i, r) in refs[..names.len()].iter().enumerate() {
+        assert_eq!(text(c.get_secret(r).await.unwrap()), i.to_string());
+    }
+    assert_eq!(text(c.get_secret(&previous).await.unwrap()), "old");
+    let err = c.get_secret(&absent).await.unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    // Only the pinned version and the missing secret were read one by one.
+    let singles: Vec<String> = calls.lock().unwrap()[2..]
+        .iter()
+        .map(|(call, _)| call.clone())
+        .collect();
+    assert_eq!(singles, ["GetSecretValue", "GetSecretValue"]);
+    // Asked again with the same bound: everything is already read, no call.
+    c.prefetch(&refs[..names.len()]).await;
+    assert_eq!(calls.lock().unwrap().len(), 4);
+}
+
 #[tokio::test]
 async fn metadata_fetch_reads_the_tags() {
     let c = client().await;

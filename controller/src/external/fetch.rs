@@ -9,11 +9,12 @@
 //! `status.failures`); [`failure`] is the pure rule that makes one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::keys::{self, Conversion, Decoding, NullBytePolicy};
 use super::policy::DeletionPolicy;
-use super::providers::{Find, ProviderError, Ref};
+use super::providers::{Client, Find, ProviderError, Ref};
 use super::rewrite;
 use super::store_id::Kind;
 use super::stores::{StoreError, Stores};
@@ -101,6 +102,7 @@ pub async fn provider_data(
     since: Instant,
 ) -> Result<Fetched, Failed> {
     let mut out = Fetched::default();
+    let mut batches = reads_by_store(spec, since);
     let skip = |e: &FetchError| {
         matches!(e, FetchError::Provider(ProviderError::NotFound(_)))
             && deletion.skips_missing_provider_secret()
@@ -112,7 +114,12 @@ pub async fn provider_data(
             secret_key: None,
             remote_key: entry.extract.as_ref().map(|r| r.key.as_str()),
         };
-        match data_from(spec, entry, &at, stores, since).await {
+        let source = entry.source_ref.as_ref();
+        let read = match client_of(spec, source, &at, stores, &mut batches).await {
+            Ok(client) => data_from(entry, &at, &client, since).await,
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(map) => out.data.extend(map),
             Err(e) if skip(&e) => {
                 let message = format!("secret does not exist at provider using {at}");
@@ -128,7 +135,12 @@ pub async fn provider_data(
             secret_key: Some(&entry.secret_key),
             remote_key: Some(&entry.remote_ref.key),
         };
-        match data(spec, entry, &at, stores, since).await {
+        let source = entry.source_ref.as_ref();
+        let read = match client_of(spec, source, &at, stores, &mut batches).await {
+            Ok(client) => data(entry, &at, &client, since).await,
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(value) => {
                 out.data.insert(entry.secret_key.clone(), value);
             }
@@ -151,16 +163,49 @@ fn failed(mut failures: Vec<EntryFailure>, entry: &Entry<'_>, error: FetchError)
     Failed { error, failures }
 }
 
-/// The keys and values of one `dataFrom[]` entry.
-async fn data_from(
+/// The client of the store an entry reads from. The first time a store is used in a sync, the
+/// values its entries read are asked for together ([`Client::prefetch`]).
+async fn client_of(
     spec: &ExternalSecretSpec,
-    entry: &DataFrom,
+    source: Option<&SourceRef>,
     at: &str,
     stores: &mut Stores<'_>,
+    batches: &mut BTreeMap<(Kind, String), Vec<Ref>>,
+) -> Result<Arc<Client>, FetchError> {
+    let store = store_of(spec, source, at)?;
+    let client = stores.client(store.0, &store.1).await?;
+    if let Some(refs) = batches.remove(&store) {
+        client.prefetch(&refs).await;
+    }
+    Ok(client)
+}
+
+/// The single values (`data[].remoteRef`, `dataFrom[].extract`) `spec` reads, by store.
+fn reads_by_store(spec: &ExternalSecretSpec, since: Instant) -> BTreeMap<(Kind, String), Vec<Ref>> {
+    let from = spec
+        .data_from
+        .iter()
+        .filter_map(|d| Some((d.source_ref.as_ref(), d.extract.as_ref()?)));
+    let data = spec
+        .data
+        .iter()
+        .map(|d| (d.source_ref.as_ref(), &d.remote_ref));
+    let mut out: BTreeMap<(Kind, String), Vec<Ref>> = BTreeMap::new();
+    for (source, r) in from.chain(data) {
+        if let Ok(store) = store_of(spec, source, "") {
+            out.entry(store).or_default().push(remote_ref(r, since));
+        }
+    }
+    out
+}
+
+/// The keys and values of one `dataFrom[]` entry.
+async fn data_from(
+    entry: &DataFrom,
+    at: &str,
+    client: &Client,
     since: Instant,
 ) -> Result<BTreeMap<String, Vec<u8>>, FetchError> {
-    let (kind, name) = store_of(spec, entry.source_ref.as_ref(), at)?;
-    let client = stores.client(kind, &name).await?;
     let (result, conversion, decoding, null_bytes) = match (&entry.extract, &entry.find) {
         (Some(extract), None) => {
             let result = client.get_secret_map(&remote_ref(extract, since)).await;
@@ -225,14 +270,11 @@ async fn data_from(
 
 /// The value of one `data[]` entry.
 async fn data(
-    spec: &ExternalSecretSpec,
     entry: &Data,
     at: &str,
-    stores: &mut Stores<'_>,
+    client: &Client,
     since: Instant,
 ) -> Result<Vec<u8>, FetchError> {
-    let (kind, name) = store_of(spec, entry.source_ref.as_ref(), at)?;
-    let client = stores.client(kind, &name).await?;
     let r = &entry.remote_ref;
     let value = client
         .get_secret(&remote_ref(r, since))
@@ -388,6 +430,52 @@ mod tests {
                 "StoreError",
                 "InvalidEntry"
             ]
+        );
+    }
+
+    #[test]
+    fn the_single_values_of_a_spec_are_grouped_by_store_for_prefetching() {
+        let spec: ExternalSecretSpec = serde_json::from_value(serde_json::json!({
+            "secretStoreRef": {"name": "aws"},
+            "dataFrom": [
+                {"extract": {"key": "team/json"}},
+                {"find": {"name": {"regexp": "^team/"}}},
+                {"extract": {"key": "other/json"},
+                 "sourceRef": {"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}}}
+            ],
+            "data": [
+                {"secretKey": "a", "remoteRef": {"key": "team/a", "property": "p"}},
+                {"secretKey": "b", "remoteRef": {"key": "team/b", "version": "uuid/1"}},
+                {"secretKey": "c", "remoteRef": {"key": "other/c"},
+                 "sourceRef": {"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}}}
+            ]
+        }))
+        .unwrap();
+        let since = Instant::now();
+        let plan = reads_by_store(&spec, since);
+        let keys = |kind, name: &str| -> Vec<(String, Option<String>)> {
+            plan[&(kind, name.to_owned())]
+                .iter()
+                .map(|r| (r.key.clone(), r.version.clone()))
+                .collect()
+        };
+        assert_eq!(plan.len(), 2);
+        assert_eq!(
+            keys(Kind::Namespaced, "aws"),
+            [
+                ("team/json".into(), None),
+                ("team/a".into(), None),
+                ("team/b".into(), Some("uuid/1".into()))
+            ]
+        );
+        assert_eq!(
+            keys(Kind::Cluster, "vault"),
+            [("other/json".into(), None), ("other/c".into(), None)]
+        );
+        assert!(
+            plan.values()
+                .flatten()
+                .all(|r| r.fresh_since == Some(since))
         );
     }
 

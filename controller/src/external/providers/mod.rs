@@ -5,7 +5,9 @@
 //! - [`Client::get_secret`]: one value (`data[].remoteRef`), `property` applied;
 //! - [`Client::get_secret_map`]: a JSON object's keys (`dataFrom[].extract`);
 //! - [`Client::get_all`]: many secrets by name, tags or path (`dataFrom[].find`);
-//! - [`Client::validate`]: whether the store's credentials work (the store's `Ready`).
+//! - [`Client::validate`]: whether the store's credentials work (the store's `Ready`);
+//! - [`Client::prefetch`]: before several `get_secret`s, reads their values together where
+//!   the provider can (AWS `BatchGetSecretValue`); a no-op for Vault, which cannot.
 //!
 //! Errors say whether the secret is missing ([`ProviderError::NotFound`], which feeds
 //! `deletionPolicy`), the store is wrong ([`ProviderError::Config`]), or the call failed
@@ -71,6 +73,13 @@ impl Client {
         match self {
             Client::Aws(c) => c.get_all(find).await,
             Client::Vault(c) => c.get_all(find).await,
+        }
+    }
+
+    pub async fn prefetch(&self, refs: &[Ref]) {
+        match self {
+            Client::Aws(c) => c.prefetch(refs).await,
+            Client::Vault(_) => {}
         }
     }
 

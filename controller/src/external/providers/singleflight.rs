@@ -5,6 +5,9 @@
 //! older than one it would have read itself. A failure is shared only with the callers
 //! already waiting for it; the next caller tries again. Values are kept for [`KEEP`].
 //!
+//! A call that reads several keys at once (AWS `BatchGetSecretValue`) [`Singleflight::put`]s
+//! each value it read, for the callers that [`Singleflight::has`] said would take it.
+//!
 //! Each provider client holds one [`Singleflight`]; a client belongs to one store version and
 //! one set of credentials, so nothing is shared across stores or credentials.
 
@@ -56,6 +59,34 @@ impl<V> Singleflight<V> {
             keep,
             slots: Mutex::default(),
         }
+    }
+
+    /// Whether a read of `key` that started at or after `since` is in flight or kept: a
+    /// caller asking with `since` would be given it.
+    pub fn has(&self, key: &str, since: Instant) -> bool {
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .get(key)
+            .is_some_and(|slot| slot.started >= since && slot.kept(Instant::now(), self.keep))
+    }
+
+    /// Keeps `value` of `key`, read by a call that started at `started` (e.g. one call that
+    /// read several keys), unless a read of `key` started since.
+    pub fn put(&self, key: &str, started: Instant, value: V) {
+        let mut slots = self.slots.lock().expect("lock");
+        let now = Instant::now();
+        if slots
+            .get(key)
+            .is_some_and(|slot| slot.started >= started && slot.kept(now, self.keep))
+        {
+            return;
+        }
+        let slot = Slot {
+            value: OnceCell::new_with(Some(Ok(Arc::new(value)))),
+            started,
+            done: Mutex::new(Some(now)),
+        };
+        slots.insert(key.to_owned(), Arc::new(slot));
     }
 
     /// The value of `key`: from a read that started at or after `since` (`None`: now), in
@@ -166,5 +197,27 @@ mod tests {
             .await;
         assert_eq!(failed, Err(ProviderError::Failed("down".into())));
         assert_eq!(*flight.get("k", t0, || async { Ok(7) }).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_value_put_is_taken_by_callers_bound_before_its_read_started() {
+        let flight = Singleflight::new(Duration::from_secs(60));
+        let t0 = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        assert!(!flight.has("k", t0));
+        flight.put("k", t0, 1);
+        assert!(flight.has("k", t0));
+        assert_eq!(
+            *flight.get("k", Some(t0), || async { Ok(2) }).await.unwrap(),
+            1
+        );
+        // Too old for a caller bound after it started: read again.
+        assert!(!flight.has("k", t0 + Duration::from_nanos(1)));
+        assert_eq!(*flight.get("k", None, || async { Ok(3) }).await.unwrap(), 3);
+        // The fresher read is not replaced by an older one.
+        flight.put("k", t0, 4);
+        assert_eq!(
+            *flight.get("k", Some(t0), || async { Ok(5) }).await.unwrap(),
+            3
+        );
     }
 }

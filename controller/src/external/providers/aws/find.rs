@@ -21,13 +21,11 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntr
 
 use super::super::meter::AWS_SECRETS_MANAGER;
 use super::super::request::{Find, ProviderError};
-use super::sdk::{Sdk, outcome, sdk_error};
+use super::sdk::{BATCH, Sdk, outcome, sdk_error};
 use super::value::Payload;
 
 /// What errors and logs call a find.
 const FIND: &str = "for dataFrom.find";
-/// `BatchGetSecretValue` takes at most 20 ids.
-const BATCH: usize = 20;
 
 pub(super) async fn get_all(c: &Sdk, f: &Find) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     match (&f.name, f.tags.is_empty(), &f.path) {

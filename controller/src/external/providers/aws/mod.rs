@@ -111,6 +111,30 @@ impl Client {
         value::select(&payload, r)
     }
 
+    /// Reads the current values of `refs` together (`BatchGetSecretValue`, 20 a call) for
+    /// the [`Client::get_secret`] calls that follow, where that saves calls: two or more
+    /// secrets not read yet. Pinned versions and metadata are read one by one, as is every
+    /// secret when the credentials may not batch. Errors are left to `get_secret`.
+    pub async fn prefetch(&self, refs: &[Ref]) {
+        let keys: Vec<String> = refs
+            .iter()
+            .filter(|r| {
+                !r.metadata
+                    && value::Version::of(r.version.as_deref())
+                        == value::Version::Stage("AWSCURRENT")
+            })
+            .map(|r| format!("{}{}", self.prefix, r.key))
+            .collect();
+        // The strictest bound of the callers (they share one in a sync).
+        let since = refs
+            .iter()
+            .map(|r| r.fresh_since.unwrap_or_else(std::time::Instant::now))
+            .max();
+        if let Some(since) = since {
+            self.sdk.prefetch(&keys, since).await;
+        }
+    }
+
     /// The keys of the JSON object `r` reads (after `property`), for `dataFrom[].extract`.
     pub async fn get_secret_map(
         &self,

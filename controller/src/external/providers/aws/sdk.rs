@@ -1,8 +1,11 @@
 //! The Secrets Manager calls every read goes through: [`Sdk::fetch`] (shared by identical
-//! reads, [`Singleflight`]) and [`sdk_error`], which turns a failed call into a
-//! [`ProviderError`]. `find` uses the SDK client directly for its listing and batch calls.
+//! reads, [`Singleflight`]), [`Sdk::prefetch`] (several current values in one
+//! `BatchGetSecretValue`, for `fetch` to take) and [`sdk_error`], which turns a failed call
+//! into a [`ProviderError`]. `find` uses the SDK client directly for its listing and batch
+//! calls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -21,6 +24,21 @@ pub(super) struct Sdk {
     /// `key#version#SECRET|TAG` → payload: several `data[]` entries, and ExternalSecrets
     /// refreshed together, reading one secret make one call (ESO's `fetch` cache, shared).
     reads: Singleflight<Payload>,
+    /// The credentials may not call `BatchGetSecretValue` (ESO's documented policy for
+    /// `data[]` grants `GetSecretValue` only): read one secret at a time.
+    batch_denied: AtomicBool,
+}
+
+/// `BatchGetSecretValue` takes at most 20 ids.
+pub(super) const BATCH: usize = 20;
+
+/// The [`Singleflight`] key of a read.
+fn memo_key(key: &str, version: Option<&str>, metadata: bool) -> String {
+    format!(
+        "{key}#{}#{}",
+        version.filter(|v| !v.is_empty()).unwrap_or("AWSCURRENT"),
+        if metadata { "TAG" } else { "SECRET" }
+    )
 }
 
 impl Sdk {
@@ -29,6 +47,66 @@ impl Sdk {
             sm,
             meter,
             reads: Singleflight::default(),
+            batch_denied: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads the current values of `keys` with `BatchGetSecretValue`, [`BATCH`] a call, for
+    /// [`Sdk::fetch`] to take with a bound no later than `since`. Keys already read (or being
+    /// read) since then are left out, and fewer than two are left to `fetch`. A key a batch
+    /// does not return (missing, denied, named by a partial ARN) is left to `fetch` too, so
+    /// its error is `GetSecretValue`'s, as without batching.
+    pub(super) async fn prefetch(&self, keys: &[String], since: Instant) {
+        if self.batch_denied.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut wanted: Vec<&String> = keys
+            .iter()
+            .filter(|k| !self.reads.has(&memo_key(k, None, false), since))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.len() < 2 {
+            return;
+        }
+        for chunk in wanted.chunks(BATCH) {
+            let started = Instant::now();
+            let ids: Vec<String> = chunk.iter().map(|k| (*k).clone()).collect();
+            let request = self
+                .sm
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids))
+                .send();
+            let out = self
+                .meter
+                .call(AWS_SECRETS_MANAGER, "BatchGetSecretValue", request, outcome)
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    if e.code() == Some("AccessDeniedException") {
+                        self.batch_denied.store(true, Ordering::Relaxed);
+                        tracing::info!(
+                            "BatchGetSecretValue is denied: reading secrets one at a time with GetSecretValue (allow secretsmanager:BatchGetSecretValue to save calls)"
+                        );
+                    }
+                    return;
+                }
+            };
+            for entry in out.secret_values.unwrap_or_default() {
+                let asked = chunk.iter().find(|k| {
+                    entry.name.as_deref() == Some(k.as_str())
+                        || entry.arn.as_deref() == Some(k.as_str())
+                });
+                if let Some(key) = asked {
+                    let payload = Payload {
+                        string: entry.secret_string.map(Zeroizing::new),
+                        binary: entry.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
+                    };
+                    self.reads
+                        .put(&memo_key(key, None, false), started, payload);
+                }
+            }
         }
     }
 
@@ -41,11 +119,7 @@ impl Sdk {
         metadata: bool,
         since: Option<Instant>,
     ) -> Result<Arc<Payload>, ProviderError> {
-        let memo_key = format!(
-            "{key}#{}#{}",
-            version.filter(|v| !v.is_empty()).unwrap_or("AWSCURRENT"),
-            if metadata { "TAG" } else { "SECRET" }
-        );
+        let memo_key = memo_key(key, version, metadata);
         self.reads
             .get(&memo_key, since, || self.call(key, version, metadata))
             .await
