@@ -83,8 +83,19 @@ impl Watched {
     /// Starts `program args` (with `{port}` in an argument replaced by a free port) and waits
     /// until `ready_path` answers 200; tries another port if the server dies first.
     fn start(what: &str, env_var: &str, args: &[&str], ready_path: &str) -> Watched {
+        Watched::start_with_env(what, env_var, args, ready_path, &[])
+    }
+
+    /// [`Watched::start`] with `env` added to the server's environment.
+    fn start_with_env(
+        what: &str,
+        env_var: &str,
+        args: &[&str],
+        ready_path: &str,
+        env: &[(&str, &str)],
+    ) -> Watched {
         let ready = |url: &str| send("GET", &format!("{url}{ready_path}"), &[], None).status == 200;
-        Watched::start_probed(what, env_var, args, "http", &ready)
+        Watched::start_probed(what, env_var, args, env, "http", &ready)
     }
 
     /// [`Watched::start`] for a server at `scheme://127.0.0.1:PORT` that is ready once
@@ -93,6 +104,7 @@ impl Watched {
         what: &str,
         env_var: &str,
         args: &[&str],
+        env: &[(&str, &str)],
         scheme: &str,
         ready: &dyn Fn(&str) -> bool,
     ) -> Watched {
@@ -119,6 +131,7 @@ impl Watched {
                 .arg(&log)
                 .arg(&program)
                 .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -281,6 +294,78 @@ impl Moto {
     pub fn request(&self, target: &str, body: &Value) -> Value {
         expect_ok(&format!("moto {target} {body}"), self.call(target, body))
     }
+
+    /// A second moto, for the caller alone, that enforces IAM: it holds `secrets` (name,
+    /// value) and a user allowed only `actions` (e.g. `secretsmanager:GetSecretValue`), whose
+    /// access key is returned. moto checks every request after its first
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which are exactly this setup's.
+    pub fn start_with_policy(actions: &[&str], secrets: &[(&str, &str)]) -> (Moto, String, String) {
+        let setup = (3 + secrets.len()).to_string();
+        let moto = Moto {
+            server: Watched::start_with_env(
+                "moto-iam",
+                "SEALBOX_MOTO_SERVER",
+                &["-H", "127.0.0.1", "-p", "{port}"],
+                "/moto-api/",
+                &[("INITIAL_NO_AUTH_ACTION_COUNT", &setup)],
+            ),
+        };
+        let policy = json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]});
+        let user = "sealbox-reader";
+        moto.iam(&[("Action", "CreateUser"), ("UserName", user)]);
+        let key = moto.iam(&[("Action", "CreateAccessKey"), ("UserName", user)]);
+        moto.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", user),
+            ("PolicyName", "only"),
+            ("PolicyDocument", &policy.to_string()),
+        ]);
+        for (name, value) in secrets {
+            moto.request(
+                "CreateSecret",
+                &json!({"Name": name, "SecretString": value}),
+            );
+        }
+        let field = |name: &str| {
+            let open = format!("<{name}>");
+            let start = key.find(&open).expect(name) + open.len();
+            key[start..].split('<').next().unwrap().to_owned()
+        };
+        (moto, field("AccessKeyId"), field("SecretAccessKey"))
+    }
+
+    /// An IAM call (query protocol, parameters in the URL) that must succeed; its XML answer.
+    fn iam(&self, params: &[(&str, &str)]) -> String {
+        let query: Vec<String> = params
+            .iter()
+            .chain(&[("Version", "2010-05-08")])
+            .map(|(k, v)| format!("{k}={}", url_escape(v)))
+            .collect();
+        let reply = send(
+            "POST",
+            &format!("{}/?{}", self.url(), query.join("&")),
+            &[(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            )],
+            None,
+        );
+        assert_eq!(reply.status, 200, "moto IAM {params:?}: {}", reply.body);
+        reply.body
+    }
+}
+
+/// `text` percent-encoded for a URL query (RFC 3986 unreserved characters kept).
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// OpenBao in dev mode: in memory, unsealed, root token `root`, KV v2 at `secret/`.
@@ -491,6 +576,7 @@ impl Bao {
                 "-dev-listen-address=127.0.0.1:{port}",
                 "-dev-no-store-token",
             ],
+            &[],
             "https",
             &ready,
         );

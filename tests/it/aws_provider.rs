@@ -232,6 +232,53 @@ async fn prefetch_reads_current_values_twenty_a_call_and_leaves_the_rest_to_get_
 }
 
 #[tokio::test]
+async fn without_batch_permission_prefetch_is_refused_once_then_every_read_is_single() {
+    let base = unique("aws-nobatch");
+    let names: Vec<String> = (0..3).map(|i| format!("{base}/{i}")).collect();
+    let secrets: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    // ESO's documented policy for data[]: GetSecretValue only.
+    let (moto, id, secret) = Moto::start_with_policy(&["secretsmanager:GetSecretValue"], &secrets);
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = calls.clone();
+    let meter = Meter::new(move |_, call, outcome| {
+        sink.lock()
+            .unwrap()
+            .push(format!("{call} {}", outcome.status()));
+    });
+    let endpoints = Endpoints {
+        secrets_manager: Some(moto.url().to_owned()),
+        sts: Some(moto.url().to_owned()),
+    };
+    let base = Base::Static(Credentials::new(id, secret, None, None, "test"));
+    let c = Client::build(&spec(), base, &endpoints, &meter)
+        .await
+        .unwrap();
+    let refs = |since| -> Vec<Ref> {
+        names
+            .iter()
+            .map(|n| Ref {
+                fresh_since: Some(since),
+                ..r(n)
+            })
+            .collect()
+    };
+    let first = refs(std::time::Instant::now());
+    c.prefetch(&first).await;
+    for r in &first {
+        assert_eq!(text(c.get_secret(r).await.unwrap()), "v");
+    }
+    // A new sync: the client does not ask for a batch again.
+    let second = refs(std::time::Instant::now());
+    c.prefetch(&second).await;
+    for r in &second {
+        assert_eq!(text(c.get_secret(r).await.unwrap()), "v");
+    }
+    let mut want = vec!["BatchGetSecretValue error".to_owned()];
+    want.extend(std::iter::repeat_n("GetSecretValue success".to_owned(), 6));
+    assert_eq!(*calls.lock().unwrap(), want);
+}
+
+#[tokio::test]
 async fn metadata_fetch_reads_the_tags() {
     let c = client().await;
     let name = unique("aws-meta");

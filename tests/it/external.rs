@@ -1202,3 +1202,52 @@ fn a_renamed_target_replaces_the_secret_of_the_old_name() {
             .then_some(())
     });
 }
+
+#[test]
+fn an_external_secret_s_aws_values_come_in_one_batch_call() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-aws-batch");
+    let base = unique("es-aws-batch");
+    for (i, value) in ["one", "two", "three"].iter().enumerate() {
+        Moto::shared().request(
+            "CreateSecret",
+            &json!({"Name": format!("{base}/{i}"), "SecretString": format!(r#"{{"v":"{value}"}}"#)}),
+        );
+    }
+    let creds = aws_credentials(&cluster);
+    aws_store(&cluster, "batched", &json!({"auth": creds}));
+    let data: Vec<Value> = (0..3)
+        .map(|i| json!({"secretKey": format!("k{i}"), "remoteRef": {"key": format!("{base}/{i}"), "property": "v"}}))
+        .collect();
+    external_secret(
+        &cluster,
+        "default",
+        "batched",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "batched"}, "data": data}),
+    );
+    let controller = controller(&env, &cluster);
+    wait_secret(
+        &cluster,
+        "batched",
+        &[("k0", "one"), ("k1", "two"), ("k2", "three")],
+    );
+    // ESO: three GetSecretValue calls. sealbox: one BatchGetSecretValue.
+    let calls: Vec<String> = controller
+        .metrics()
+        .body
+        .lines()
+        .filter(|l| l.starts_with("externalsecret_provider_api_calls_count{"))
+        .filter(|l| l.contains("store_name=\"batched\"") && !l.ends_with(" 0"))
+        .map(|l| {
+            let call = l
+                .split("call=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            format!("{call} {}", l.rsplit(' ').next().unwrap())
+        })
+        .collect();
+    assert_eq!(calls, ["BatchGetSecretValue 1"]);
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use zeroize::Zeroizing;
 
@@ -84,7 +85,7 @@ impl Sdk {
             let out = match out {
                 Ok(out) => out,
                 Err(e) => {
-                    if e.code() == Some("AccessDeniedException") {
+                    if denied(&e) {
                         self.batch_denied.store(true, Ordering::Relaxed);
                         tracing::info!(
                             "BatchGetSecretValue is denied: reading secrets one at a time with GetSecretValue (allow secretsmanager:BatchGetSecretValue to save calls)"
@@ -168,6 +169,13 @@ impl Sdk {
             }
         })
     }
+}
+
+/// Whether a call was refused for want of permission: AWS's `AccessDeniedException`, or any
+/// 403 (moto, enforcing IAM, answers a JSON-protocol call with an XML `AccessDenied`).
+fn denied<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(e.code(), Some("AccessDeniedException" | "AccessDenied"))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 403)
 }
 
 /// AWS error codes that mean "too many calls" (the SDK's own throttling list).
