@@ -325,6 +325,15 @@ impl Cluster {
         .unwrap_or(0)
     }
 
+    /// How many requests `VERB path` the emulator has served (`WATCH` for watches, `GET` for
+    /// lists and reads).
+    pub fn requests(&self, request: &str) -> u64 {
+        self.get("/emulator/requests")
+            .expect("the emulator's counters")[request]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// The items of the list at `path`.
     pub fn list(&self, path: &str) -> Vec<Value> {
         self.get(path).expect("a list")["items"]

@@ -68,15 +68,6 @@ fn metric(controller: &Controller, series: &str) -> f64 {
 
 const UNSEALS: &str = "sealed_secrets_controller_unseal_requests_total";
 
-/// How many requests `VERB path` the emulator has served (its test-only counters).
-fn requests(cluster: &Cluster, request: &str) -> u64 {
-    cluster
-        .get("/emulator/requests")
-        .expect("the request counters")[request]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 #[test]
 fn label_selector_reconciles_only_matching_sealed_secrets() {
     let env = Env::new();
@@ -169,24 +160,21 @@ fn restricted_to_its_own_and_additional_namespaces() {
     // It never watched the cluster-wide collections (what `--all-namespaces` needs RBAC
     // for), only the namespaces it was given.
     let all = "/apis/bitnami.com/v1alpha1/sealedsecrets";
-    assert_eq!(requests(&cluster, &format!("WATCH {all}")), 0);
-    assert_eq!(requests(&cluster, "WATCH /api/v1/secrets"), 0);
+    assert_eq!(cluster.requests(&format!("WATCH {all}")), 0);
+    assert_eq!(cluster.requests("WATCH /api/v1/secrets"), 0);
     for ns in ["kube-system", "team-a"] {
         assert!(
-            requests(&cluster, &format!("WATCH {}", ss_path(ns))) > 0,
+            cluster.requests(&format!("WATCH {}", ss_path(ns))) > 0,
             "{ns}"
         );
         assert!(
-            requests(&cluster, &format!("WATCH {}", secrets_path(ns))) > 0,
+            cluster.requests(&format!("WATCH {}", secrets_path(ns))) > 0,
             "{ns}"
         );
     }
+    assert_eq!(cluster.requests(&format!("WATCH {}", ss_path("team-b"))), 0);
     assert_eq!(
-        requests(&cluster, &format!("WATCH {}", ss_path("team-b"))),
-        0
-    );
-    assert_eq!(
-        requests(&cluster, &format!("WATCH {}", ss_path("missing"))),
+        cluster.requests(&format!("WATCH {}", ss_path("missing"))),
         0
     );
 }
@@ -310,8 +298,8 @@ fn skip_recreate_leaves_a_deleted_secret_deleted_and_watches_no_secrets() {
             .is_none()
     );
     // No Secret watch at all (upstream: no Secret informer), so nothing could re-create it.
-    assert_eq!(requests(&cluster, "WATCH /api/v1/secrets"), 0);
-    assert!(requests(&cluster, "WATCH /apis/bitnami.com/v1alpha1/sealedsecrets") > 0);
+    assert_eq!(cluster.requests("WATCH /api/v1/secrets"), 0);
+    assert!(cluster.requests("WATCH /apis/bitnami.com/v1alpha1/sealedsecrets") > 0);
 
     // Its SealedSecret changing (or a restart) still writes it.
     let mut current = cluster.get(&format!("{ss}/first")).unwrap();

@@ -319,6 +319,10 @@ fn fifty_external_secrets_on_one_key_make_one_read_per_refresh() {
         &["call=\"ReadSecretData\"", "store_name=\"shared\""],
     );
     assert_eq!(counted, u64::try_from(reads().len()).unwrap());
+    // The store comes from the watch, as in ESO's informer cache: the reconciles that read
+    // each target Secret (fifty ExternalSecrets, five refreshes each) never GET it.
+    assert!(cluster.requests(&format!("GET {SECRETS}/shared-0")) >= 5);
+    assert_eq!(cluster.requests(&format!("GET {STORES}/shared")), 0);
 }
 
 #[test]

@@ -168,9 +168,17 @@ pub fn run(
         error_backoff_max: args.error_backoff_max,
         concurrent: args.concurrent,
     };
-    let ctx = Arc::new(reconciler::Context::new(client, clients, metrics, settings));
+    let watch_cluster_stores = settings.cluster_stores && namespace.is_none();
+    let (stores, watching) =
+        stores::StoreCache::watch(&client, namespace.as_deref(), watch_cluster_stores);
+    let ctx = Arc::new(reconciler::Context::new(
+        client, clients, metrics, stores, settings,
+    ));
     let leadership = leadership.clone();
     tasks.spawn_draining("externalsecret reconciler", move |shutdown| {
-        leadership.lead(shutdown.clone(), reconciler::run(ctx, namespace, shutdown))
+        leadership.lead(
+            shutdown.clone(),
+            reconciler::run(ctx, namespace, watching, shutdown),
+        )
     });
 }

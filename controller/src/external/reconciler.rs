@@ -8,6 +8,7 @@
 //! is rewritten only if its content changed, with ESO's field manager.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,7 +34,7 @@ use super::policy::{self, CreationPolicy, DeletionPolicy, EmptyDataAction, Write
 use super::refresh::{self, ExistingTarget, RefreshInput, RefreshPolicy};
 use super::status::{self, message, reason};
 use super::store_id::Kind;
-use super::stores::Stores;
+use super::stores::{StoreCache, Stores};
 use super::target::{self, Owner, Spec, TargetError, plain_data};
 use super::templating::{self, Sources};
 use super::triggers;
@@ -61,6 +62,8 @@ pub struct Context {
     pub flood_gate: bool,
     /// Provider clients, shared with the store reconcilers.
     pub clients: Arc<Clients>,
+    /// The stores, watched.
+    pub stores: StoreCache,
     /// `--error-backoff-max`.
     pub error_backoff_max: Duration,
     /// `--concurrent` syncs at once, new and changed objects first.
@@ -95,6 +98,7 @@ impl Context {
         client: Client,
         clients: Arc<Clients>,
         metrics: Metrics,
+        stores: StoreCache,
         settings: Settings,
     ) -> Context {
         Context {
@@ -105,6 +109,7 @@ impl Context {
             cluster_stores: settings.cluster_stores,
             flood_gate: settings.flood_gate,
             clients,
+            stores,
             error_backoff_max: settings.error_backoff_max,
             lanes: Lanes::new(settings.concurrent),
             synced: Mutex::new(HashMap::new()),
@@ -123,10 +128,12 @@ pub enum Error {
     Reported(String),
 }
 
-/// Runs the reconciler until `shutdown`. `namespace` limits it to one namespace (`--namespace`).
+/// Runs the reconciler until `shutdown`. `namespace` limits it to one namespace (`--namespace`);
+/// `watching` fills `ctx.stores` (from [`StoreCache::watch`]), which is waited for first.
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
+    watching: impl Future<Output = ()> + Send + 'static,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let (es_api, secrets): (Api<ExternalSecret>, Api<Secret>) = match &namespace {
@@ -141,7 +148,8 @@ pub async fn run(
     // Only managed Secrets are watched (not every Secret in the cluster): an edited or deleted
     // target re-enqueues the ExternalSecrets that target it, which is how drift is repaired.
     let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED}=true"));
-    controller
+    let stores = ctx.stores.clone();
+    let reconciling = controller
         .watches(secrets, managed, move |secret: Secret| {
             let ns = secret.namespace();
             let name = secret.name_any();
@@ -154,8 +162,13 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    let reconciling = async move {
+        stores.ready().await;
+        reconciling.await;
+    };
+    // The watches run for ever: done when the reconciler is.
+    futures::future::select(Box::pin(watching), Box::pin(reconciling)).await;
     Ok(())
 }
 
@@ -415,6 +428,7 @@ async fn sync(
     let mut stores = Stores::new(
         &ctx.client,
         &ctx.clients,
+        &ctx.stores,
         &ctx.class,
         ctx.flood_gate,
         &run.ns,

@@ -5,13 +5,22 @@
 //! Which function when: [`Stores::client`] inside a reconcile (the store's client from
 //! [`Clients`], kept across reconciles); [`Stores::skips`] first, to leave objects of another controller class alone;
 //! [`namespace_allowed`] and [`selector_matches`] are the pure rules, unit-tested here.
+//!
+//! Stores are read from a [`StoreCache`], watched, as ESO reads them from its informer cache:
+//! a reconcile makes no API call for them. A ClusterSecretStore is watched only when the
+//! controller watches all namespaces (with `--namespace`, its RBAC may be a namespaced Role):
+//! otherwise it is read from the API server when an ExternalSecret names one.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::runtime::reflector::{self, ObjectRef, Store as Reader};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client as Kube};
 
 use super::breaker::Paused;
@@ -19,6 +28,7 @@ use super::clients::Clients;
 use super::providers::{Client, ProviderError};
 use super::status;
 use super::store_id::{Kind, StoreId};
+use super::triggers;
 use crate::crd::external::store::StoreCondition;
 use crate::crd::external::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 
@@ -49,6 +59,79 @@ fn seconds_left(until: Instant) -> u64 {
         .max(1)
 }
 
+/// The stores as watched.
+#[derive(Clone)]
+pub struct StoreCache {
+    namespaced: Reader<SecretStore>,
+    /// `None`: ClusterSecretStores are read from the API server.
+    cluster: Option<Reader<ClusterSecretStore>>,
+}
+
+impl StoreCache {
+    /// Watches the SecretStores of `namespace` (`None`: all) and, when `cluster`, the
+    /// ClusterSecretStores. The cache fills while the returned future runs (for ever).
+    pub fn watch(
+        kube: &Kube,
+        namespace: Option<&str>,
+        cluster: bool,
+    ) -> (StoreCache, impl Future<Output = ()> + Send + 'static) {
+        let api: Api<SecretStore> = match namespace {
+            Some(ns) => Api::namespaced(kube.clone(), ns),
+            None => Api::all(kube.clone()),
+        };
+        let (namespaced, writer) = reflector::store();
+        let namespaced_watch = reflect(api, writer);
+        let (cluster_reader, cluster_watch) = if cluster {
+            let (reader, writer) = reflector::store();
+            let api = Api::<ClusterSecretStore>::all(kube.clone());
+            (Some(reader), Some(reflect(api, writer)))
+        } else {
+            (None, None)
+        };
+        let watching = async move {
+            let cluster = async {
+                if let Some(watch) = cluster_watch {
+                    watch.await;
+                }
+            };
+            futures::join!(namespaced_watch, cluster);
+        };
+        let cache = StoreCache {
+            namespaced,
+            cluster: cluster_reader,
+        };
+        (cache, watching)
+    }
+
+    /// Waits until every watched kind has been listed once.
+    pub async fn ready(&self) {
+        // Only a dropped writer makes these fail, and the watches keep theirs.
+        let _ = self.namespaced.wait_until_ready().await;
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.wait_until_ready().await;
+        }
+    }
+}
+
+/// Keeps `writer`'s store in step with the objects of `api` (without their `managedFields`).
+async fn reflect<K>(api: Api<K>, writer: reflector::store::Writer<K>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(triggers::slim)
+        .reflect(writer)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
 /// The stores of one reconcile, with the controller's settings.
 pub struct Stores<'a> {
     pub kube: &'a Kube,
@@ -59,6 +142,7 @@ pub struct Stores<'a> {
     /// The ExternalSecret's namespace.
     pub namespace: &'a str,
     cache: &'a Clients,
+    watched: &'a StoreCache,
     clients: BTreeMap<(Kind, String), Arc<Client>>,
     /// The stores read so far in this reconcile (`None`: it does not exist): the class check
     /// and the client use one read.
@@ -77,6 +161,7 @@ impl<'a> Stores<'a> {
     pub fn new(
         kube: &'a Kube,
         cache: &'a Clients,
+        watched: &'a StoreCache,
         class: &'a str,
         flood_gate: bool,
         namespace: &'a str,
@@ -87,6 +172,7 @@ impl<'a> Stores<'a> {
             flood_gate,
             namespace,
             cache,
+            watched,
             clients: BTreeMap::new(),
             read: BTreeMap::new(),
         }
@@ -104,23 +190,28 @@ impl<'a> Stores<'a> {
             uid: meta.uid.clone().unwrap_or_default(),
             generation: meta.generation.unwrap_or_default(),
         };
-        let store = match kind {
-            Kind::Namespaced => Api::<SecretStore>::namespaced(self.kube.clone(), self.namespace)
-                .get_opt(name)
-                .await?
+        let cluster = |s: &ClusterSecretStore| Store {
+            id: id(&s.metadata, ""),
+            spec: s.spec.0.clone(),
+            status: s.status.clone().unwrap_or_default(),
+        };
+        let store = match (kind, &self.watched.cluster) {
+            (Kind::Namespaced, _) => self
+                .watched
+                .namespaced
+                .get(&ObjectRef::new(name).within(self.namespace))
                 .map(|s| Store {
                     id: id(&s.metadata, self.namespace),
-                    spec: s.spec,
-                    status: s.status.unwrap_or_default(),
+                    spec: s.spec.clone(),
+                    status: s.status.clone().unwrap_or_default(),
                 }),
-            Kind::Cluster => Api::<ClusterSecretStore>::all(self.kube.clone())
+            (Kind::Cluster, Some(watched)) => {
+                watched.get(&ObjectRef::new(name)).map(|s| cluster(&s))
+            }
+            (Kind::Cluster, None) => Api::<ClusterSecretStore>::all(self.kube.clone())
                 .get_opt(name)
                 .await?
-                .map(|s| Store {
-                    id: id(&s.metadata, ""),
-                    spec: s.spec.0,
-                    status: s.status.unwrap_or_default(),
-                }),
+                .map(|s| cluster(&s)),
         };
         self.read.insert(key, store.clone());
         Ok(store)

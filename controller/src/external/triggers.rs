@@ -22,7 +22,7 @@ fn deleting<K: Resource>(obj: &K) -> Option<u64> {
 }
 
 /// Drops what the store need not keep of `obj` (see [`watch`]).
-fn slim<K: Resource>(obj: &mut K) {
+pub(super) fn slim<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
 
