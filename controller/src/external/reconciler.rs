@@ -151,12 +151,14 @@ pub async fn run(
     let stores = ctx.stores.clone();
     let reconciling = controller
         .watches(secrets, managed, move |secret: Secret| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
+            // Once per Secret event, over every ExternalSecret: nothing allocated per object.
+            let (ns, name) = (&secret.metadata.namespace, &secret.metadata.name);
             store
                 .state()
                 .into_iter()
-                .filter(|es| es.namespace() == ns && target_name(es) == name)
+                .filter(|es| {
+                    es.metadata.namespace == *ns && Some(target_name(es)) == name.as_deref()
+                })
                 .map(|es| ObjectRef::from_obj(&*es))
                 .collect::<Vec<_>>()
         })
@@ -173,13 +175,14 @@ pub async fn run(
 }
 
 /// The target Secret's name: `spec.target.name`, else the ExternalSecret's.
-pub fn target_name(es: &ExternalSecret) -> String {
+pub fn target_name(es: &ExternalSecret) -> &str {
     es.spec
         .target
         .as_ref()
-        .and_then(|t| t.name.clone())
+        .and_then(|t| t.name.as_deref())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| es.name_any())
+        .or(es.metadata.name.as_deref())
+        .unwrap_or_default()
 }
 
 /// ESO's work-queue backoff for failures: 1 s doubling, up to `--error-backoff-max` (ESO:
@@ -473,7 +476,7 @@ async fn sync(
         }
     };
 
-    let secret_name = target_name(es);
+    let secret_name = target_name(es).to_owned();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &run.ns);
     let existing = secrets.get_opt(&secret_name).await?;
     let phase = refresh::phase(&fetch::read_keys(&es.spec));
@@ -771,11 +774,11 @@ async fn cleanup(run: &Run<'_>) -> Result<(), Error> {
     }
     let secrets: Api<Secret> = Api::namespaced(run.ctx.client.clone(), &run.ns);
     let name = target_name(run.es);
-    let Some(secret) = secrets.get_opt(&name).await? else {
+    let Some(secret) = secrets.get_opt(name).await? else {
         return Ok(());
     };
     if controlled_by(&secret, run.es) {
-        match secrets.delete(&name, &DeleteParams::default()).await {
+        match secrets.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
