@@ -23,12 +23,19 @@ use crate::crd::external::externalsecret::{
     Data, DataFrom, EntryFailure, RemoteRef, SecretStoreRef, SourceRef,
 };
 
-/// The data read, and the entries skipped as missing at the provider (each one's message is
-/// ESO's `MissingProviderSecret` Event).
+/// The data read, and the entries skipped as missing at the provider.
 #[derive(Debug, Default)]
 pub struct Fetched {
     pub data: BTreeMap<String, Vec<u8>>,
-    pub missing: Vec<EntryFailure>,
+    pub missing: Vec<Missing>,
+}
+
+/// An entry skipped because its secret is missing at the provider.
+#[derive(Debug)]
+pub struct Missing {
+    pub failure: EntryFailure,
+    /// ESO's `MissingProviderSecret` Event message.
+    pub event: String,
 }
 
 /// Why the data could not be read. Messages name the entry and never carry a value.
@@ -72,9 +79,8 @@ struct Entry<'a> {
     remote_key: Option<&'a str>,
 }
 
-/// The [`EntryFailure`] of `entry` failing with `error`; `message` is what to say (ESO's Event
-/// text for a missing secret, else the error).
-fn failure(entry: &Entry<'_>, error: &FetchError, message: String) -> EntryFailure {
+/// The [`EntryFailure`] of `entry` failing with `error`.
+fn failure(entry: &Entry<'_>, error: &FetchError) -> EntryFailure {
     let reason = match error {
         FetchError::Provider(ProviderError::NotFound(_)) => "NotFound",
         FetchError::Provider(_) => "ProviderError",
@@ -89,7 +95,7 @@ fn failure(entry: &Entry<'_>, error: &FetchError, message: String) -> EntryFailu
             .filter(|k| !k.is_empty())
             .map(str::to_owned),
         reason: reason.to_owned(),
-        message,
+        message: error.to_string(),
     }
 }
 
@@ -121,10 +127,10 @@ pub async fn provider_data(
         };
         match read {
             Ok(map) => out.data.extend(map),
-            Err(e) if skip(&e) => {
-                let message = format!("secret does not exist at provider using {at}");
-                out.missing.push(failure(&which, &e, message));
-            }
+            Err(e) if skip(&e) => out.missing.push(Missing {
+                failure: failure(&which, &e),
+                event: format!("secret does not exist at provider using {at}"),
+            }),
             Err(e) => return Err(failed(out.missing, &which, e)),
         }
     }
@@ -144,22 +150,23 @@ pub async fn provider_data(
             Ok(value) => {
                 out.data.insert(entry.secret_key.clone(), value);
             }
-            Err(e) if skip(&e) => {
+            Err(e) if skip(&e) => out.missing.push(Missing {
+                failure: failure(&which, &e),
                 // ESO's message for data[] says dataFrom too (`eventMissingProviderSecretKey`).
-                let message = format!(
+                event: format!(
                     "secret does not exist at provider using spec.dataFrom[{i}] (key={})",
                     entry.remote_ref.key
-                );
-                out.missing.push(failure(&which, &e, message));
-            }
+                ),
+            }),
             Err(e) => return Err(failed(out.missing, &which, e)),
         }
     }
     Ok(out)
 }
 
-fn failed(mut failures: Vec<EntryFailure>, entry: &Entry<'_>, error: FetchError) -> Failed {
-    failures.push(failure(entry, &error, error.to_string()));
+fn failed(missing: Vec<Missing>, entry: &Entry<'_>, error: FetchError) -> Failed {
+    let mut failures: Vec<EntryFailure> = missing.into_iter().map(|m| m.failure).collect();
+    failures.push(failure(entry, &error));
     Failed { error, failures }
 }
 
@@ -395,7 +402,7 @@ mod tests {
             remote_key: Some("prod/db"),
         };
         let missing = FetchError::Provider(ProviderError::NotFound("gone".into()));
-        let f = failure(&data, &missing, "secret does not exist".into());
+        let f = failure(&data, &missing);
         assert_eq!(
             (
                 f.entry.as_str(),
@@ -406,7 +413,7 @@ mod tests {
         );
         assert_eq!(
             (f.reason.as_str(), f.message.as_str()),
-            ("NotFound", "secret does not exist")
+            ("NotFound", "gone")
         );
         let find = Entry {
             at: "spec.dataFrom[0]",
@@ -420,7 +427,7 @@ mod tests {
             FetchError::Spec("not base64".into()),
         ]
         .iter()
-        .map(|e| failure(&find, e, e.to_string()).reason)
+        .map(|e| failure(&find, e).reason)
         .collect();
         assert_eq!(
             reasons,
@@ -486,7 +493,7 @@ mod tests {
             secret_key: None,
             remote_key: Some(""),
         };
-        let f = failure(&entry, &FetchError::Spec("x".into()), "x".into());
+        let f = failure(&entry, &FetchError::Spec("x".into()));
         assert_eq!(f.remote_key, None);
     }
 }

@@ -545,11 +545,12 @@ async fn sync(
             return Err(Error::Reported(e.to_string()));
         }
     };
-    for missing in &fetched.missing {
-        run.event(EventKind::Normal, "MissingProviderSecret", &missing.message)
+    run.status.failures.clear();
+    for missing in fetched.missing {
+        run.event(EventKind::Normal, "MissingProviderSecret", &missing.event)
             .await;
+        run.status.failures.push(missing.failure);
     }
-    run.status.failures = fetched.missing.clone();
 
     if fetched.data.is_empty() {
         match policy::on_empty_data(creation, deletion, &secret_name) {
