@@ -1272,3 +1272,50 @@ fn an_external_secret_s_aws_values_come_in_one_batch_call() {
         .collect();
     assert_eq!(calls, ["BatchGetSecretValue 1"]);
 }
+
+#[test]
+fn with_namespace_a_cluster_store_is_read_on_demand_not_watched() {
+    let env = Env::new();
+    let cluster = cluster(&env, "es-css-namespace");
+    let bao = Bao::shared();
+    let path = unique("es-css-ns");
+    bao.kv2_put("secret", &path, &json!({"v": "one-namespace"}));
+    namespace(&cluster, "team-a", json!({}));
+    cluster.create(
+        "/api/v1/namespaces/team-a/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao"},
+                "stringData": {"token": bao.root_token()}}),
+    );
+    let css = "/apis/external-secrets.io/v1/clustersecretstores";
+    cluster.create(
+        css,
+        &json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": "shared"},
+                "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret",
+                    "auth": {"tokenSecretRef": {"name": "bao", "namespace": "team-a", "key": "token"}}}}}}),
+    );
+    external_secret(
+        &cluster,
+        "team-a",
+        "app",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "shared", "kind": "ClusterSecretStore"},
+               "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+    );
+    // One namespace: its RBAC may be a Role, so no cluster-wide watch. Nothing validates the
+    // ClusterSecretStore here (ESO's cluster-wide instance would), hence no flood gate.
+    let _controller = Controller::start(
+        &env,
+        &cluster,
+        &[
+            "--key-size=2048",
+            "--namespace=team-a",
+            "--enable-flood-gate=false",
+        ],
+    );
+    wait_for("the team-a Secret", || {
+        cluster
+            .get("/api/v1/namespaces/team-a/secrets/app")
+            .filter(|s| secret_data(s) == [("v".to_owned(), "one-namespace".to_owned())])
+    });
+    assert!(cluster.requests(&format!("GET {css}/shared")) >= 1);
+    assert_eq!(cluster.requests(&format!("WATCH {css}")), 0);
+}

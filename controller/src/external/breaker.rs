@@ -104,6 +104,17 @@ pub struct Paused {
     pub throttled: bool,
 }
 
+impl Paused {
+    /// Why, and what it means for the Secret.
+    pub fn why(&self) -> &'static str {
+        if self.throttled {
+            "after the provider throttled them; the Secret keeps its last value"
+        } else {
+            "after repeated failures; the Secret keeps its last value"
+        }
+    }
+}
+
 impl Breakers {
     /// Breakers whose pauses grow up to `max`.
     pub fn new(max: Duration) -> Breakers {

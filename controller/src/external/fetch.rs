@@ -95,7 +95,13 @@ fn failure(entry: &Entry<'_>, error: &FetchError) -> EntryFailure {
             .filter(|k| !k.is_empty())
             .map(str::to_owned),
         reason: reason.to_owned(),
-        message: error.to_string(),
+        message: match error {
+            // Without its countdown, which would change the status at every retry.
+            FetchError::Store(StoreError::Paused { what, paused }) => {
+                format!("{what}: provider calls paused {}", paused.why())
+            }
+            _ => error.to_string(),
+        },
     }
 }
 

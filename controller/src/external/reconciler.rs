@@ -148,7 +148,7 @@ pub async fn run(
     // Only managed Secrets are watched (not every Secret in the cluster): an edited or deleted
     // target re-enqueues the ExternalSecrets that target it, which is how drift is repaired.
     let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED}=true"));
-    let stores = ctx.stores.clone();
+    let (stores, stop) = (ctx.stores.clone(), shutdown.clone());
     let reconciling = controller
         .watches(secrets, managed, move |secret: Secret| {
             // Once per Secret event, over every ExternalSecret: nothing allocated per object.
@@ -166,8 +166,10 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
     let reconciling = async move {
-        stores.ready().await;
-        reconciling.await;
+        tokio::select! {
+            () = stores.ready() => reconciling.await,
+            () = stop.wait() => {}
+        }
     };
     // The watches run for ever: done when the reconciler is.
     futures::future::select(Box::pin(watching), Box::pin(reconciling)).await;

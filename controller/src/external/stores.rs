@@ -44,9 +44,9 @@ pub enum StoreError {
     Provider(#[from] ProviderError),
     /// Its provider is not called for now (the store's circuit breaker).
     #[error(
-        "{what}: provider calls paused for {}s after {}; the Secret keeps its last value",
+        "{what}: provider calls paused for {}s {}",
         seconds_left(.paused.until),
-        if .paused.throttled { "the provider throttled them" } else { "repeated failures" }
+        .paused.why()
     )]
     Paused { what: String, paused: Paused },
 }
@@ -128,7 +128,15 @@ where
         .default_backoff()
         .modify(triggers::slim)
         .reflect(writer)
-        .for_each(|_| futures::future::ready(()))
+        .for_each(|event| {
+            if let Err(e) = event {
+                tracing::warn!(
+                    "cannot watch {}: {e}; ExternalSecrets wait for their stores until it can",
+                    K::plural(&())
+                );
+            }
+            futures::future::ready(())
+        })
         .await;
 }
 

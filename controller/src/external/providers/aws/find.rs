@@ -180,10 +180,8 @@ async fn batch(
             if !matches_name(Some(&name), f) {
                 continue;
             }
-            let payload = Payload {
-                string: entry.secret_string.map(Into::into),
-                binary: entry.secret_binary.map(|b| b.into_inner().into()),
-            };
+            let binary = entry.secret_binary.map(|b| b.into_inner());
+            let payload = Payload::read(entry.secret_string, binary);
             if let Some(bytes) = bytes(&payload) {
                 out.insert(name, bytes);
             }

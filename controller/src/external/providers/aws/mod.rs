@@ -125,12 +125,10 @@ impl Client {
             })
             .map(|r| format!("{}{}", self.prefix, r.key))
             .collect();
-        // The strictest bound of the callers (they share one in a sync).
-        let since = refs
-            .iter()
-            .map(|r| r.fresh_since.unwrap_or_else(std::time::Instant::now))
-            .max();
-        if let Some(since) = since {
+        // The strictest bound of the callers (they share one in a sync). A caller without one
+        // takes only a read that starts after it asks: nothing read now would do.
+        let bounds: Option<Vec<std::time::Instant>> = refs.iter().map(|r| r.fresh_since).collect();
+        if let Some(since) = bounds.and_then(|b| b.into_iter().max()) {
             self.sdk.prefetch(&keys, since).await;
         }
     }

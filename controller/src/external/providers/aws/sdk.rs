@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::primitives::Blob;
 use zeroize::Zeroizing;
 
 use super::super::meter::{AWS_SECRETS_MANAGER, Meter, Outcome};
@@ -100,10 +101,8 @@ impl Sdk {
                         || entry.arn.as_deref() == Some(k.as_str())
                 });
                 if let Some(key) = asked {
-                    let payload = Payload {
-                        string: entry.secret_string.map(Zeroizing::new),
-                        binary: entry.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
-                    };
+                    let binary = entry.secret_binary.map(Blob::into_inner);
+                    let payload = Payload::read(entry.secret_string, binary);
                     self.reads
                         .put(&memo_key(key, None, false), started, payload);
                 }
@@ -163,10 +162,7 @@ impl Sdk {
                 )
                 .await;
             let out = out.map_err(|e| sdk_error("GetSecretValue", key, &e))?;
-            Payload {
-                string: out.secret_string.map(Zeroizing::new),
-                binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
-            }
+            Payload::read(out.secret_string, out.secret_binary.map(Blob::into_inner))
         })
     }
 }

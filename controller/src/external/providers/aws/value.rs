@@ -16,6 +16,17 @@ pub(super) struct Payload {
     pub(super) binary: Option<Zeroizing<Vec<u8>>>,
 }
 
+impl Payload {
+    /// The value as a read (`GetSecretValue`, or an entry of `BatchGetSecretValue`) returns
+    /// it.
+    pub(super) fn read(string: Option<String>, binary: Option<Vec<u8>>) -> Payload {
+        Payload {
+            string: string.map(Zeroizing::new),
+            binary: binary.map(Zeroizing::new),
+        }
+    }
+}
+
 /// The version selector of `GetSecretValue`: ESO's `uuid/<id>` prefix picks a `VersionId`,
 /// anything else is a staging label, `AWSCURRENT` when empty.
 #[derive(Debug, PartialEq, Eq)]
