@@ -86,6 +86,36 @@ fn refreshing(
         .collect()
 }
 
+/// `count` Vault keys holding `{"v": "v1"}` and as many ExternalSecrets `store-N`, each reading
+/// its own key's `v` through `store` every `interval`: the keys and the names.
+fn one_key_each(
+    bao: &Bao,
+    cluster: &Cluster,
+    store: &str,
+    count: usize,
+    interval: &str,
+) -> (Vec<String>, Vec<String>) {
+    let base = unique(store);
+    let keys: Vec<String> = (0..count).map(|i| format!("{base}/key-{i}")).collect();
+    let names = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            bao.kv2_put("secret", key, &json!({"v": "v1"}));
+            let name = format!("{store}-{i}");
+            cluster.create(
+                ES,
+                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                        "metadata": {"name": name},
+                        "spec": {"refreshInterval": interval, "secretStoreRef": {"name": store},
+                                 "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}}),
+            );
+            name
+        })
+        .collect();
+    (keys, names)
+}
+
 /// An AppRole at its own mount `mount` whose tokens live `ttl` and at most `max_ttl`, a
 /// Secret with its secret-id, and a SecretStore `mount` logging in with it.
 fn approle_store(bao: &Bao, cluster: &Cluster, mount: &str, ttl: &str, max_ttl: &str) -> String {
@@ -333,28 +363,9 @@ fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_i
         "read",
         r#"path "secret/data/*" { capabilities = ["read"] }"#,
     );
-    let base = unique("throttled");
-    let keys: Vec<String> = (0..10).map(|i| format!("{base}/key-{i}")).collect();
-    for key in &keys {
-        bao.kv2_put("secret", key, &json!({"v": "v1"}));
-    }
     let cluster = cluster(&env, "es-clients-throttled");
     approle_store(&bao, &cluster, "limited", "1h", "2h");
-    let names: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let name = format!("limited-{i}");
-            cluster.create(
-                ES,
-                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                        "metadata": {"name": name},
-                        "spec": {"refreshInterval": "1s", "secretStoreRef": {"name": "limited"},
-                                 "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}}),
-            );
-            name
-        })
-        .collect();
+    let (keys, names) = one_key_each(&bao, &cluster, "limited", 10, "1s");
     let controller = Controller::start(
         &env,
         &cluster,
@@ -434,28 +445,9 @@ fn store_qps_spaces_a_store_s_calls_and_every_external_secret_still_syncs() {
         "read",
         r#"path "secret/data/*" { capabilities = ["read"] }"#,
     );
-    let base = unique("paced");
-    let keys: Vec<String> = (0..8).map(|i| format!("{base}/key-{i}")).collect();
-    for key in &keys {
-        bao.kv2_put("secret", key, &json!({"v": "v1"}));
-    }
     let cluster = cluster(&env, "es-clients-paced");
     approle_store(&bao, &cluster, "paced", "1h", "2h");
-    let names: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let name = format!("paced-{i}");
-            cluster.create(
-                ES,
-                &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                        "metadata": {"name": name},
-                        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "paced"},
-                                 "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}}),
-            );
-            name
-        })
-        .collect();
+    let (keys, names) = one_key_each(&bao, &cluster, "paced", 8, "1h");
     // Two calls a second, one at a time: the login, then the eight reads, which without the
     // limit all go within milliseconds of each other.
     let _controller = Controller::start(
