@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sealbox_crypto::sealed::{decode_base64, encode_base64};
 use sealbox_tests::cluster::{Cluster, Controller, wait_for};
-use sealbox_tests::servers::{Bao, Moto, unique};
+use sealbox_tests::servers::{AuditedBao, Bao, Moto, unique};
 use sealbox_tests::{Env, crdgen_bin};
 use serde_json::{Value, json};
 
@@ -116,6 +116,16 @@ fn one_key_each(
     (keys, names)
 }
 
+/// An audited OpenBao of the test's own with a `read` policy on every KV v2 secret.
+fn audited_bao() -> AuditedBao {
+    let bao = Bao::start_audited();
+    bao.write_policy(
+        "read",
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+    );
+    bao
+}
+
 /// An AppRole at its own mount `mount` whose tokens live `ttl` and at most `max_ttl`, a
 /// Secret with its secret-id, and a SecretStore `mount` logging in with it.
 fn approle_store(bao: &Bao, cluster: &Cluster, mount: &str, ttl: &str, max_ttl: &str) -> String {
@@ -143,11 +153,7 @@ fn approle_store(bao: &Bao, cluster: &Cluster, mount: &str, ttl: &str, max_ttl: 
 #[test]
 fn a_vault_token_is_renewed_not_replaced_until_its_credentials_change_or_its_max_ttl() {
     let env = Env::new();
-    let bao = Bao::start_audited();
-    bao.write_policy(
-        "read",
-        r#"path "secret/data/*" { capabilities = ["read"] }"#,
-    );
+    let bao = audited_bao();
     let base = unique("clients");
     bao.kv2_put("secret", &format!("{base}/db"), &json!({"password": "v1"}));
     let cluster = cluster(&env, "es-clients-vault");
@@ -312,11 +318,7 @@ fn an_aws_web_identity_client_is_built_once_and_again_when_its_service_account_c
 #[test]
 fn fifty_external_secrets_on_one_key_make_one_read_per_refresh() {
     let env = Env::new();
-    let bao = Bao::start_audited();
-    bao.write_policy(
-        "read",
-        r#"path "secret/data/*" { capabilities = ["read"] }"#,
-    );
+    let bao = audited_bao();
     let key = format!("{}/shared", unique("dedup"));
     bao.kv2_put("secret", &key, &json!({"password": "v1"}));
     let cluster = cluster(&env, "es-clients-dedup");
@@ -358,11 +360,7 @@ fn fifty_external_secrets_on_one_key_make_one_read_per_refresh() {
 #[test]
 fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_its_value() {
     let env = Env::new();
-    let bao = Bao::start_audited();
-    bao.write_policy(
-        "read",
-        r#"path "secret/data/*" { capabilities = ["read"] }"#,
-    );
+    let bao = audited_bao();
     let cluster = cluster(&env, "es-clients-throttled");
     approle_store(&bao, &cluster, "limited", "1h", "2h");
     let (keys, names) = one_key_each(&bao, &cluster, "limited", 10, "1s");
@@ -440,11 +438,7 @@ fn a_throttling_provider_gets_exponentially_fewer_calls_and_every_secret_keeps_i
 #[test]
 fn store_qps_spaces_a_store_s_calls_and_every_external_secret_still_syncs() {
     let env = Env::new();
-    let bao = Bao::start_audited();
-    bao.write_policy(
-        "read",
-        r#"path "secret/data/*" { capabilities = ["read"] }"#,
-    );
+    let bao = audited_bao();
     let cluster = cluster(&env, "es-clients-paced");
     approle_store(&bao, &cluster, "paced", "1h", "2h");
     let (keys, names) = one_key_each(&bao, &cluster, "paced", 8, "1h");
@@ -495,11 +489,7 @@ fn refresh_times(cluster: &Cluster) -> std::collections::BTreeMap<String, String
 #[test]
 fn a_new_external_secret_goes_before_a_queue_of_periodic_refreshes() {
     let env = Env::new();
-    let bao = Bao::start_audited();
-    bao.write_policy(
-        "read",
-        r#"path "secret/data/*" { capabilities = ["read"] }"#,
-    );
+    let bao = audited_bao();
     let key = format!("{}/queued", unique("lanes"));
     bao.kv2_put("secret", &key, &json!({"password": "v1"}));
     let cluster = cluster(&env, "es-clients-lanes");
