@@ -11,7 +11,12 @@ RSS. Beside it, ESO's cost model (spec external-secrets.md §5.4) for the same o
 per ExternalSecret per refresh, one STS AssumeRole per AWS reconcile, one Vault login (and a
 revocation) per Vault reconcile, all ExternalSecrets created together refreshing together.
 
-    python external_at_scale.py ROOT CONTROLLER CRDS N INTERVAL WAVES
+With MODE `queue`, all N ExternalSecrets read one Vault secret instead (one shared refresh
+slot) and the controller syncs one at a time (`--concurrent=1`): once their periodic refresh
+comes, N refreshes are queued, and a new ExternalSecret is created then. Measured: the time
+until its Secret exists, and how many of the queued refreshes had run by then.
+
+    python external_at_scale.py ROOT CONTROLLER CRDS N INTERVAL WAVES [MODE]
 """
 import json
 import os
@@ -25,6 +30,7 @@ import urllib.request
 
 root, controller, crds = sys.argv[1], sys.argv[2], sys.argv[3]
 n, interval, waves = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+queue = sys.argv[7:] == ["queue"]
 DISTINCT = 200
 work = tempfile.mkdtemp()
 children = []
@@ -128,15 +134,20 @@ http("POST", STORES, {"apiVersion": "external-secrets.io/v1", "kind": "SecretSto
                           "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "bench",
                                                   "serviceAccountRef": {"name": "vault-reader"}}}}}}})
 ES = f"{api}/apis/external-secrets.io/v1/namespaces/{NS}/externalsecrets"
-for i in range(n):
-    remote = i % DISTINCT
-    aws = remote < half
-    key = f"bench/aws-{remote}" if aws else f"bench/vault-{remote - half}"
+
+
+def external_secret(name, aws, key):
     http("POST", ES, {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                      "metadata": {"name": f"es-{i}"},
+                      "metadata": {"name": name},
                       "spec": {"refreshInterval": f"{interval}s", "secretStoreRef": {"name": "aws" if aws else "vault"},
                                "data": [{"secretKey": "password",
                                          "remoteRef": {"key": key, "property": "password"}}]}})
+
+
+for i in range(n):
+    remote = half if queue else i % DISTINCT
+    aws = remote < half
+    external_secret(f"es-{i}", aws, f"bench/aws-{remote}" if aws else f"bench/vault-{remote - half}")
 
 # The controller (External Secrets only), its peak RSS read by /usr/bin/time.
 metrics_port = free_port()
@@ -144,26 +155,37 @@ env = dict(os.environ, KUBECONFIG=f"{work}/kubeconfig", POD_NAMESPACE="kube-syst
            AWS_SECRETSMANAGER_ENDPOINT=moto, AWS_STS_ENDPOINT=moto, AWS_EC2_METADATA_DISABLED="true")
 t0 = time.monotonic()
 ctl = subprocess.Popen(["/usr/bin/time", "-f", "%M", controller, "--sealed-secrets=false",
-                        f"--listen-addr=127.0.0.1:{free_port()}", f"--listen-metrics-addr=127.0.0.1:{metrics_port}"],
+                        f"--listen-addr=127.0.0.1:{free_port()}", f"--listen-metrics-addr=127.0.0.1:{metrics_port}"]
+                       + (["--concurrent=1"] if queue else []),
                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-CALLS = {"GetSecretValue": "read", "ReadSecretData": "read", "AssumeRole": "sts",
+CALLS = {"GetSecretValue": "read", "BatchGetSecretValue": "read", "ReadSecretData": "read", "AssumeRole": "sts",
          "AssumeRoleWithWebIdentity": "sts", "Login": "login"}
+
+
+def metrics():
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
 
 
 def counters():
     """Cumulative provider calls by kind (read, sts, login), from the controller's metrics."""
     out = {"read": 0, "sts": 0, "login": 0}
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return out
-    for line in text.splitlines():
+    for line in metrics().splitlines():
         if line.startswith("externalsecret_provider_api_calls_count{"):
             call = line.split('call="', 1)[1].split('"', 1)[0]
             if call in CALLS:
                 out[CALLS[call]] += int(float(line.rsplit(" ", 1)[1]))
     return out
+
+
+def syncs():
+    """How many syncs the controller has made of the first n ExternalSecrets (ESO's
+    `externalsecret_sync_calls_total`)."""
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics().splitlines()
+               if line.startswith("externalsecret_sync_calls_total{") and 'name="es-' in line)
 
 
 def synced():
@@ -180,8 +202,12 @@ while synced() < n:
     time.sleep(0.1)
 first_sync = time.monotonic() - t0
 at_sync = counters()
-print(f"{n} ExternalSecrets over {DISTINCT} remote secrets ({half} AWS with a role, {half} Vault with kubernetes "
-      f"auth), refresh every {interval} s, {os.cpu_count()} cores")
+if queue:
+    print(f"{n} ExternalSecrets on one Vault secret (kubernetes auth), refresh every {interval} s, one sync at a time, "
+          f"{os.cpu_count()} cores")
+else:
+    print(f"{n} ExternalSecrets over {DISTINCT} remote secrets ({half} AWS with a role, {half} Vault with kubernetes "
+          f"auth), refresh every {interval} s, {os.cpu_count()} cores")
 print(f"  first sync: all {n} Secrets in {first_sync:.2f} s "
       f"({at_sync['read']} reads, {at_sync['sts']} STS calls, {at_sync['login']} Vault logins)")
 
@@ -192,8 +218,23 @@ def half_second():
     time.sleep((0.5 - time.time() % 1) % 1 or 1.0)
 
 
+if queue:
+    # The shared slot comes: one read, then the n refreshes wait for the one sync at a time.
+    while counters()["read"] == at_sync["read"]:
+        time.sleep(0.05)
+    before = syncs()
+    t1 = time.monotonic()
+    external_secret("newcomer", False, "bench/vault-1")
+    while http("GET", f"{api}/api/v1/namespaces/{NS}/secrets/newcomer", ok=(404,)) is None:
+        time.sleep(0.01)
+    waited = time.monotonic() - t1
+    done = syncs() - before
+    print(f"  a new ExternalSecret created once {n} periodic refreshes were queued (--concurrent=1): "
+          f"its Secret in {waited:.2f} s, after {done} of the {n} refreshes")
+    print(f"RESULT newcomer={waited:.2f} refreshes_before={done}")
+
 samples = []
-if waves:
+if waves and not queue:
     half_second()
     for second in range(waves * interval + 1):
         samples.append((second, counters()))
@@ -226,7 +267,8 @@ if samples:
           f"{max(windows) / mean:.2f}x the mean (target <= 1.5)")
 print(f"  peak RSS: {rss_kib / 1024:.1f} MiB")
 aws_es, vault_es = n // 2, n - n // 2
-print(f"  ESO's cost model for the same objects, per refresh interval: {n} provider reads, {aws_es} STS "
-      f"AssumeRole calls, {vault_es} Vault logins (and {vault_es} revocations); created together, they "
-      f"refresh together: about {n} calls in one 10-s window, {interval / 10:.0f}x the mean")
+if not queue:
+    print(f"  ESO's cost model for the same objects, per refresh interval: {n} provider reads, {aws_es} STS "
+          f"AssumeRole calls, {vault_es} Vault logins (and {vault_es} revocations); created together, they "
+          f"refresh together: about {n} calls in one 10-s window, {interval / 10:.0f}x the mean")
 print(f"RESULT first_sync={first_sync:.2f} rss_mib={rss_kib / 1024:.1f}")
