@@ -158,7 +158,7 @@ fn no_plaintext_in_any_output_event_status_metric_or_temp_file() {
                 "spec": {"provider": {"vault": {"server": bao.url(), "path": "secret", "version": "v2",
                     "auth": {"tokenSecretRef": {"name": "bao-token", "key": "token"}}}}}}),
     );
-    let external = |name: &str, template: Option<&str>| {
+    let external = |name: &str, template: Option<&str>, decoding: &str| {
         let mut target = json!({"name": name});
         if let Some(text) = template {
             target["template"] = json!({"data": {"config": text}});
@@ -168,17 +168,25 @@ fn no_plaintext_in_any_output_event_status_metric_or_temp_file() {
             &json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": name},
                     "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
                         "target": target,
-                        "data": [{"secretKey": "pw", "remoteRef": {"key": path, "property": "password"}}]}}),
+                        "data": [{"secretKey": "pw", "remoteRef": {"key": path, "property": "password",
+                                                                   "decodingStrategy": decoding}}]}}),
         );
     };
-    external("from-vault", None);
+    external("from-vault", None, "None");
     external(
         "templated",
         Some(&format!("{{{{ .pw }}}}-{}", canaries.get(3))),
+        "None",
     );
-    external("bad-template", Some("{{ .pw | fromJson | index 3 }}"));
+    external(
+        "bad-template",
+        Some("{{ .pw | fromJson | index 3 }}"),
+        "None",
+    );
+    // The canary is not base64: the entry fails, and status.failures says why.
+    external("bad-decoding", None, "Base64");
     wait_for("the ExternalSecrets synced or failed", || {
-        let done = ["from-vault", "templated", "bad-template"]
+        let done = ["from-vault", "templated", "bad-template", "bad-decoding"]
             .iter()
             .all(|name| {
                 cluster
@@ -341,6 +349,16 @@ fn no_plaintext_in_any_output_event_status_metric_or_temp_file() {
         cluster.get("/api/v1/namespaces/default/secrets/templated")
     });
     assert!(templated["data"]["config"].is_string());
+    let bad = cluster
+        .get(&format!(
+            "{ES_API}/namespaces/default/externalsecrets/bad-decoding"
+        ))
+        .unwrap();
+    assert_eq!(
+        bad["status"]["failures"][0]["reason"],
+        json!("InvalidEntry"),
+        "{bad}"
+    );
     let events = cluster.list("/api/v1/events").len();
     assert!(events >= 3, "{events} Events");
     assert!(
