@@ -72,10 +72,7 @@ impl Gcra {
     /// Counts a request from `key` at `now`: `Ok` when allowed, `Err` when limited.
     pub fn check(&self, key: &str, now: Instant) -> Result<Quota, Quota> {
         let mut cells = self.cells.lock().expect("rate limit lock");
-        if cells.len() > PRUNE_ABOVE {
-            cells.retain(|_, tat| *tat > now);
-        }
-        let tat = cells.get(key).copied().filter(|t| *t > now).unwrap_or(now);
+        let tat = arrival(&mut cells, key, now);
         let new_tat = tat + self.emission;
         // The request is allowed from `new_tat - tolerance` on.
         let allowed_from = new_tat.checked_sub(self.tolerance);
@@ -104,16 +101,22 @@ impl Gcra {
     /// [`Gcra::check`], a caller is never refused, only told to wait.
     pub fn reserve(&self, key: &str, now: Instant) -> Instant {
         let mut cells = self.cells.lock().expect("rate limit lock");
-        if cells.len() > PRUNE_ABOVE {
-            cells.retain(|_, tat| *tat > now);
-        }
-        let tat = cells.get(key).copied().filter(|t| *t > now).unwrap_or(now);
+        let tat = arrival(&mut cells, key, now);
         let new_tat = tat + self.emission;
         cells.insert(key.to_owned(), new_tat);
         new_tat
             .checked_sub(self.tolerance)
             .map_or(now, |at| at.max(now))
     }
+}
+
+/// The theoretical arrival time of `key`'s next request (`now` for a cell that has expired or
+/// was never seen), after dropping expired cells when there are many.
+fn arrival(cells: &mut HashMap<String, Instant>, key: &str, now: Instant) -> Instant {
+    if cells.len() > PRUNE_ABOVE {
+        cells.retain(|_, tat| *tat > now);
+    }
+    cells.get(key).copied().filter(|t| *t > now).unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -193,7 +193,8 @@ async fn client_of(
     Ok(client)
 }
 
-/// The single values (`data[].remoteRef`, `dataFrom[].extract`) `spec` reads, by store.
+/// The single values (`data[].remoteRef`, `dataFrom[].extract`) `spec` reads, by store, for
+/// the stores it reads two or more from (reading one together saves nothing).
 fn reads_by_store(spec: &ExternalSecretSpec, since: Instant) -> BTreeMap<(Kind, String), Vec<Ref>> {
     let from = spec
         .data_from
@@ -209,6 +210,7 @@ fn reads_by_store(spec: &ExternalSecretSpec, since: Instant) -> BTreeMap<(Kind, 
             out.entry(store).or_default().push(remote_ref(r, since));
         }
     }
+    out.retain(|_, refs| refs.len() > 1);
     out
 }
 
